@@ -1,0 +1,133 @@
+# quern - one non-recursive Makefile for every tool, test and benchmark.
+#
+#   make                 build every tool into $(BUILD)/bin
+#   make deps            install the Debian packages (apt-get; root or sudo)
+#   make test            build and run all tests; ends with "N passed, N failed"
+#   make test SANITIZE=address,undefined
+#   make demo            deps + build + ingest the sample corpus in examples/
+#   make bench           side-by-side benchmarks in bench/
+#   make fuzz            build libFuzzer targets with clang (FUZZ_SECONDS=N to run)
+#   make install PREFIX=/usr/local
+
+PREFIX ?= /usr/local
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+BUILD ?= build
+else
+BUILD ?= build-san
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+OPT ?= -O2
+CFLAGS ?= $(OPT) -g
+PKGS = libxml-2.0 libzstd jansson libxxhash libcrypto sqlite3 zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+QN_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-Ilib $(PKG_CFLAGS) $(SANFLAGS) -pthread -MMD -MP
+QN_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lcsv -lm
+
+DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
+	libpcre2-dev libxml2-dev libzstd-dev libopenblas-dev libcsv-dev libjansson-dev \
+	libyaml-dev libxxhash-dev libssl-dev libutf8proc-dev libsqlite3-dev zlib1g-dev \
+	zstd gzip jq libxml2-utils w3m hyperfine python3 python3-jsonschema
+
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIBQN := $(BUILD)/libquern.a
+
+INGEST_SRC := $(filter-out ingest/ingest.c,$(wildcard ingest/*.c))
+INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
+LIBINGEST := $(BUILD)/libingest.a
+
+TOOLS := $(BUILD)/bin/quern $(BUILD)/bin/quern-ingest
+MANS := quern/quern.1 ingest/quern-ingest.1
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+
+.PHONY: all deps test check demo bench fuzz install clean
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+# Tests may look inside the tools; the library may not.
+$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest
+
+all: $(TOOLS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(QN_CFLAGS) -c -o $@ $<
+
+$(LIBQN): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIBINGEST): $(INGEST_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/bin/quern: $(BUILD)/quern/quern.o $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/quern-ingest: $(BUILD)/ingest/ingest.o $(LIBINGEST) $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINGEST) $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
+test check: $(TOOLS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TEST_TOOLS)
+	@sh tests/run.sh $(BUILD)
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+		$(DEB_PACKAGES)
+
+demo:
+	$(MAKE) deps
+	$(MAKE) all
+	sh examples/demo.sh $(BUILD)
+
+bench: $(TOOLS) $(TEST_TOOLS)
+	sh bench/run.sh $(BUILD)
+
+# libFuzzer builds: clang, -fsanitize=fuzzer,address; FUZZ_SECONDS runs each.
+FUZZ_BUILD = build-fuzz
+FUZZ_SECONDS ?= 0
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libquern.a $(FUZZ_BUILD)/libingest.a
+	@for src in $(FUZZ_SRC); do \
+		t=$$(basename $$src .c); \
+		echo "clang $$t"; \
+		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+			-o $(FUZZ_BUILD)/$$t $$src $(FUZZ_BUILD)/libingest.a $(FUZZ_BUILD)/libquern.a $(LIBS) || exit 1; \
+	done
+	@if [ "$(FUZZ_SECONDS)" -gt 0 ]; then sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS); fi
+
+install: $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
