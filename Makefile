@@ -31,7 +31,7 @@ LIBS = $(PKG_LIBS) -lcsv -lm
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libpcre2-dev libxml2-dev libzstd-dev libopenblas-dev libcsv-dev libjansson-dev \
 	libyaml-dev libxxhash-dev libssl-dev libutf8proc-dev libsqlite3-dev zlib1g-dev \
-	zstd gzip jq libxml2-utils w3m hyperfine python3 python3-jsonschema
+	zstd gzip jq time libxml2-utils w3m hyperfine python3 python3-jsonschema
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -117,7 +117,7 @@ fuzz:
 	@for src in $(FUZZ_SRC); do \
 		t=$$(basename $$src .c); \
 		echo "clang $$t"; \
-		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib -Iingest $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
 			-o $(FUZZ_BUILD)/$$t $$src $(FUZZ_BUILD)/libingest.a $(FUZZ_BUILD)/libquern.a $(LIBS) || exit 1; \
 	done
 	@if [ "$(FUZZ_SECONDS)" -gt 0 ]; then sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS); fi

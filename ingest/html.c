@@ -1,13 +1,15 @@
 /*
  * html.c - main-content extraction from HTML; see html.h for the approach.
  *
- * Four passes over the libxml2 tree, all iterative (hostile nesting depth
- * cannot overflow the stack):
- *   1. stats: text and link-text length of every element subtree;
- *   2. drop: mark chrome and hidden subtrees, then recount the stats;
- *   3. score: paragraph-like blocks give points to their ancestors;
- *   4. render: the best container (and worthy siblings) to text.
- * Per-element state lives in an array reached through node->_private.
+ * libxml2's HTML parser (its tokenizer and error recovery) drives SAX
+ * callbacks that build a compact tree in an arena: no libxml2 DOM, no
+ * per-node malloc, and the first statistics (text and link-text length of
+ * every subtree, class words, hidden flags, head metadata) are computed
+ * while parsing. Then, all iteratively (hostile nesting depth cannot
+ * overflow the stack):
+ *   1. drop: mark chrome and hidden subtrees, then recount the stats;
+ *   2. score: paragraph-like blocks give points to their ancestors;
+ *   3. render: the best container (and worthy siblings) to text.
  */
 #include "html.h"
 
@@ -15,13 +17,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <strings.h>
 
 #include <libxml/HTMLparser.h>
-#include <libxml/tree.h>
+#include <libxml/dict.h>
 
 #include "buf.h"
 #include "err.h"
+#include "hash.h"
 
 enum {
 	T_BLOCK = 1 << 0,   /* starts a new block when rendered */
@@ -137,13 +141,10 @@ static int tag_cmp(const void *k, const void *t)
 	return strcmp(k, ((const struct tag *)t)->name);
 }
 
-static unsigned tag_flags(const xmlNode *n)
+static unsigned tag_flags(const char *name)
 {
-	const struct tag *t;
+	const struct tag *t = bsearch(name, tags, sizeof tags / sizeof *tags, sizeof *tags, tag_cmp);
 
-	if (n->type != XML_ELEMENT_NODE)
-		return 0;
-	t = bsearch(n->name, tags, sizeof tags / sizeof *tags, sizeof *tags, tag_cmp);
 	return t ? t->flags : 0;
 }
 
@@ -159,14 +160,29 @@ struct nst {
 	uint8_t scored;  /* has a score */
 	uint8_t chosen;  /* rendered as part of the content */
 	int8_t cls;      /* class/id words: -1 boilerplate, +1 content, 0 neither */
+	uint8_t role_main, role_chrome, hidden;
+	uint8_t trig;    /* the text holds a word is_text_boilerplate looks for */
 };
 
-#define NST(n) ((struct nst *)(n)->_private)
+enum { HN_ELEM = 1, HN_TEXT = 3 };
+
+/* A node of the compact tree; text nodes carry content, elements st. */
+typedef struct hnode hnode;
+struct hnode {
+	uint8_t type;
+	const char *name;  /* element name, owned by the parser's dictionary */
+	hnode *parent, *children, *last, *next;
+	char *content;     /* text: NUL-terminated, in the arena */
+	const char *alt;   /* img alt text, when --alt */
+	struct nst st;
+};
+
+#define NST(n) (&(n)->st)
 
 /* Next node in document order, not entering n's children when skip is set. */
-static xmlNode *next_node(xmlNode *n, const xmlNode *root, int skip)
+static hnode *next_node(hnode *n, const hnode *root, int skip)
 {
-	if (!skip && n->children && n->type == XML_ELEMENT_NODE)
+	if (!skip && n->children && n->type == HN_ELEM)
 		return n->children;
 	while (n && n != root) {
 		if (n->next)
@@ -176,18 +192,41 @@ static xmlNode *next_node(xmlNode *n, const xmlNode *root, int skip)
 	return NULL;
 }
 
-static uint32_t nonspace(const xmlChar *s, uint32_t *commas)
+/* 1 for the ASCII whitespace HTML collapses, 2 for ',', 0 otherwise. */
+static const unsigned char ws[256] = {
+	[' '] = 1, ['\n'] = 1, ['\t'] = 1, ['\r'] = 1, ['\f'] = 1, [','] = 2,
+};
+
+static uint32_t nonspace(const char *str, uint32_t *commas)
 {
-	uint32_t k = 0;
+	const unsigned char *s = (const unsigned char *)str;
+	uint32_t k = 0, c = 0;
 
 	for (; *s; s++) {
-		if (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r' || *s == '\f')
-			continue;
-		if (*s == ',')
-			(*commas)++;
-		k++;
+		unsigned char w = ws[*s];
+		k += w != 1;
+		c += w == 2;
 	}
+	*commas += c;
 	return k;
+}
+
+/* Whether text may hold what is_text_boilerplate looks for. */
+static int has_trigger(const char *s)
+{
+	static const char *const words[] = {"cookie", "share", "follow", "rights"};
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)(*s | 0x20);
+		if (c == 'c' || c == 's' || c == 'f' || c == 'r') {
+			for (size_t i = 0; i < 4; i++)
+				if (c == words[i][0] && !strncasecmp(s, words[i], strlen(words[i])))
+					return 1;
+		} else if ((unsigned char)*s == 0xC2 && (unsigned char)s[1] == 0xA9) {
+			return 1; /* © */
+		}
+	}
+	return 0;
 }
 
 /* ---- class and id words --------------------------------------------- */
@@ -230,12 +269,41 @@ static const char *const pos_tok[] = {
 	"description", "product", "documentation", "docs", "doc",
 };
 
-static int has_word(const char *const *list, size_t n, const char *tok)
+static int cmp_str(const void *a, const void *b)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(list[i], tok))
-			return 1;
-	return 0;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The word lists, sorted once for bsearch. */
+static const char *neg_sorted[sizeof neg_tok / sizeof *neg_tok];
+static const char *pos_sorted[sizeof pos_tok / sizeof *pos_tok];
+static pthread_once_t sorted_once = PTHREAD_ONCE_INIT;
+
+/* neg_sub indexed by first letter: 1-based indexes, 0-terminated lists. */
+static unsigned char sub_lists[128][8];
+static const unsigned char *sub_by_letter[256];
+static size_t sub_len[sizeof neg_sub / sizeof *neg_sub];
+
+static void sort_words(void)
+{
+	for (size_t i = 0; i < sizeof neg_sub / sizeof *neg_sub; i++) {
+		unsigned char c = (unsigned char)neg_sub[i][0];
+		size_t k = 0;
+		while (k < 7 && sub_lists[c & 127][k])
+			k++;
+		sub_lists[c & 127][k] = (unsigned char)(i + 1);
+		sub_by_letter[c] = sub_lists[c & 127];
+		sub_len[i] = strlen(neg_sub[i]);
+	}
+	memcpy(neg_sorted, neg_tok, sizeof neg_tok);
+	memcpy(pos_sorted, pos_tok, sizeof pos_tok);
+	qsort(neg_sorted, sizeof neg_sorted / sizeof *neg_sorted, sizeof *neg_sorted, cmp_str);
+	qsort(pos_sorted, sizeof pos_sorted / sizeof *pos_sorted, sizeof *pos_sorted, cmp_str);
+}
+
+static int has_word(const char **list, size_t n, const char *tok)
+{
+	return bsearch(&tok, list, n, sizeof *list, cmp_str) != NULL;
 }
 
 /*
@@ -258,9 +326,12 @@ static int classify_words(const char *v, int is_class)
 	}
 	low[n] = 0;
 	if (is_class)
-		for (size_t i = 0; i < sizeof neg_sub / sizeof *neg_sub; i++)
-			if (strstr(low, neg_sub[i]))
-				return -1;
+		for (size_t i = 0; i < n; i++) {
+			const unsigned char *list = sub_by_letter[(unsigned char)low[i]];
+			for (; list && *list; list++)
+				if (!strncmp(low + i, neg_sub[*list - 1], sub_len[*list - 1]))
+					return -1;
+		}
 	for (size_t i = 0; i < n;) {
 		while (i < n && !isalnum((unsigned char)low[i]))
 			i++;
@@ -273,117 +344,349 @@ static int classify_words(const char *v, int is_class)
 		tok[k] = 0;
 		if (!k)
 			continue;
-		if (has_word(neg_tok, sizeof neg_tok / sizeof *neg_tok, tok))
+		if (has_word(neg_sorted, sizeof neg_sorted / sizeof *neg_sorted, tok))
 			return -1;
-		if (has_word(pos_tok, sizeof pos_tok / sizeof *pos_tok, tok))
+		if (has_word(pos_sorted, sizeof pos_sorted / sizeof *pos_sorted, tok))
 			pos = 1;
 	}
 	return pos;
 }
 
-static int attr_is(xmlNode *n, const char *name, const char *val)
+/* An attribute's value from SAX attribute pairs; NULL when absent. */
+static const char *att(const char **atts, const char *name)
 {
-	xmlChar *v = xmlGetNoNsProp(n, (const xmlChar *)name);
-	int r = 0;
-
-	if (v) {
-		r = !strcasecmp((char *)v, val);
-		xmlFree(v);
-	}
-	return r;
+	for (; atts && atts[0]; atts += 2)
+		if (!strcasecmp(atts[0], name))
+			return atts[1] ? atts[1] : "";
+	return NULL;
 }
 
-static int element_class(xmlNode *n)
-{
-	xmlChar *c = xmlGetNoNsProp(n, (const xmlChar *)"class");
-	xmlChar *id = xmlGetNoNsProp(n, (const xmlChar *)"id");
-	int a = classify_words((char *)c, 1), b = classify_words((char *)id, 0);
+/*
+ * Pages repeat their class names ("nav-item" fifty times): each distinct
+ * value is classified once per page through this small open-addressing
+ * memo, keyed by its xxh3 hash (0 marks an empty slot).
+ */
+struct class_memo {
+	uint64_t key[512];
+	int8_t val[512];
+};
 
-	xmlFree(c);
-	xmlFree(id);
+static int classify_memo(struct class_memo *m, const char *v, int is_class)
+{
+	if (!v || !*v)
+		return 0;
+	uint64_t h = qn_xxh3_64(v, strlen(v), (uint64_t)is_class) | 1;
+	for (size_t i = 0, k = h & 511; i < 16; i++, k = (k + 1) & 511) {
+		if (m->key[k] == h)
+			return m->val[k];
+		if (!m->key[k]) {
+			m->key[k] = h;
+			return m->val[k] = (int8_t)classify_words(v, is_class);
+		}
+	}
+	return classify_words(v, is_class);
+}
+
+static int element_class(struct class_memo *m, const char **atts)
+{
+	int a = classify_memo(m, att(atts, "class"), 1), b = classify_memo(m, att(atts, "id"), 0);
+
 	if (a < 0 || b < 0)
 		return -1;
 	return a > 0 || b > 0;
 }
 
-static int is_hidden(xmlNode *n)
+/* "display: none" or "visibility: hidden" in a style, with any spacing. */
+static int style_hides(const char *v)
 {
-	xmlAttr *a;
+	char low[256];
+	size_t k = 0;
 
-	for (a = n->properties; a; a = a->next) {
-		const char *name = (const char *)a->name;
-		if (!strcasecmp(name, "hidden"))
-			return 1;
-		if (!strcasecmp(name, "aria-hidden") || !strcasecmp(name, "style")) {
-			xmlChar *v = xmlNodeGetContent((xmlNode *)a);
-			int h = 0;
-			if (v && !strcasecmp(name, "aria-hidden"))
-				h = !strcasecmp((char *)v, "true");
-			else if (v) {
-				char *s = (char *)v, *d;
-				/* "display:none" / "visibility:hidden" with any spacing. */
-				for (d = s; *s; s++)
-					if (!isspace((unsigned char)*s))
-						*d++ = (char)tolower((unsigned char)*s);
-				*d = 0;
-				h = strstr((char *)v, "display:none") ||
-				    strstr((char *)v, "visibility:hidden");
-			}
-			xmlFree(v);
-			if (h)
-				return 1;
-		}
-	}
-	return 0;
+	for (; *v && k < sizeof low - 1; v++)
+		if (!isspace((unsigned char)*v))
+			low[k++] = (char)tolower((unsigned char)*v);
+	low[k] = 0;
+	return strstr(low, "display:none") || strstr(low, "visibility:hidden");
 }
 
-static int chrome_role(xmlNode *n)
+static int is_hidden(const char **atts)
+{
+	const char *v;
+
+	if (att(atts, "hidden"))
+		return 1;
+	if ((v = att(atts, "aria-hidden")) && !strcasecmp(v, "true"))
+		return 1;
+	return (v = att(atts, "style")) && style_hides(v);
+}
+
+static int chrome_role(const char *role)
 {
 	static const char *const roles[] = {
 		"navigation", "banner", "contentinfo", "complementary", "search", "dialog",
 		"alertdialog", "menu", "menubar", "toolbar", "tablist", "alert",
 	};
-	xmlChar *v = xmlGetNoNsProp(n, (const xmlChar *)"role");
-	int r = 0;
 
-	if (!v)
-		return 0;
-	for (size_t i = 0; i < sizeof roles / sizeof *roles; i++)
-		if (!strcasecmp((char *)v, roles[i]))
-			r = 1;
-	xmlFree(v);
-	return r;
+	for (size_t i = 0; role && i < sizeof roles / sizeof *roles; i++)
+		if (!strcasecmp(role, roles[i]))
+			return 1;
+	return 0;
 }
 
 /* ---- passes ---------------------------------------------------------- */
 
 struct ctx {
 	const struct ix_html_opts *o;
-	xmlDoc *doc;
-	xmlNode *body;
-	struct nst *st;
-	size_t nst;
+	hnode *root;
+	hnode *body;
 	uint32_t total;
 };
 
-/* Gives every element its nst slot; returns the count. */
-static size_t attach(xmlNode *root, struct nst *st, size_t cap)
-{
-	size_t k = 0;
+/* ---- the SAX tree builder ------------------------------------------------ */
 
-	for (xmlNode *n = root; n; n = next_node(n, root, 0)) {
-		if (n->type != XML_ELEMENT_NODE)
-			continue;
-		if (st) {
-			if (k >= cap)
-				break;
-			memset(&st[k], 0, sizeof st[k]);
-			st[k].flags = tag_flags(n);
-			n->_private = &st[k];
-		}
-		k++;
+struct chunk {
+	struct chunk *next;
+	size_t size;
+	char data[];
+};
+
+/* A bump allocator: the tree and its text are freed in one go. */
+struct arena {
+	struct chunk *head;
+	char *p, *end;
+};
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	n = (n + 7) & ~(size_t)7;
+	if ((size_t)(a->end - a->p) < n) {
+		size_t size = n > (1 << 16) ? n : (1 << 16);
+		struct chunk *c = malloc(sizeof *c + size);
+		if (!c)
+			return NULL;
+		c->next = a->head;
+		c->size = size;
+		a->head = c;
+		a->p = c->data;
+		a->end = c->data + size;
 	}
-	return k;
+	void *r = a->p;
+	a->p += n;
+	return r;
+}
+
+static void arena_free(struct arena *a)
+{
+	for (struct chunk *c = a->head, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	a->head = NULL;
+}
+
+#define MAX_NODES (4u << 20)
+
+struct builder {
+	const struct ix_html_opts *o;
+	struct arena ar;
+	hnode *root, *cur;
+	struct qn_buf text;   /* character data not yet made a node */
+	struct qn_buf title;  /* <title> text */
+	int in_title;
+	json_t *meta;
+	struct class_memo memo;
+	xmlDictPtr dict;      /* owns the element names */
+	size_t nodes;
+	int full;             /* out of memory or too many nodes */
+};
+
+static void set_meta(json_t *meta, const char *key, const char *v);
+
+/* Turns pending character data into a text node of the current element. */
+static void flush_text(struct builder *b)
+{
+	hnode *t;
+
+	if (!b->text.len || b->full)
+		goto out;
+	t = arena_alloc(&b->ar, sizeof *t);
+	char *c = arena_alloc(&b->ar, b->text.len + 1);
+	if (!t || !c) {
+		b->full = 1;
+		goto out;
+	}
+	memset(t, 0, sizeof *t);
+	memcpy(c, b->text.data, b->text.len + 1);
+	t->type = HN_TEXT;
+	t->content = c;
+	t->parent = b->cur;
+	if (b->cur->last)
+		b->cur->last->next = t;
+	else
+		b->cur->children = t;
+	b->cur->last = t;
+	uint32_t commas = 0, k = nonspace(c, &commas);
+	b->cur->st.trig |= (uint8_t)has_trigger(c);
+	b->cur->st.text += k;
+	b->cur->st.own += k;
+	b->cur->st.commas += commas;
+out:
+	qn_buf_reset(&b->text);
+}
+
+static void head_meta(struct builder *b, const char *name, const char **atts)
+{
+	const char *v;
+
+	if (!strcmp(name, "html")) {
+		if ((v = att(atts, "lang")) || (v = att(atts, "xml:lang")))
+			set_meta(b->meta, "lang", v);
+	} else if (!strcmp(name, "link")) {
+		if ((v = att(atts, "rel")) && !strcasecmp(v, "canonical"))
+			set_meta(b->meta, "url", att(atts, "href"));
+	} else if (!strcmp(name, "meta")) {
+		const char *nm = att(atts, "name"), *pr = att(atts, "property");
+		const char *ct = att(atts, "content");
+		if (!ct)
+			return;
+		if (nm && !strcasecmp(nm, "description"))
+			set_meta(b->meta, "description", ct);
+		else if (pr && !strcasecmp(pr, "og:description"))
+			set_meta(b->meta, "description", ct);
+		else if (pr && !strcasecmp(pr, "og:url"))
+			set_meta(b->meta, "url", ct);
+		else if (pr && !strcasecmp(pr, "og:title"))
+			set_meta(b->meta, "og_title", ct);
+		else if (nm && !strcasecmp(nm, "author"))
+			set_meta(b->meta, "author", ct);
+	}
+}
+
+static void sax_start(void *ctx, const xmlChar *xname, const xmlChar **xatts)
+{
+	struct builder *b = ((htmlParserCtxtPtr)ctx)->_private;
+	const char *name = (const char *)xname;
+	const char **atts = (const char **)xatts;
+	hnode *n;
+
+	flush_text(b);
+	if (b->full || ++b->nodes > MAX_NODES || !(n = arena_alloc(&b->ar, sizeof *n))) {
+		b->full = 1;
+		return;
+	}
+	memset(n, 0, sizeof *n);
+	n->type = HN_ELEM;
+	n->name = name;
+	n->st.flags = tag_flags(name);
+	if (atts) {
+		const char *role = att(atts, "role");
+		n->st.cls = (int8_t)element_class(&b->memo, atts);
+		n->st.role_main = role && !strcasecmp(role, "main");
+		n->st.role_chrome = (uint8_t)chrome_role(role);
+		n->st.hidden = (uint8_t)is_hidden(atts);
+		head_meta(b, name, atts);
+		if (b->o->keep_alt && (n->st.flags & T_IMG)) {
+			const char *alt = att(atts, "alt");
+			size_t k = alt ? strlen(alt) : 0;
+			char *c = k ? arena_alloc(&b->ar, k + 1) : NULL;
+			if (c)
+				n->alt = memcpy(c, alt, k + 1);
+		}
+	}
+	if (!strcmp(name, "title"))
+		b->in_title = 1;
+	n->parent = b->cur;
+	if (b->cur->last)
+		b->cur->last->next = n;
+	else
+		b->cur->children = n;
+	b->cur->last = n;
+	b->cur = n;
+}
+
+/* Closes the current element: its totals flow into its parent. */
+static void close_cur(struct builder *b)
+{
+	hnode *n = b->cur;
+	struct nst *s = &n->st, *p;
+
+	if (n == b->root)
+		return;
+	if (s->flags & T_LINK)
+		s->link = s->text;
+	p = &n->parent->st;
+	p->text += s->text;
+	p->link += s->link;
+	p->commas += s->commas;
+	p->trig |= s->trig;
+	b->cur = n->parent;
+}
+
+static void sax_end(void *ctx, const xmlChar *name)
+{
+	struct builder *b = ((htmlParserCtxtPtr)ctx)->_private;
+
+	flush_text(b);
+	if (b->in_title && !strcmp((const char *)name, "title")) {
+		b->in_title = 0;
+		if (b->title.len)
+			set_meta(b->meta, "title", b->title.data);
+	}
+	if (b->cur != b->root && !b->full)
+		close_cur(b);
+}
+
+static void sax_chars(void *ctx, const xmlChar *ch, int len)
+{
+	struct builder *b = ((htmlParserCtxtPtr)ctx)->_private;
+
+	if (b->in_title && b->title.len < 4096)
+		qn_buf_add(&b->title, ch, (size_t)len);
+	/* Script and style bodies never show; keep them out of the tree. */
+	if (b->full || (b->cur->st.flags & T_DROP) || len <= 0)
+		return;
+	if (qn_buf_add(&b->text, ch, (size_t)len) < 0)
+		b->full = 1;
+}
+
+/* Parses utf8 into b's tree; 0, or -1 when the parser could not start. */
+static int build(struct builder *b, const char *utf8, size_t len)
+{
+	htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+
+	if (!ctxt)
+		return -1;
+	memset(ctxt->sax, 0, sizeof(htmlSAXHandler));
+	ctxt->sax->startElement = sax_start;
+	ctxt->sax->endElement = sax_end;
+	ctxt->sax->characters = sax_chars;
+	ctxt->sax->ignorableWhitespace = sax_chars;
+	ctxt->sax->cdataBlock = sax_chars;
+	ctxt->_private = b;
+	b->root = arena_alloc(&b->ar, sizeof *b->root);
+	if (!b->root) {
+		htmlFreeParserCtxt(ctxt);
+		return -1;
+	}
+	memset(b->root, 0, sizeof *b->root);
+	b->root->type = HN_ELEM;
+	b->root->name = "#document";
+	b->root->st.flags = T_BLOCK | T_KEEP;
+	b->cur = b->root;
+	htmlDocPtr doc = htmlCtxtReadMemory(ctxt, utf8, (int)len, NULL, "UTF-8",
+					    HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
+						    HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
+						    HTML_PARSE_NODEFDTD);
+	if (doc)
+		xmlFreeDoc(doc);
+	flush_text(b);
+	while (b->cur != b->root && !b->full)
+		close_cur(b);
+	/* Names live in the parser's dictionary: keep it until the tree goes. */
+	b->dict = ctxt->dict;
+	xmlDictReference(b->dict);
+	htmlFreeParserCtxt(ctxt);
+	return 0;
 }
 
 /*
@@ -402,37 +705,37 @@ static float para_value(const struct nst *s)
 }
 
 /* Recursion-free post-order accumulation of text statistics. */
-static void stats(xmlNode *root)
+static void stats(hnode *root)
 {
 	/* Reset. */
-	for (xmlNode *n = root; n; n = next_node(n, root, 0))
-		if (n->type == XML_ELEMENT_NODE) {
+	for (hnode *n = root; n; n = next_node(n, root, 0))
+		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
 			s->text = s->link = s->own = s->commas = 0;
 			s->mass = 0;
 		}
-	xmlNode *n = root;
+	hnode *n = root;
 	int skip = 0;
 	for (;;) {
-		if (!skip && n->type == XML_ELEMENT_NODE && !NST(n)->dropped && n->children) {
+		if (!skip && n->type == HN_ELEM && !NST(n)->dropped && n->children) {
 			n = n->children;
 			continue;
 		}
 		skip = 0;
-		if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content &&
-		    n->parent && n->parent->type == XML_ELEMENT_NODE) {
+		if ((n->type == HN_TEXT || n->type == HN_TEXT) && n->content &&
+		    n->parent && n->parent->type == HN_ELEM) {
 			struct nst *p = NST(n->parent);
 			uint32_t c = 0, k = nonspace(n->content, &c);
 			p->text += k;
 			p->own += k;
 			p->commas += c;
 		}
-		if (n->type == XML_ELEMENT_NODE && !NST(n)->dropped) {
+		if (n->type == HN_ELEM && !NST(n)->dropped) {
 			struct nst *s = NST(n);
 			if (s->flags & T_LINK)
 				s->link = s->text;
 			s->mass += para_value(s);
-			if (n != root && n->parent && n->parent->type == XML_ELEMENT_NODE) {
+			if (n != root && n->parent && n->parent->type == HN_ELEM) {
 				struct nst *p = NST(n->parent);
 				p->text += s->text;
 				p->link += s->link;
@@ -451,57 +754,59 @@ static void stats(xmlNode *root)
 	}
 }
 
-static int is_text_boilerplate(const xmlNode *n);
+static int is_text_boilerplate(const hnode *n);
 
 /* Inside <article> or <main>: a <header> there holds the headline. */
-static int in_article(const xmlNode *n)
+static int in_article(const hnode *n)
 {
-	for (n = n->parent; n && n->type == XML_ELEMENT_NODE; n = n->parent)
+	for (n = n->parent; n && n->type == HN_ELEM; n = n->parent)
 		if (!strcmp((const char *)n->name, "article") || !strcmp((const char *)n->name, "main"))
 			return 1;
 	return 0;
 }
 
 /* Marks invisible and (unless full) chrome subtrees as dropped. */
-static void drop(struct ctx *c, xmlNode *root, int full)
+static void drop(struct ctx *c, hnode *root, int full)
 {
-	xmlNode *n = root;
+	hnode *n = root;
 
 	while (n) {
 		int skip = 0;
-		if (n->type == XML_ELEMENT_NODE) {
+		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
-			if ((s->flags & T_DROP) || is_hidden(n)) {
+			if ((s->flags & T_DROP) || s->hidden) {
 				s->dropped = 1;
-			} else if (!full && !(s->flags & T_KEEP) && !attr_is(n, "role", "main")) {
+			} else if (!full && !(s->flags & T_KEEP) && !s->role_main) {
 				int big = c->total && s->text * 10 > c->total * 6;
-				s->cls = (int8_t)element_class(n);
 				int chrome = (s->flags & T_CHROME) &&
 					     !(!strcmp((const char *)n->name, "header") && in_article(n));
-				if (!big && (chrome || chrome_role(n) || s->cls < 0))
+				/* Text is checked on the outermost small block only: the
+				 * blocks inside it hold a part of the same words. */
+				int outer = !n->parent || n->parent->type != HN_ELEM ||
+					    !(NST(n->parent)->flags & T_BLOCK) ||
+					    NST(n->parent)->text >= 600;
+				if (!big && (chrome || s->role_chrome || s->cls < 0))
 					s->dropped = 1;
-				else if (!big && (s->flags & (T_BLOCK)) && s->text < 600 &&
-					 is_text_boilerplate(n))
+				else if (!big && (s->flags & T_BLOCK) && s->text < 600 && outer &&
+					 s->trig && is_text_boilerplate(n))
 					s->dropped = 1;
 			}
 			skip = s->dropped;
-		} else if (n->type == XML_COMMENT_NODE || n->type == XML_PI_NODE) {
-			skip = 1;
 		}
 		n = next_node(n, root, skip);
 	}
 }
 
 /* Lowercased plain text of a subtree (dropped parts excluded), at most max bytes. */
-static void plain_text(xmlNode *root, char *out, size_t max)
+static void plain_text(hnode *root, char *out, size_t max)
 {
 	size_t k = 0;
 	int space = 0;
 
-	for (xmlNode *n = root; n && k + 1 < max;) {
-		int skip = n->type == XML_ELEMENT_NODE && NST(n) && NST(n)->dropped;
-		if (!skip && n->type == XML_TEXT_NODE && n->content) {
-			for (const xmlChar *p = n->content; *p && k + 1 < max; p++) {
+	for (hnode *n = root; n && k + 1 < max;) {
+		int skip = n->type == HN_ELEM && NST(n)->dropped;
+		if (!skip && n->type == HN_TEXT && n->content) {
+			for (const char *p = n->content; *p && k + 1 < max; p++) {
 				if (isspace(*p)) {
 					space = k > 0;
 					continue;
@@ -519,11 +824,11 @@ static void plain_text(xmlNode *root, char *out, size_t max)
 }
 
 /* Short blocks whose words say what they are: consent notices, share bars. */
-static int is_text_boilerplate(const xmlNode *n)
+static int is_text_boilerplate(const hnode *n)
 {
 	char t[640];
 
-	plain_text((xmlNode *)n, t, sizeof t);
+	plain_text((hnode *)n, t, sizeof t);
 	if (strstr(t, "cookie") && (strstr(t, "accept") || strstr(t, "consent") ||
 				    strstr(t, "privacy") || strstr(t, "einverstanden")))
 		return 1;
@@ -535,12 +840,12 @@ static int is_text_boilerplate(const xmlNode *n)
 	return 0;
 }
 
-static float base_score(xmlNode *n, struct nst *s)
+static float base_score(hnode *n, struct nst *s)
 {
 	float b = 0;
 	const char *name = (const char *)n->name;
 
-	if (!strcmp(name, "article") || !strcmp(name, "main") || attr_is(n, "role", "main"))
+	if (!strcmp(name, "article") || !strcmp(name, "main") || s->role_main)
 		b += 25;
 	else if (!strcmp(name, "div") || !strcmp(name, "section"))
 		b += 5;
@@ -550,17 +855,15 @@ static float base_score(xmlNode *n, struct nst *s)
 		b -= 3;
 	else if (s->flags & T_HEAD)
 		b -= 5;
-	if (!s->cls)
-		s->cls = (int8_t)element_class(n);
 	b += s->cls > 0 ? 25 : s->cls < 0 ? -25 : 0;
 	return b;
 }
 
-static void add_score(xmlNode *n, float v)
+static void add_score(hnode *n, float v)
 {
 	struct nst *s;
 
-	if (!n || n->type != XML_ELEMENT_NODE)
+	if (!n || n->type != HN_ELEM)
 		return;
 	s = NST(n);
 	if (!s->scored) {
@@ -576,25 +879,25 @@ static float link_density(const struct nst *s)
 }
 
 /* Scores paragraph-like blocks into their ancestors; returns the best node. */
-static xmlNode *score(struct ctx *c, xmlNode *root)
+static hnode *score(struct ctx *c, hnode *root)
 {
-	xmlNode *best = NULL;
+	hnode *best = NULL;
 	float best_score = -1e9f;
 
-	for (xmlNode *n = root; n;) {
+	for (hnode *n = root; n;) {
 		int skip = 0;
-		if (n->type == XML_ELEMENT_NODE) {
+		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
 			if (s->dropped) {
 				skip = 1;
 			} else {
 				float v = para_value(s);
 				if (v > 0) {
-					xmlNode *p = n->parent;
+					hnode *p = n->parent;
 					if ((s->flags & T_CONTAINER) && !(s->flags & T_PARA))
 						p = n;
 					float div = 1;
-					for (int lvl = 0; lvl < 3 && p && p->type == XML_ELEMENT_NODE;
+					for (int lvl = 0; lvl < 3 && p && p->type == HN_ELEM;
 					     lvl++, p = p->parent) {
 						add_score(p, v / div);
 						div *= 2;
@@ -606,9 +909,9 @@ static xmlNode *score(struct ctx *c, xmlNode *root)
 		}
 		n = next_node(n, root, skip);
 	}
-	for (xmlNode *n = root; n;) {
+	for (hnode *n = root; n;) {
 		int skip = 0;
-		if (n->type == XML_ELEMENT_NODE) {
+		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
 			skip = s->dropped;
 			if (!skip && s->scored && !(s->flags & (T_ITEM | T_CELL | T_PARA))) {
@@ -630,14 +933,14 @@ static xmlNode *score(struct ctx *c, xmlNode *root)
  * best one (forum posts, recipe sections) becomes the container, and
  * worthy siblings of the best node are rendered with it.
  */
-static void choose(struct ctx *c, xmlNode *best)
+static void choose(struct ctx *c, hnode *best)
 {
 	struct nst *b = NST(best);
 	float top = b->score * (1.0f - link_density(b));
 	float threshold = top * 0.2f > 10 ? top * 0.2f : 10;
 
 	/* Climb while the parent carries little more than the best node. */
-	while (best->parent && best->parent->type == XML_ELEMENT_NODE &&
+	while (best->parent && best->parent->type == HN_ELEM &&
 	       !(NST(best->parent)->flags & T_KEEP && best->parent == c->body)) {
 		struct nst *p = NST(best->parent);
 		if (p->dropped || !p->text || (float)b->text / (float)p->text < 0.85f)
@@ -648,8 +951,8 @@ static void choose(struct ctx *c, xmlNode *best)
 	b->chosen = 1;
 	if (!best->parent)
 		return;
-	for (xmlNode *s = best->parent->children; s; s = s->next) {
-		if (s == best || s->type != XML_ELEMENT_NODE)
+	for (hnode *s = best->parent->children; s; s = s->next) {
+		if (s == best || s->type != HN_ELEM)
 			continue;
 		struct nst *t = NST(s);
 		if (t->dropped || !t->text)
@@ -665,11 +968,11 @@ static void choose(struct ctx *c, xmlNode *best)
 			t->chosen = 2; /* kept only if a chosen block follows */
 	}
 	/* A heading is kept when the next element sibling is chosen. */
-	for (xmlNode *s = best->parent->children; s; s = s->next) {
-		if (s->type != XML_ELEMENT_NODE || NST(s)->chosen != 2)
+	for (hnode *s = best->parent->children; s; s = s->next) {
+		if (s->type != HN_ELEM || NST(s)->chosen != 2)
 			continue;
-		xmlNode *x = s->next;
-		while (x && x->type != XML_ELEMENT_NODE)
+		hnode *x = s->next;
+		while (x && x->type != HN_ELEM)
 			x = x->next;
 		NST(s)->chosen = x && NST(x)->chosen == 1;
 	}
@@ -735,9 +1038,9 @@ static void brk(struct rnd *r, int level)
 		r->pending = level;
 }
 
-static void text(struct rnd *r, const xmlChar *s)
+static void text(struct rnd *r, const char *s)
 {
-	const unsigned char *p = s;
+	const unsigned char *p = (const unsigned char *)s;
 
 	if (r->pre) {
 		size_t n = strlen((const char *)p);
@@ -748,7 +1051,7 @@ static void text(struct rnd *r, const xmlChar *s)
 		return;
 	}
 	while (*p) {
-		if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == '\f') {
+		if (ws[*p] == 1) {
 			r->space = 1;
 			p++;
 			continue;
@@ -759,8 +1062,7 @@ static void text(struct rnd *r, const xmlChar *s)
 			continue;
 		}
 		const unsigned char *q = p;
-		while (*q && *q != ' ' && *q != '\n' && *q != '\t' && *q != '\r' && *q != '\f' &&
-		       !(q[0] == 0xC2 && q[1] == 0xA0))
+		while (*q && ws[*q] != 1 && !(q[0] == 0xC2 && q[1] == 0xA0))
 			q++;
 		flush_sep(r);
 		put(r, (const char *)p, (size_t)(q - p));
@@ -769,10 +1071,10 @@ static void text(struct rnd *r, const xmlChar *s)
 }
 
 /* A table is data (rows of cells) unless it nests tables or long blocks. */
-static int data_table(xmlNode *t)
+static int data_table(hnode *t)
 {
-	for (xmlNode *n = t->children ? t->children : NULL; n; n = next_node(n, t, 0)) {
-		if (n->type != XML_ELEMENT_NODE)
+	for (hnode *n = t->children ? t->children : NULL; n; n = next_node(n, t, 0)) {
+		if (n->type != HN_ELEM)
 			continue;
 		struct nst *s = NST(n);
 		if (s->flags & T_TABLE)
@@ -783,7 +1085,7 @@ static int data_table(xmlNode *t)
 	return 1;
 }
 
-static void enter(struct rnd *r, xmlNode *n, int *descend)
+static void enter(struct rnd *r, hnode *n, int *descend)
 {
 	struct nst *s = NST(n);
 	unsigned f = s->flags;
@@ -799,15 +1101,14 @@ static void enter(struct rnd *r, xmlNode *n, int *descend)
 	}
 	if (f & T_IMG) {
 		if (r->keep_alt) {
-			xmlChar *alt = xmlGetNoNsProp(n, (const xmlChar *)"alt");
+			const char *alt = n->alt;
 			if (alt && *alt) {
 				r->space = 1;
-				text(r, (const xmlChar *)"[image:");
+				text(r, "[image:");
 				r->space = 1;
 				text(r, alt);
-				text(r, (const xmlChar *)"]");
+				text(r, "]");
 			}
-			xmlFree(alt);
 		}
 		return;
 	}
@@ -815,7 +1116,7 @@ static void enter(struct rnd *r, xmlNode *n, int *descend)
 		brk(r, 2);
 		r->pre++;
 		/* The first newline right after <pre> is not content (HTML spec). */
-		if (n->children && n->children->type == XML_TEXT_NODE && n->children->content &&
+		if (n->children && n->children->type == HN_TEXT && n->children->content &&
 		    n->children->content[0] == '\n')
 			memmove(n->children->content, n->children->content + 1,
 				strlen((char *)n->children->content));
@@ -832,7 +1133,7 @@ static void enter(struct rnd *r, xmlNode *n, int *descend)
 		return;
 	}
 	if ((f & T_CELL) && n->parent && NST(n->parent)->flags & T_ROW) {
-		xmlNode *t = n->parent;
+		hnode *t = n->parent;
 		while (t && !(NST(t)->flags & T_TABLE))
 			t = t->parent;
 		if (t && NST(t)->score > 0) {
@@ -854,7 +1155,7 @@ static void enter(struct rnd *r, xmlNode *n, int *descend)
 	}
 	if (f & T_ITEM) {
 		brk(r, 1);
-		if (!r->cell && n->parent && n->parent->type == XML_ELEMENT_NODE) {
+		if (!r->cell && n->parent && n->parent->type == HN_ELEM) {
 			int depth = r->lists > 0 ? r->lists - 1 : 0;
 			int ordered = !strcmp((const char *)n->parent->name, "ol");
 			char mark[16];
@@ -875,7 +1176,7 @@ static void enter(struct rnd *r, xmlNode *n, int *descend)
 	(void)descend;
 }
 
-static void leave(struct rnd *r, xmlNode *n)
+static void leave(struct rnd *r, hnode *n)
 {
 	struct nst *s = NST(n);
 	unsigned f = s->flags;
@@ -888,7 +1189,7 @@ static void leave(struct rnd *r, xmlNode *n)
 		return;
 	}
 	if ((f & T_CELL) && r->cell && n->parent && NST(n->parent)->flags & T_ROW) {
-		xmlNode *t = n->parent;
+		hnode *t = n->parent;
 		while (t && !(NST(t)->flags & T_TABLE))
 			t = t->parent;
 		if (t && NST(t)->score > 0) {
@@ -911,7 +1212,7 @@ static void leave(struct rnd *r, xmlNode *n)
 }
 
 /* Inside the chosen content: a block that is mostly links is navigation. */
-static int prune(const struct rnd *r, xmlNode *n)
+static int prune(const struct rnd *r, hnode *n)
 {
 	struct nst *s = NST(n);
 
@@ -926,13 +1227,13 @@ static int prune(const struct rnd *r, xmlNode *n)
 	return 0;
 }
 
-static void render(struct rnd *r, xmlNode *root)
+static void render(struct rnd *r, hnode *root)
 {
-	xmlNode *n = root;
+	hnode *n = root;
 
 	while (n) {
 		int skip = 0;
-		if (n->type == XML_ELEMENT_NODE) {
+		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
 			skip = s->dropped || (n != root && prune(r, n));
 			if (!skip) {
@@ -940,12 +1241,12 @@ static void render(struct rnd *r, xmlNode *root)
 				if (!n->children)
 					leave(r, n);
 			}
-		} else if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
+		} else if (n->type == HN_TEXT || n->type == HN_TEXT) {
 			if (n->content)
 				text(r, n->content);
 		}
 		/* Descend, or move on closing the elements we finish. */
-		if (!skip && n->type == XML_ELEMENT_NODE && n->children) {
+		if (!skip && n->type == HN_ELEM && n->children) {
 			n = n->children;
 			continue;
 		}
@@ -968,7 +1269,7 @@ static void render(struct rnd *r, xmlNode *root)
 
 /* ---- metadata --------------------------------------------------------- */
 
-static void set_meta(json_t *meta, const char *key, const xmlChar *v)
+static void set_meta(json_t *meta, const char *key, const char *v)
 {
 	char buf[2048];
 	size_t k = 0;
@@ -976,7 +1277,7 @@ static void set_meta(json_t *meta, const char *key, const xmlChar *v)
 
 	if (!v)
 		return;
-	for (const xmlChar *p = v; *p && k < sizeof buf - 2; p++) {
+	for (const char *p = v; *p && k < sizeof buf - 2; p++) {
 		if (isspace(*p)) {
 			space = k > 0;
 			continue;
@@ -995,51 +1296,6 @@ static void set_meta(json_t *meta, const char *key, const xmlChar *v)
 	buf[k] = 0;
 	if (k && !json_object_get(meta, key))
 		json_object_set_new(meta, key, json_stringn(buf, k));
-}
-
-static void head_meta(xmlNode *root, json_t *meta)
-{
-	for (xmlNode *n = root; n; n = next_node(n, root, 0)) {
-		if (n->type != XML_ELEMENT_NODE)
-			continue;
-		const char *name = (const char *)n->name;
-		if (!strcmp(name, "html")) {
-			xmlChar *l = xmlGetNoNsProp(n, (const xmlChar *)"lang");
-			if (!l)
-				l = xmlGetProp(n, (const xmlChar *)"lang");
-			set_meta(meta, "lang", l);
-			xmlFree(l);
-		} else if (!strcmp(name, "title") && !json_object_get(meta, "title")) {
-			xmlChar *t = xmlNodeGetContent(n);
-			set_meta(meta, "title", t);
-			xmlFree(t);
-		} else if (!strcmp(name, "link")) {
-			xmlChar *rel = xmlGetNoNsProp(n, (const xmlChar *)"rel");
-			if (rel && !strcasecmp((char *)rel, "canonical")) {
-				xmlChar *h = xmlGetNoNsProp(n, (const xmlChar *)"href");
-				set_meta(meta, "url", h);
-				xmlFree(h);
-			}
-			xmlFree(rel);
-		} else if (!strcmp(name, "meta")) {
-			xmlChar *nm = xmlGetNoNsProp(n, (const xmlChar *)"name");
-			xmlChar *pr = xmlGetNoNsProp(n, (const xmlChar *)"property");
-			xmlChar *ct = xmlGetNoNsProp(n, (const xmlChar *)"content");
-			if (ct && nm && !strcasecmp((char *)nm, "description"))
-				set_meta(meta, "description", ct);
-			else if (ct && pr && !strcasecmp((char *)pr, "og:description"))
-				set_meta(meta, "description", ct);
-			else if (ct && pr && !strcasecmp((char *)pr, "og:url"))
-				set_meta(meta, "url", ct);
-			else if (ct && pr && !strcasecmp((char *)pr, "og:title"))
-				set_meta(meta, "og_title", ct);
-			else if (ct && nm && !strcasecmp((char *)nm, "author"))
-				set_meta(meta, "author", ct);
-			xmlFree(nm);
-			xmlFree(pr);
-			xmlFree(ct);
-		}
-	}
 }
 
 /* ---- the main title ---------------------------------------------------- */
@@ -1070,17 +1326,17 @@ static float title_overlap(const char *h, const char *title)
 }
 
 /* The page's own headline: the h1 (or h2) that best matches <title>. */
-static xmlNode *find_headline(xmlNode *root, const char *title)
+static hnode *find_headline(hnode *root, const char *title)
 {
-	xmlNode *best = NULL;
+	hnode *best = NULL;
 	float best_ov = 0;
 	int h1s = 0;
-	xmlNode *only = NULL;
+	hnode *only = NULL;
 	char h[512];
 
-	for (xmlNode *n = root; n;) {
+	for (hnode *n = root; n;) {
 		int skip = 0;
-		if (n->type == XML_ELEMENT_NODE) {
+		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
 			const char *name = (const char *)n->name;
 			skip = (s->flags & T_DROP) || !strcmp(name, "nav") || !strcmp(name, "footer") ||
@@ -1118,7 +1374,7 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 {
 	struct rnd r = {.out = text, .start = text->len, .keep_alt = c->o->keep_alt,
 			.full = c->o->full};
-	xmlNode *root = xmlDocGetRootElement(c->doc);
+	hnode *root = c->root;
 	size_t start = text->len;
 
 	if (c->o->full) {
@@ -1129,7 +1385,7 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 	}
 	drop(c, root, 0);
 	stats(root);
-	xmlNode *best = score(c, root);
+	hnode *best = score(c, root);
 	if (!best)
 		best = c->body ? c->body : root;
 	choose(c, best);
@@ -1143,10 +1399,10 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 			low[i] = (char)tolower((unsigned char)title[i]);
 		low[i] = 0;
 	}
-	xmlNode *h = find_headline(root, title ? low : NULL);
+	hnode *h = find_headline(root, title ? low : NULL);
 	/* Rendered already when a chosen ancestor comes before any dropped one. */
 	int h_inside = 0;
-	for (xmlNode *a = h; a && a->type == XML_ELEMENT_NODE; a = a->parent) {
+	for (hnode *a = h; a && a->type == HN_ELEM; a = a->parent) {
 		if (NST(a)->dropped && a != h)
 			break;
 		if (NST(a)->chosen == 1) {
@@ -1163,9 +1419,9 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 	}
 
 	/* Chosen nodes in document order. */
-	for (xmlNode *n = root; n;) {
+	for (hnode *n = root; n;) {
 		int skip = 0;
-		if (n->type == XML_ELEMENT_NODE) {
+		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
 			if (s->dropped)
 				skip = 1;
@@ -1184,46 +1440,44 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 int ix_html_extract(const char *utf8, size_t len, const struct ix_html_opts *o,
 		    struct qn_buf *text, json_t *meta, struct qn_err *e)
 {
+	struct builder *b;
 	struct ctx c = {.o = o};
-	xmlNode *root;
 	int rc;
 
 	if (len > INT32_MAX)
 		return qn_errf(e, "document too large for the HTML parser");
-	c.doc = htmlReadMemory(utf8, (int)len, NULL, "UTF-8",
-			       HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-				       HTML_PARSE_NONET | HTML_PARSE_COMPACT);
-	if (!c.doc)
-		return qn_errf(e, "not parseable as HTML");
-	root = xmlDocGetRootElement(c.doc);
-	if (!root) {
-		xmlFreeDoc(c.doc);
-		return 0;
-	}
-	c.nst = attach(root, NULL, 0);
-	c.st = malloc((c.nst ? c.nst : 1) * sizeof *c.st);
-	if (!c.st) {
-		xmlFreeDoc(c.doc);
+	pthread_once(&sorted_once, sort_words);
+	b = calloc(1, sizeof *b);
+	if (!b)
 		return qn_errf(e, "out of memory");
+	b->o = o;
+	b->meta = meta;
+	qn_buf_init(&b->text, QN_BUF_UNLIMITED);
+	qn_buf_init(&b->title, 1 << 16);
+	rc = build(b, utf8, len);
+	if (rc < 0 || b->full) {
+		rc = qn_errf(e, b->full ? "more than %u elements or out of memory"
+					: "not parseable as HTML", MAX_NODES);
+		goto out;
 	}
-	attach(root, c.st, c.nst);
-	for (xmlNode *n = root; n; n = next_node(n, root, 0))
-		if (n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, "body")) {
+	c.root = b->root;
+	for (hnode *n = c.root; n; n = next_node(n, c.root, 0))
+		if (n->type == HN_ELEM && !strcmp(n->name, "body")) {
 			c.body = n;
 			break;
 		}
-	head_meta(root, meta);
-	stats(root);
-	c.total = c.body ? NST(c.body)->text : NST(root)->text;
+	c.total = c.body ? NST(c.body)->text : NST(c.root)->text;
 	rc = render_content(&c, text, meta);
-	/* _private pointed into c.st; clear before the tree is freed. */
-	for (xmlNode *n = root; n; n = next_node(n, root, 0))
-		n->_private = NULL;
-	free(c.st);
-	xmlFreeDoc(c.doc);
 	if (rc < 0)
-		return qn_errf(e, "extracted text larger than %zu bytes", text->max);
-	return 0;
+		qn_errf(e, "extracted text larger than %zu bytes", text->max);
+out:
+	arena_free(&b->ar);
+	if (b->dict)
+		xmlDictFree(b->dict);
+	qn_buf_release(&b->text);
+	qn_buf_release(&b->title);
+	free(b);
+	return rc;
 }
 
 /* ---- charset prescan ---------------------------------------------------- */

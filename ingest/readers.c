@@ -38,19 +38,21 @@ static int slurp(struct ix_sink *s, struct qn_rd *rd, struct qn_buf *raw)
  */
 static int looks_binary(const char *p, size_t n)
 {
-	size_t ctl = 0, k = n < 8192 ? n : 8192;
+	/* Control characters other than \t \n \f \r and ESC. */
+	static const unsigned char ctl[32] = {
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1, 1,
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1,
+	};
+	size_t bad = 0, k = n < 8192 ? n : 8192;
 	const unsigned char *s = (const unsigned char *)p;
 
 	if ((k >= 2 && ((s[0] == 0xFF && s[1] == 0xFE) || (s[0] == 0xFE && s[1] == 0xFF))))
 		return 0;
-	for (size_t i = 0; i < k; i++) {
-		if (!s[i])
-			return 1;
-		if (s[i] < 0x20 && s[i] != '\n' && s[i] != '\r' && s[i] != '\t' && s[i] != '\f' &&
-		    s[i] != 0x1B)
-			ctl++;
-	}
-	return ctl * 20 > k;
+	if (memchr(p, 0, k))
+		return 1;
+	for (size_t i = 0; i < k; i++)
+		bad += s[i] < 32 && ctl[s[i]];
+	return bad * 20 > k;
 }
 
 int ix_html(struct ix_sink *s, struct qn_rd *rd)
