@@ -362,39 +362,42 @@ static const char *att(const char **atts, const char *name)
 }
 
 /*
- * Pages repeat their class names ("nav-item" fifty times): each distinct
- * value is classified once per page through this small open-addressing
- * memo, keyed by its xxh3 hash (0 marks an empty slot).
+ * Pages repeat their class names ("nav-item" fifty times) and the pages of
+ * one site share templates, so each thread remembers the verdicts on the
+ * class and id values it has seen: an open-addressing table keyed by the
+ * value's xxh3 hash (0 marks an empty slot), emptied when it fills. The
+ * verdict is a pure function of the value, so output never depends on it.
  */
+#define MEMO_SLOTS 4096
+
 struct class_memo {
-	uint64_t key[512];
-	int8_t val[512];
+	uint64_t key[MEMO_SLOTS];
+	int8_t val[MEMO_SLOTS];
+	size_t used;
 };
 
-static int classify_memo(struct class_memo *m, const char *v, int is_class)
+static __thread struct class_memo memo;
+
+static int classify_memo(const char *v, int is_class)
 {
 	if (!v || !*v)
 		return 0;
 	uint64_t h = qn_xxh3_64(v, strlen(v), (uint64_t)is_class) | 1;
-	for (size_t i = 0, k = h & 511; i < 16; i++, k = (k + 1) & 511) {
-		if (m->key[k] == h)
-			return m->val[k];
-		if (!m->key[k]) {
-			m->key[k] = h;
-			return m->val[k] = (int8_t)classify_words(v, is_class);
+	for (size_t i = 0, k = h & (MEMO_SLOTS - 1); i < 16; i++, k = (k + 1) & (MEMO_SLOTS - 1)) {
+		if (memo.key[k] == h)
+			return memo.val[k];
+		if (!memo.key[k]) {
+			if (++memo.used > MEMO_SLOTS / 2) {
+				memset(&memo, 0, sizeof memo);
+				memo.used = 1;
+			}
+			memo.key[k] = h;
+			return memo.val[k] = (int8_t)classify_words(v, is_class);
 		}
 	}
 	return classify_words(v, is_class);
 }
 
-static int element_class(struct class_memo *m, const char **atts)
-{
-	int a = classify_memo(m, att(atts, "class"), 1), b = classify_memo(m, att(atts, "id"), 0);
-
-	if (a < 0 || b < 0)
-		return -1;
-	return a > 0 || b > 0;
-}
 
 /* "display: none" or "visibility: hidden" in a style, with any spacing. */
 static int style_hides(const char *v)
@@ -409,16 +412,6 @@ static int style_hides(const char *v)
 	return strstr(low, "display:none") || strstr(low, "visibility:hidden");
 }
 
-static int is_hidden(const char **atts)
-{
-	const char *v;
-
-	if (att(atts, "hidden"))
-		return 1;
-	if ((v = att(atts, "aria-hidden")) && !strcasecmp(v, "true"))
-		return 1;
-	return (v = att(atts, "style")) && style_hides(v);
-}
 
 static int chrome_role(const char *role)
 {
@@ -494,8 +487,9 @@ struct builder {
 	struct qn_buf title;  /* <title> text */
 	int in_title;
 	json_t *meta;
-	struct class_memo memo;
 	xmlDictPtr dict;      /* owns the element names */
+	const char *tag_name[128]; /* tag_flags memo, by name pointer */
+	unsigned tag_flag[128];
 	size_t nodes;
 	int full;             /* out of memory or too many nodes */
 };
@@ -526,7 +520,8 @@ static void flush_text(struct builder *b)
 		b->cur->children = t;
 	b->cur->last = t;
 	uint32_t commas = 0, k = nonspace(c, &commas);
-	b->cur->st.trig |= (uint8_t)has_trigger(c);
+	if (!b->cur->st.trig)
+		b->cur->st.trig = (uint8_t)has_trigger(c);
 	b->cur->st.text += k;
 	b->cur->st.own += k;
 	b->cur->st.commas += commas;
@@ -577,23 +572,48 @@ static void sax_start(void *ctx, const xmlChar *xname, const xmlChar **xatts)
 	memset(n, 0, sizeof *n);
 	n->type = HN_ELEM;
 	n->name = name;
-	n->st.flags = tag_flags(name);
+	/* Element names are interned by the parser: memoize flags by pointer. */
+	size_t slot = ((uintptr_t)name >> 4) & 127;
+	if (b->tag_name[slot] != name) {
+		b->tag_name[slot] = name;
+		b->tag_flag[slot] = tag_flags(name);
+	}
+	n->st.flags = b->tag_flag[slot];
 	if (atts) {
-		const char *role = att(atts, "role");
-		n->st.cls = (int8_t)element_class(&b->memo, atts);
+		/* One pass over the attributes picks out the few that matter. */
+		const char *cls = NULL, *id = NULL, *role = NULL, *alt = NULL;
+		int hidden = 0;
+		for (const char **a = atts; a[0]; a += 2) {
+			const char *k = a[0], *v = a[1] ? a[1] : "";
+			switch (k[0]) {
+			case 'c': if (!strcmp(k, "class")) cls = v; break;
+			case 'i': if (!strcmp(k, "id")) id = v; break;
+			case 'r': if (!strcmp(k, "role")) role = v; break;
+			case 'h': if (!strcmp(k, "hidden")) hidden = 1; break;
+			case 'a':
+				if (!strcmp(k, "aria-hidden"))
+					hidden |= !strcasecmp(v, "true");
+				else if (!strcmp(k, "alt"))
+					alt = v;
+				break;
+			case 's': if (!strcmp(k, "style")) hidden |= style_hides(v); break;
+			}
+		}
+		int c1 = classify_memo(cls, 1), c2 = classify_memo(id, 0);
+		n->st.cls = (int8_t)(c1 < 0 || c2 < 0 ? -1 : c1 > 0 || c2 > 0);
 		n->st.role_main = role && !strcasecmp(role, "main");
 		n->st.role_chrome = (uint8_t)chrome_role(role);
-		n->st.hidden = (uint8_t)is_hidden(atts);
-		head_meta(b, name, atts);
+		n->st.hidden = (uint8_t)hidden;
+		if (name[0] == 'h' || name[0] == 'l' || name[0] == 'm')
+			head_meta(b, name, atts);
 		if (b->o->keep_alt && (n->st.flags & T_IMG)) {
-			const char *alt = att(atts, "alt");
 			size_t k = alt ? strlen(alt) : 0;
 			char *c = k ? arena_alloc(&b->ar, k + 1) : NULL;
 			if (c)
 				n->alt = memcpy(c, alt, k + 1);
 		}
 	}
-	if (!strcmp(name, "title"))
+	if (name[0] == 't' && !strcmp(name, "title"))
 		b->in_title = 1;
 	n->parent = b->cur;
 	if (b->cur->last)
@@ -1339,13 +1359,16 @@ static hnode *find_headline(hnode *root, const char *title)
 		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
 			const char *name = (const char *)n->name;
-			skip = (s->flags & T_DROP) || !strcmp(name, "nav") || !strcmp(name, "footer") ||
-			       !strcmp(name, "aside");
-			if (!skip && !strcmp(name, "h1")) {
+			skip = (s->flags & T_DROP) ||
+			       ((s->flags & T_CHROME) && (!strcmp(name, "nav") ||
+							  !strcmp(name, "footer") || !strcmp(name, "aside")));
+			int h1 = (s->flags & T_HEAD) && name[1] == '1';
+			int h2 = (s->flags & T_HEAD) && name[1] == '2';
+			if (!skip && h1) {
 				h1s++;
 				only = n;
 			}
-			if (!skip && (!strcmp(name, "h1") || !strcmp(name, "h2")) && title) {
+			if (!skip && (h1 || h2) && title) {
 				struct nst saved = *s;
 				int was = s->dropped;
 				s->dropped = 0;
@@ -1353,7 +1376,7 @@ static hnode *find_headline(hnode *root, const char *title)
 				*s = saved;
 				s->dropped = (uint8_t)was;
 				float ov = title_overlap(h, title);
-				if (!strcmp(name, "h1"))
+				if (h1)
 					ov += 0.05f;
 				if (strlen(h) >= 8 && ov > best_ov) {
 					best_ov = ov;
