@@ -44,6 +44,8 @@ enum {
 	T_IMG = 1 << 13,
 	T_KEEP = 1 << 14,   /* never dropped for class words: html, body, main, article */
 	T_CONTAINER = 1 << 15, /* div-like: may hold direct text that earns score */
+	T_CONTROL = 1 << 16, /* button: a short label is chrome, a long one (an
+				accordion's question) is content */
 };
 
 struct tag {
@@ -62,7 +64,7 @@ static const struct tag tags[] = {
 	{"blockquote", T_BLOCK | T_PARA},
 	{"body", T_BLOCK | T_KEEP | T_CONTAINER},
 	{"br", T_BR},
-	{"button", T_DROP},
+	{"button", T_CONTROL},
 	{"canvas", T_DROP},
 	{"caption", T_BLOCK},
 	{"center", T_BLOCK | T_CONTAINER},
@@ -260,6 +262,10 @@ static const char *const neg_tok[] = {
 	"wishlist", "anchor", "anchorjs", "recently", "viewed", "upsell", "crosssell",
 	"newsletter", "cookies", "consent", "sidebar", "breadcrumb", "navigation",
 	"pagination", "byline", "signature", "masthead", "disqus", "toolbar",
+	"usp", "afterpay", "klarna", "paypal", "checkout",
+	/* the same chrome in German, French, Spanish */
+	"kommentare", "werbung", "anzeige", "teilen", "avis", "commentaires", "publicite",
+	"partage", "etoiles", "comentarios", "publicidad", "compartir",
 };
 /* Words that mark the content. */
 static const char *const pos_tok[] = {
@@ -325,6 +331,15 @@ static int classify_words(const char *v, int is_class)
 		low[n++] = (char)tolower(ch);
 	}
 	low[n] = 0;
+	if (!is_class) {
+		/* Glued chrome words no heading-made id contains. */
+		static const char *const id_sub[] = {"cookie", "consent", "gdpr", "sidebar",
+						     "navbar", "footer", "breadcrumb", "disqus",
+						     "taboola", "outbrain", "newsletter"};
+		for (size_t i = 0; i < sizeof id_sub / sizeof *id_sub; i++)
+			if (strstr(low, id_sub[i]))
+				return -1;
+	}
 	if (is_class)
 		for (size_t i = 0; i < n; i++) {
 			const unsigned char *list = sub_by_letter[(unsigned char)low[i]];
@@ -794,7 +809,8 @@ static void drop(struct ctx *c, hnode *root, int full)
 		int skip = 0;
 		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
-			if ((s->flags & T_DROP) || s->hidden) {
+			if ((s->flags & T_DROP) || s->hidden ||
+			    ((s->flags & T_CONTROL) && s->text < 25)) {
 				s->dropped = 1;
 			} else if (!full && !(s->flags & T_KEEP) && !s->role_main) {
 				int big = c->total && s->text * 10 > c->total * 6;
@@ -849,9 +865,17 @@ static int is_text_boilerplate(const hnode *n)
 	char t[640];
 
 	plain_text((hnode *)n, t, sizeof t);
-	if (strstr(t, "cookie") && (strstr(t, "accept") || strstr(t, "consent") ||
-				    strstr(t, "privacy") || strstr(t, "einverstanden")))
-		return 1;
+	if (strstr(t, "cookie")) {
+		/* Consent words in English, German, French and Spanish. */
+		static const char *const consent[] = {
+			"accept", "consent", "privacy", "einverstanden", "zustimm", "stimmen sie",
+			"akzeptier", "datenschutz", "einwillig", "confidentialit", "consentement",
+			"acept", "privacidad", "consentimiento",
+		};
+		for (size_t i = 0; i < sizeof consent / sizeof *consent; i++)
+			if (strstr(t, consent[i]))
+				return 1;
+	}
 	if (!strncmp(t, "share this", 10) || !strncmp(t, "share on", 8) ||
 	    !strncmp(t, "follow us", 9) || !strncmp(t, "all rights reserved", 19))
 		return 1;
@@ -963,7 +987,9 @@ static void choose(struct ctx *c, hnode *best)
 	while (best->parent && best->parent->type == HN_ELEM &&
 	       !(NST(best->parent)->flags & T_KEEP && best->parent == c->body)) {
 		struct nst *p = NST(best->parent);
-		if (p->dropped || !p->text || (float)b->text / (float)p->text < 0.85f)
+		/* Link text (menus, "reply" links) does not count as content. */
+		float mine = (float)(b->text - b->link), all = (float)(p->text - p->link);
+		if (p->dropped || all <= 0 || mine / all < 0.97f)
 			break;
 		best = best->parent;
 		b = p;
@@ -981,8 +1007,9 @@ static void choose(struct ctx *c, hnode *best)
 		float sc = t->scored ? t->score * (1.0f - ld) : 0;
 		if (sc >= threshold || (t->mass >= b->mass * 0.25f && ld < 0.35f))
 			t->chosen = 1;
-		else if ((t->flags & (T_PARA | T_LIST | T_TABLE | T_HEAD)) && ld < 0.25f &&
-			 t->text >= 60)
+		else if (((t->flags & (T_PARA | T_LIST | T_TABLE | T_HEAD)) ||
+			  ((t->flags & T_CONTAINER) && t->own * 2 >= t->text)) &&
+			 ld < 0.25f && t->text >= 60)
 			t->chosen = 1;
 		else if ((t->flags & T_HEAD) && s->next)
 			t->chosen = 2; /* kept only if a chosen block follows */
@@ -1320,11 +1347,29 @@ static void set_meta(json_t *meta, const char *key, const char *v)
 
 /* ---- the main title ---------------------------------------------------- */
 
-/* Share of the words of h found in the page title (0..1). */
+/* Words (runs of letters and digits) in s. */
+static int count_words(const char *s)
+{
+	int n = 0, in = 0;
+
+	for (; *s; s++) {
+		int w = isalnum((unsigned char)*s) || ((unsigned char)*s & 0x80);
+		n += w && !in;
+		in = w;
+	}
+	return n;
+}
+
+/*
+ * How well heading h matches the page title, 0..1: the harmonic mean of
+ * the share of h's words found in the title and the share of the title's
+ * words that h covers, so a site name ("Nordlicht Community") that appears
+ * in every title does not beat the headline that makes up most of it.
+ */
 static float title_overlap(const char *h, const char *title)
 {
 	char w[128];
-	int words = 0, hits = 0;
+	int words = 0, hits = 0, twords = count_words(title);
 
 	for (const char *p = h; *p;) {
 		size_t k = 0;
@@ -1342,7 +1387,12 @@ static float title_overlap(const char *h, const char *title)
 		if (strstr(title, w))
 			hits++;
 	}
-	return words ? (float)hits / (float)words : 0;
+	if (!words || !twords || !hits)
+		return 0;
+	float a = (float)hits / (float)words, b = (float)hits / (float)twords;
+	if (b > 1)
+		b = 1;
+	return 2 * a * b / (a + b);
 }
 
 /* The page's own headline: the h1 (or h2) that best matches <title>. */
@@ -1386,7 +1436,7 @@ static hnode *find_headline(hnode *root, const char *title)
 		}
 		n = next_node(n, root, skip);
 	}
-	if (best && best_ov >= 0.6f)
+	if (best && best_ov >= 0.5f)
 		return best;
 	return h1s == 1 ? only : NULL;
 }
@@ -1433,12 +1483,14 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 			break;
 		}
 	}
+	size_t head_at = text->len, head_len = 0;
 	if (h && !h_inside) {
 		int d = NST(h)->dropped;
 		NST(h)->dropped = 0;
 		render(&r, h);
 		NST(h)->dropped = (uint8_t)d;
 		brk(&r, 2);
+		head_len = text->len - head_at;
 	}
 
 	/* Chosen nodes in document order. */
@@ -1455,6 +1507,19 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 			}
 		}
 		n = next_node(n, root, skip);
+	}
+	/* The content may open with the same headline (a forum's first post). */
+	size_t after = head_at + head_len + 2;
+	if (head_len && text->len >= after + head_len &&
+	    !memcmp(text->data + after, text->data + head_at, head_len) &&
+	    (text->len == after + head_len || text->data[after + head_len] == '\n')) {
+		memmove(text->data + after, text->data + after + head_len,
+			text->len - after - head_len + 1);
+		text->len -= head_len;
+		while (text->len > after && text->data[after] == '\n') {
+			memmove(text->data + after, text->data + after + 1, text->len - after);
+			text->len--;
+		}
 	}
 	trim_from(text, start);
 	return r.err ? -1 : 0;
