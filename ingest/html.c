@@ -1525,6 +1525,92 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 	return r.err ? -1 : 0;
 }
 
+/* ---- script, style and comment bodies, cut before parsing ---------------- */
+
+/* Case-insensitive "<name" at p followed by a space, '>' or '/'. */
+static int opens(const char *p, const char *end, const char *name, size_t k)
+{
+	return (size_t)(end - p) > k + 1 && !strncasecmp(p + 1, name, k) &&
+	       (p[k + 1] == '>' || p[k + 1] == '/' || ws[(unsigned char)p[k + 1]] == 1);
+}
+
+/* The '>' ending the tag that starts at p, skipping quoted values. */
+static const char *tag_end(const char *p, const char *end)
+{
+	char q = 0;
+
+	for (; p < end; p++) {
+		if (q) {
+			if (*p == q)
+				q = 0;
+		} else if (*p == '"' || *p == '\'') {
+			q = *p;
+		} else if (*p == '>') {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* The case-insensitive "</name" that closes a raw-text element, or NULL. */
+static const char *raw_close(const char *p, const char *end, const char *name, size_t k)
+{
+	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+		if (end - p > (long)k + 1 && p[1] == '/' && !strncasecmp(p + 2, name, k))
+			return p;
+		p++;
+	}
+	return NULL;
+}
+
+/*
+ * Copies the page without the bodies of <script> and <style> elements and
+ * without comments. They never show, and libxml2 reads them a character
+ * at a time, while on real pages they are often most of the bytes. Where a
+ * body or comment is not closed, the rest of the page is cut, as the parser
+ * would have swallowed it. Returns the new length.
+ */
+static size_t strip_raw(const char *in, size_t n, char *out)
+{
+	const char *p = in, *end = in + n;
+	char *o = out;
+
+	while (p < end) {
+		const char *lt = memchr(p, '<', (size_t)(end - p));
+		if (!lt) {
+			memcpy(o, p, (size_t)(end - p));
+			o += end - p;
+			break;
+		}
+		memcpy(o, p, (size_t)(lt - p));
+		o += lt - p;
+		p = lt;
+		if (end - p >= 4 && !memcmp(p, "<!--", 4)) {
+			const char *c = memmem(p + 4, (size_t)(end - p - 4), "-->", 3);
+			p = c ? c + 3 : end;
+			continue;
+		}
+		const char *name = NULL;
+		size_t k = 0;
+		if (opens(p, end, "script", 6))
+			name = "script", k = 6;
+		else if (opens(p, end, "style", 5))
+			name = "style", k = 5;
+		if (!name) {
+			*o++ = *p++;
+			continue;
+		}
+		const char *gt = tag_end(p, end);
+		if (!gt)
+			break;
+		memcpy(o, p, (size_t)(gt + 1 - p)); /* the start tag itself stays */
+		o += gt + 1 - p;
+		const char *close = raw_close(gt + 1, end, name, k);
+		p = close ? close : end;
+	}
+	return (size_t)(o - out);
+}
+
 int ix_html_extract(const char *utf8, size_t len, const struct ix_html_opts *o,
 		    struct qn_buf *text, json_t *meta, struct qn_err *e)
 {
@@ -1542,7 +1628,13 @@ int ix_html_extract(const char *utf8, size_t len, const struct ix_html_opts *o,
 	b->meta = meta;
 	qn_buf_init(&b->text, QN_BUF_UNLIMITED);
 	qn_buf_init(&b->title, 1 << 16);
-	rc = build(b, utf8, len);
+	char *lean = malloc(len + 1);
+	if (!lean) {
+		free(b);
+		return qn_errf(e, "out of memory");
+	}
+	rc = build(b, lean, strip_raw(utf8, len, lean));
+	free(lean);
 	if (rc < 0 || b->full) {
 		rc = qn_errf(e, b->full ? "more than %u elements or out of memory"
 					: "not parseable as HTML", MAX_NODES);

@@ -50,6 +50,21 @@ static int exec(struct ix_state *st, const char *sql, struct qn_err *e)
 	return 0;
 }
 
+/* Step 2 of the commit: a pending run's records become the state. */
+static int finalize(struct ix_state *st, sqlite3_int64 run, struct qn_err *e)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof sql,
+		 "BEGIN IMMEDIATE;"
+		 "INSERT OR REPLACE INTO files(path,size,mtime_ns,sha256,run)"
+		 " SELECT path,size,mtime_ns,sha256,run FROM pending WHERE run=%lld;"
+		 "DELETE FROM pending WHERE run=%lld;"
+		 "UPDATE runs SET status='done' WHERE id=%lld;COMMIT;",
+		 (long long)run, (long long)run, (long long)run);
+	return exec(st, sql, e);
+}
+
 /* Finalises or drops runs left pending by a killed process. */
 static int settle(struct ix_state *st, struct qn_err *e)
 {
@@ -68,20 +83,15 @@ static int settle(struct ix_state *st, struct qn_err *e)
 		int done = 0;
 		if (out && want && qn_sha256_file(out, have, NULL, NULL) == 0)
 			done = !strcmp(have, want);
-		if (done)
-			snprintf(sql, sizeof sql,
-				 "BEGIN IMMEDIATE;"
-				 "INSERT OR REPLACE INTO files(path,size,mtime_ns,sha256,run)"
-				 " SELECT path,size,mtime_ns,sha256,run FROM pending WHERE run=%lld;"
-				 "DELETE FROM pending WHERE run=%lld;"
-				 "UPDATE runs SET status='done' WHERE id=%lld;COMMIT;",
-				 (long long)id, (long long)id, (long long)id);
-		else
+		if (done) {
+			rc = finalize(st, id, e);
+		} else {
 			snprintf(sql, sizeof sql,
 				 "BEGIN IMMEDIATE;DELETE FROM pending WHERE run=%lld;"
 				 "UPDATE runs SET status='abandoned' WHERE id=%lld;COMMIT;",
 				 (long long)id, (long long)id);
-		rc = exec(st, sql, e);
+			rc = exec(st, sql, e);
+		}
 	}
 	sqlite3_finalize(q);
 	return rc;
@@ -219,14 +229,5 @@ int ix_state_prepare(struct ix_state *st, const char *output, const char *output
 
 int ix_state_commit(struct ix_state *st, struct qn_err *e)
 {
-	char sql[512];
-
-	snprintf(sql, sizeof sql,
-		 "BEGIN IMMEDIATE;"
-		 "INSERT OR REPLACE INTO files(path,size,mtime_ns,sha256,run)"
-		 " SELECT path,size,mtime_ns,sha256,run FROM pending WHERE run=%lld;"
-		 "DELETE FROM pending WHERE run=%lld;"
-		 "UPDATE runs SET status='done' WHERE id=%lld;COMMIT;",
-		 (long long)st->run, (long long)st->run, (long long)st->run);
-	return exec(st, sql, e);
+	return finalize(st, st->run, e);
 }

@@ -136,6 +136,21 @@ int main(void)
 	CHECK_NAMED("--alt renders alt text", contains(t, "[image: A red kite]"));
 	free(t);
 
+	/* Script and style bodies and comments never show, whatever they hold. */
+	t = extract("<body><article><p>" PARA "</p><script type=\"a>b\">if (a < b) "
+		    "document.write('<p>injected</p>');</SCRIPT ><p>after script</p>"
+		    "<!-- <p>commented out</p> --><style>p::after{content:'<b>styled</b>'}</style>"
+		    "<p>after style</p><!--[if IE]><p>old ie</p><![endif]--></article></body>",
+		    0, 0, NULL);
+	CHECK_NAMED("script body dropped", !contains(t, "injected"));
+	CHECK_NAMED("comment dropped", !contains(t, "commented out") && !contains(t, "old ie"));
+	CHECK_NAMED("style body dropped", !contains(t, "styled"));
+	CHECK_NAMED("text after them kept", contains(t, "after script") && contains(t, "after style"));
+	free(t);
+	t = extract("<body><p>" PARA "</p><script>never closed <p>gone</p>", 0, 0, NULL);
+	CHECK_NAMED("unclosed script swallows the rest", contains(t, PARA) && !contains(t, "gone"));
+	free(t);
+
 	/* Text already in the buffer is never trimmed or separated. */
 	{
 		struct ix_html_opts o = {0};
