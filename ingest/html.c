@@ -213,20 +213,21 @@ static uint32_t nonspace(const char *str, uint32_t *commas)
 	return k;
 }
 
-/* Whether text may hold what is_text_boilerplate looks for. */
+/*
+ * Whether text may hold what is_text_boilerplate looks for: "cookie",
+ * "share", "follow", "rights" or "©". Runs on every text node, so the
+ * first two letters are compared before anything is called.
+ */
 static int has_trigger(const char *s)
 {
-	static const char *const words[] = {"cookie", "share", "follow", "rights"};
-
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)(*s | 0x20);
-		if (c == 'c' || c == 's' || c == 'f' || c == 'r') {
-			for (size_t i = 0; i < 4; i++)
-				if (c == words[i][0] && !strncasecmp(s, words[i], strlen(words[i])))
-					return 1;
-		} else if ((unsigned char)*s == 0xC2 && (unsigned char)s[1] == 0xA9) {
-			return 1; /* © */
-		}
+		unsigned char c = (unsigned char)*s | 0x20, d = (unsigned char)s[1] | 0x20;
+		if ((c == 'c' && d == 'o' && !strncasecmp(s, "cookie", 6)) ||
+		    (c == 's' && d == 'h' && !strncasecmp(s, "share", 5)) ||
+		    (c == 'f' && d == 'o' && !strncasecmp(s, "follow", 6)) ||
+		    (c == 'r' && d == 'i' && !strncasecmp(s, "rights", 6)) ||
+		    ((unsigned char)*s == 0xC2 && (unsigned char)s[1] == 0xA9))
+			return 1;
 	}
 	return 0;
 }
@@ -535,7 +536,8 @@ static void flush_text(struct builder *b)
 		b->cur->children = t;
 	b->cur->last = t;
 	uint32_t commas = 0, k = nonspace(c, &commas);
-	if (!b->cur->st.trig)
+	/* Only blocks under 600 bytes of text are checked for these words. */
+	if (!b->cur->st.trig && k < 600)
 		b->cur->st.trig = (uint8_t)has_trigger(c);
 	b->cur->st.text += k;
 	b->cur->st.own += k;
