@@ -46,6 +46,8 @@ enum {
 	T_CONTAINER = 1 << 15, /* div-like: may hold direct text that earns score */
 	T_CONTROL = 1 << 16, /* button: a short label is chrome, a long one (an
 				accordion's question) is content */
+	T_VISUAL = 1 << 17,  /* a replaced element (input, video, ...): when dropped it
+				still parts the words on either side */
 };
 
 struct tag {
@@ -60,12 +62,12 @@ static const struct tag tags[] = {
 	{"applet", T_DROP},
 	{"article", T_BLOCK | T_KEEP | T_CONTAINER},
 	{"aside", T_BLOCK | T_CHROME},
-	{"audio", T_DROP},
+	{"audio", T_DROP | T_VISUAL},
 	{"blockquote", T_BLOCK | T_PARA},
 	{"body", T_BLOCK | T_KEEP | T_CONTAINER},
 	{"br", T_BR},
-	{"button", T_CONTROL},
-	{"canvas", T_DROP},
+	{"button", T_CONTROL | T_VISUAL},
+	{"canvas", T_DROP | T_VISUAL},
 	{"caption", T_BLOCK},
 	{"center", T_BLOCK | T_CONTAINER},
 	{"datalist", T_DROP},
@@ -76,7 +78,7 @@ static const struct tag tags[] = {
 	{"div", T_BLOCK | T_CONTAINER},
 	{"dl", T_BLOCK | T_LIST},
 	{"dt", T_BLOCK | T_ITEM},
-	{"embed", T_DROP},
+	{"embed", T_DROP | T_VISUAL},
 	{"fieldset", T_BLOCK},
 	{"figcaption", T_BLOCK},
 	{"figure", T_BLOCK},
@@ -94,9 +96,9 @@ static const struct tag tags[] = {
 	{"hgroup", T_BLOCK},
 	{"hr", T_BLOCK},
 	{"html", T_BLOCK | T_KEEP},
-	{"iframe", T_DROP},
+	{"iframe", T_DROP | T_VISUAL},
 	{"img", T_IMG},
-	{"input", T_DROP},
+	{"input", T_DROP | T_VISUAL},
 	{"legend", T_BLOCK},
 	{"li", T_BLOCK | T_ITEM | T_PARA},
 	{"main", T_BLOCK | T_KEEP | T_CONTAINER},
@@ -107,7 +109,7 @@ static const struct tag tags[] = {
 	{"noembed", T_DROP},
 	{"noframes", T_DROP},
 	{"noscript", T_DROP},
-	{"object", T_DROP},
+	{"object", T_DROP | T_VISUAL},
 	{"ol", T_BLOCK | T_LIST},
 	{"option", T_DROP},
 	{"p", T_BLOCK | T_PARA},
@@ -118,16 +120,16 @@ static const struct tag tags[] = {
 	{"rp", T_DROP},
 	{"script", T_DROP},
 	{"section", T_BLOCK | T_CONTAINER},
-	{"select", T_DROP},
+	{"select", T_DROP | T_VISUAL},
 	{"source", T_DROP},
 	{"style", T_DROP},
 	{"summary", T_BLOCK},
-	{"svg", T_DROP},
+	{"svg", T_DROP | T_VISUAL},
 	{"table", T_BLOCK | T_TABLE},
 	{"tbody", T_BLOCK},
 	{"td", T_BLOCK | T_CELL | T_PARA},
 	{"template", T_DROP},
-	{"textarea", T_DROP},
+	{"textarea", T_DROP | T_VISUAL},
 	{"tfoot", T_BLOCK},
 	{"th", T_BLOCK | T_CELL},
 	{"thead", T_BLOCK},
@@ -135,7 +137,7 @@ static const struct tag tags[] = {
 	{"tr", T_BLOCK | T_ROW},
 	{"track", T_DROP},
 	{"ul", T_BLOCK | T_LIST},
-	{"video", T_DROP},
+	{"video", T_DROP | T_VISUAL},
 };
 
 static int tag_cmp(const void *k, const void *t)
@@ -1285,6 +1287,8 @@ static void render(struct rnd *r, hnode *root)
 		if (n->type == HN_ELEM) {
 			struct nst *s = NST(n);
 			skip = s->dropped || (n != root && prune(r, n));
+			if (skip && (s->flags & T_VISUAL))
+				r->space = 1;
 			if (!skip) {
 				enter(r, n, &skip);
 				if (!n->children)

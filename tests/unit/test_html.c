@@ -151,6 +151,12 @@ int main(void)
 	CHECK_NAMED("unclosed script swallows the rest", contains(t, PARA) && !contains(t, "gone"));
 	free(t);
 
+	/* A dropped form control still parts the words beside it. */
+	t = extract("<body><article><p>" PARA "</p><p>Finish: <label>Black</label><input type=radio>"
+		    "<label>Steel</label></p></article></body>", 0, 0, NULL);
+	CHECK_NAMED("labels not glued across a dropped input", contains(t, "Black Steel"));
+	free(t);
+
 	/* Text already in the buffer is never trimmed or separated. */
 	{
 		struct ix_html_opts o = {0};
