@@ -15,9 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "charset.h"
 #include "err.h"
 #include "rd.h"
+#include "utf8.h"
 
 #define MAX_COLS 4096
 
@@ -37,20 +41,32 @@ struct csvst {
 	uint64_t row_line;    /* first line of the current row */
 	uint64_t rows;        /* data rows seen */
 	int fatal;
+	int legacy;           /* this row had windows-1252 fields */
 };
 
 static void on_field(void *p, size_t n, void *data)
 {
 	struct csvst *c = data;
+	size_t at = c->fields.len;
+	int rc;
 
 	if (c->nf >= MAX_COLS) {
 		c->too_many = 1;
 		return;
 	}
-	c->off[c->nf] = c->fields.len;
-	c->len[c->nf] = n;
-	if (qn_buf_add(&c->fields, p ? p : "", p ? n : 0) < 0 || qn_buf_addc(&c->fields, 0) < 0)
+	/* Spreadsheet exports are often windows-1252: a field that is not
+	 * UTF-8 is read that way, as a browser would. */
+	if (p && !qn_utf8_valid(p, n)) {
+		struct qn_err e;
+		rc = qn_to_utf8("WINDOWS-1252", p, n, &c->fields, &e) < 0 ? -1 : 0;
+		c->legacy = 1;
+	} else {
+		rc = qn_buf_add(&c->fields, p ? p : "", p ? n : 0);
+	}
+	if (rc < 0 || qn_buf_addc(&c->fields, 0) < 0)
 		c->too_many = 1;
+	c->off[c->nf] = at;
+	c->len[c->nf] = c->fields.len - at - 1;
 	c->nf++;
 }
 
@@ -168,6 +184,8 @@ static void emit_row(struct csvst *c)
 	json_object_set_new(meta, "columns", cols);
 	if (c->text_col >= 0)
 		json_object_set_new(meta, "text_column", json_string(c->head[c->text_col]));
+	if (c->legacy)
+		json_object_set_new(meta, "charset", json_string("WINDOWS-1252"));
 	snprintf(key, sizeof key, "row:%llu", (unsigned long long)c->rows);
 	const char *id = c->id_col >= 0 && c->len[c->id_col] ? field(c, c->id_col) : NULL;
 	if (!text.len) {
@@ -195,6 +213,7 @@ static void on_row(int term, void *data)
 	}
 	c->nf = 0;
 	c->too_many = 0;
+	c->legacy = 0;
 	qn_buf_reset(&c->fields);
 	(void)term;
 }
@@ -207,7 +226,72 @@ static void parser_reset(struct csv_parser *p, const struct ix_opts *o, int tsv)
 	csv_set_quote(p, (unsigned char)(o->quote ? o->quote : '"'));
 }
 
+static int parse(struct ix_sink *s, struct qn_rd *rd, int tsv, const char *charset);
+
+/*
+ * A UTF-16 or UTF-32 export (Excel's "Unicode text") is transcoded to UTF-8
+ * into an anonymous file first, up to --max-bytes; the parser then streams
+ * that. Returns the new stream (owning *fd), rd itself when no BOM says
+ * so, or NULL after reporting a failure.
+ */
+static struct qn_rd *transcode(struct ix_sink *s, struct qn_rd *rd, int *fd)
+{
+	const char *peek;
+	size_t n, bom;
+	struct qn_err e;
+	struct qn_buf raw, utf8;
+	struct qn_rd *out = NULL;
+
+	*fd = -1;
+	if (qn_rd_peek(rd, &peek, &n, &e) < 0) {
+		ix_fail(s, "%s", e.msg);
+		return NULL;
+	}
+	const char *cs = qn_bom_sniff(peek, n, &bom);
+	if (!cs || !strcmp(cs, "UTF-8"))
+		return rd;
+	qn_buf_init(&raw, QN_BUF_UNLIMITED);
+	qn_buf_init(&utf8, QN_BUF_UNLIMITED);
+	int rc = qn_rd_slurp(rd, &raw, s->opt->max_bytes, &e);
+	if (rc == QN_RD_TOOLONG)
+		ix_fail(s, "%s input larger than --max-bytes (%zu bytes)", cs, s->opt->max_bytes);
+	else if (rc < 0)
+		ix_fail(s, "%s", e.msg);
+	else if (ix_decode(s, raw.data, raw.len, NULL, &utf8) < 0)
+		ix_fail(s, "cannot decode %s", cs);
+	else if ((*fd = memfd_create("quern-csv", MFD_CLOEXEC)) < 0 ||
+		 write(*fd, utf8.data, utf8.len) != (ssize_t)utf8.len || lseek(*fd, 0, SEEK_SET) < 0)
+		ix_fail(s, "cannot buffer the transcoded input");
+	else
+		out = qn_rd_fdopen(*fd, s->path, 0, &e);
+	if (!out && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	qn_buf_release(&raw);
+	qn_buf_release(&utf8);
+	return out;
+}
+
 int ix_csv(struct ix_sink *s, struct qn_rd *rd, int tsv)
+{
+	int tfd;
+	char cs[64];
+	struct qn_rd *orig = rd;
+
+	rd = transcode(s, rd, &tfd);
+	if (!rd)
+		return -1;
+	snprintf(cs, sizeof cs, "%s", rd == orig ? "UTF-8" : s->charset);
+	int rc = parse(s, rd, tsv, cs);
+	if (rd != orig) {
+		qn_rd_close(rd);
+		close(tfd);
+	}
+	return rc;
+}
+
+static int parse(struct ix_sink *s, struct qn_rd *rd, int tsv, const char *charset)
 {
 	struct csvst c = {.s = s, .text_col = -1, .id_col = -1};
 	struct csv_parser p;
@@ -217,7 +301,7 @@ int ix_csv(struct ix_sink *s, struct qn_rd *rd, int tsv)
 	int rc = 0, eof = 0;
 
 	s->format = tsv ? "tsv" : "csv";
-	snprintf(s->charset, sizeof s->charset, "UTF-8");
+	snprintf(s->charset, sizeof s->charset, "%s", charset);
 	qn_buf_init(&c.fields, s->opt->max_bytes);
 	qn_buf_init(&line, QN_BUF_UNLIMITED);
 	qn_buf_init(&pend, QN_BUF_UNLIMITED);

@@ -100,3 +100,11 @@ if [ "$full" -gt "$main" ]; then pass "--full keeps more text"; else fail "--ful
 # --source and the default source.
 expect_rc "--source" 0 "$I" -s helpdesk "$C/tickets.csv"
 jqc "--source names the source" 'all(.source == "helpdesk")' "$T/out"
+
+# CSV charsets: windows-1252 fields and a UTF-16 export with a BOM.
+printf 'id,text\n1,caf\351 cr\350me\n2,plain\n' >"$T/w.csv"
+expect_rc "windows-1252 csv" 0 "$I" "$T/w.csv"
+jqc "windows-1252 fields read as such" '.[0].text == "café crème" and .[0].metadata.charset == "WINDOWS-1252" and .[1].metadata.charset == "UTF-8"' "$T/out"
+printf '\377\376i\000d\000\t\000t\000e\000x\000t\000\n\0001\000\t\000g\000r\000\374\000\337\000e\000\n\000' >"$T/u16.tsv"
+expect_rc "utf-16 tsv" 0 "$I" "$T/u16.tsv"
+jqc "utf-16 export transcoded" 'length == 1 and .[0].text == "grüße" and .[0].metadata.charset == "UTF-16LE"' "$T/out"

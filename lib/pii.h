@@ -1,0 +1,167 @@
+/*
+ * pii.h - the PII and secret detectors that quern-clean (redacts) and
+ * quern-audit (reports) share, so that both find exactly the same things.
+ *
+ * A detector (struct qn_pii) is built once by qn_pii_new from options (which
+ * types, whether private IP addresses count, the minimum score) and holds
+ * PCRE2 code compiled and JIT-compiled at that moment. It is read-only
+ * afterwards: any number of threads may call qn_pii_scan on one detector at
+ * the same time, each with its own struct qn_pii_hits (match data is made per
+ * call). qn_pii_free releases it.
+ *
+ * qn_pii_scan takes bytes as they are: UTF-8 is expected but not required
+ * (invalid sequences are simply bytes that belong to no finding; every
+ * pattern is ASCII). It never reads outside [text, text + len). Each finding
+ * is a type, a byte span [start, end) and a score in [0, 1]. The score starts
+ * at the pattern's base score (validated structure: a Luhn-checked card, a
+ * mod-97 IBAN, a known token prefix score high; loose shapes such as a bare
+ * nine-digit SSN or an unpunctuated national phone number score low) and is
+ * raised by context words within QN_PII_CONTEXT bytes before the value
+ * ("phone", "card", "iban", "ssn", ...). Findings under opts.min_score are
+ * dropped; overlapping findings are resolved (higher score wins, then the
+ * longer span, then the earlier one), so the result is sorted by start and
+ * disjoint. The hits array is caller-owned: qn_pii_hits_init /
+ * qn_pii_hits_release; it has a maximum count (QN_PII_MAX_HITS unless set).
+ *
+ * qn_pii_redact writes the text with every finding replaced by a tag
+ * ("<EMAIL>") or a pseudonym ("<EMAIL_3f9a1c2b>": the first 32 bits of
+ * HMAC-SHA256 under the caller's key of the type and the normalised value,
+ * so one value gets one pseudonym for as long as the key is kept and
+ * different values almost surely differ). qn_pii_mask gives a short masked
+ * excerpt of a value for reports ("j***@e*****.com"); raw secrets are never
+ * meant to leave the process.
+ *
+ * Performance: one pass over the bytes finds cheap triggers ('@', digit runs
+ * at a word boundary, ':' between hex digits, '=' or ':' after a key name,
+ * a handful of word-initial letters and "-----BEGIN"), and the anchored
+ * patterns and validators run only there, so ordinary prose goes by at
+ * hundreds of MB/s.
+ */
+#ifndef QN_PII_H
+#define QN_PII_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct qn_buf;
+struct qn_err;
+
+enum qn_pii_type {
+	QN_PII_EMAIL,
+	QN_PII_PHONE,
+	QN_PII_IPV4,
+	QN_PII_IPV6,
+	QN_PII_CREDIT_CARD,
+	QN_PII_IBAN,
+	QN_PII_US_SSN,
+	QN_PII_AWS_ACCESS_KEY,
+	QN_PII_AWS_SECRET_KEY,
+	QN_PII_PRIVATE_KEY,
+	QN_PII_GITHUB_TOKEN,
+	QN_PII_GITLAB_TOKEN,
+	QN_PII_SLACK_TOKEN, /* xox?- tokens and hooks.slack.com webhook URLs */
+	QN_PII_STRIPE_KEY,
+	QN_PII_GOOGLE_API_KEY,
+	QN_PII_JWT,
+	QN_PII_GENERIC_SECRET, /* high-entropy value assigned to password/secret/token/... */
+	QN_PII_NTYPES
+};
+
+#define QN_PII_ALL ((1u << QN_PII_NTYPES) - 1)
+#define QN_PII_BIT(t) (1u << (t))
+#define QN_PII_DEFAULT_MIN_SCORE 0.5
+#define QN_PII_CONTEXT 40             /* bytes before a value searched for context words */
+#define QN_PII_MAX_HITS ((size_t)1 << 20) /* default ceiling of one scan's findings */
+
+/* "EMAIL", "PHONE", "CREDIT_CARD", "AWS_ACCESS_KEY", ...; "?" when out of range. */
+const char *qn_pii_type_name(enum qn_pii_type t);
+/* The type with that name (case-insensitive), or -1. */
+int qn_pii_type_parse(const char *name);
+/* 1 for the secret kinds (AWS_ACCESS_KEY .. GENERIC_SECRET), 0 for personal data. */
+int qn_pii_type_is_secret(enum qn_pii_type t);
+
+struct qn_pii_opts {
+	uint32_t types;         /* QN_PII_BIT(t) set for every type to look for */
+	int include_private_ip; /* also report non-public addresses (see below) */
+	double min_score;       /* findings below are dropped */
+};
+
+/*
+ * All types, public addresses only, QN_PII_DEFAULT_MIN_SCORE. Public means
+ * not private (10/8, 172.16/12, 192.168/16, fc00::/7), loopback, link-local,
+ * shared (100.64/10), documentation (192.0.2/24, 198.51.100/24, 203.0.113/24,
+ * 2001:db8::/32, 3fff::/20), benchmarking, multicast or reserved; for IPv6
+ * only global unicast (2000::/3) counts, and IPv4-mapped addresses are judged
+ * by their IPv4 part. include_private_ip reports every valid address except
+ * the unspecified ones (0.0.0.0, ::) and 255.255.255.255.
+ */
+void qn_pii_opts_init(struct qn_pii_opts *o);
+
+struct qn_pii;
+
+/* o == NULL means qn_pii_opts_init's defaults. NULL with e filled on failure. */
+struct qn_pii *qn_pii_new(const struct qn_pii_opts *o, struct qn_err *e);
+void qn_pii_free(struct qn_pii *p);
+
+struct qn_pii_hit {
+	enum qn_pii_type type;
+	float score;
+	size_t start, end; /* byte offsets into the scanned text, start < end */
+};
+
+struct qn_pii_hits {
+	struct qn_pii_hit *v;
+	size_t n, cap;
+	size_t max; /* most findings one scan may return */
+};
+
+/* max 0 means QN_PII_MAX_HITS. */
+void qn_pii_hits_init(struct qn_pii_hits *h, size_t max);
+void qn_pii_hits_release(struct qn_pii_hits *h);
+
+/*
+ * Replaces out's contents with the findings in text[0, len), sorted by start
+ * and disjoint. -1 with e filled when out of memory or past out->max (out is
+ * then empty).
+ */
+int qn_pii_scan(const struct qn_pii *p, const char *text, size_t len, struct qn_pii_hits *out,
+		struct qn_err *e);
+
+enum qn_pii_mode {
+	QN_PII_TAG,       /* <EMAIL> */
+	QN_PII_PSEUDONYM, /* <EMAIL_3f9a1c2b> */
+};
+
+/*
+ * Appends text with each finding of h replaced (see above) to out. h must
+ * come from a scan of this text: sorted, disjoint, inside len (-1 with e
+ * filled otherwise, or when out reaches its maximum). key/keylen is the HMAC
+ * key for pseudonyms (keylen 0 is allowed but anyone can then recompute
+ * them). counts, when not NULL, gets counts[type] += 1 per replacement.
+ */
+int qn_pii_redact(const struct qn_pii_hits *h, const char *text, size_t len, enum qn_pii_mode mode,
+		  const unsigned char *key, size_t keylen, struct qn_buf *out,
+		  uint64_t counts[QN_PII_NTYPES], struct qn_err *e);
+
+/*
+ * Writes the pseudonym of one value ("EMAIL_3f9a1c2b", without the angle
+ * brackets) into out[QN_PII_PSEUDONYM_MAX]. Values that normalise alike
+ * (case of an e-mail address, spacing of a card number or IBAN, punctuation
+ * of a phone number, spelling of an IPv6 address) get the same pseudonym.
+ */
+#define QN_PII_PSEUDONYM_MAX 40
+void qn_pii_pseudonym(enum qn_pii_type t, const char *value, size_t n, const unsigned char *key,
+		      size_t keylen, char out[QN_PII_PSEUDONYM_MAX]);
+
+/*
+ * Writes a masked excerpt of value into out (always NUL-terminated, at most
+ * outsz - 1 bytes; returns the length written). E-mail keeps the first
+ * character of the local part and of the domain and the top-level domain
+ * ("j***@e*****.com"); other values keep a few characters at each end (at
+ * most an eighth of the value on each side, at most 4) around "****", so
+ * the length and the middle are not revealed; bytes that are not printable
+ * ASCII come out as '?'.
+ */
+size_t qn_pii_mask(enum qn_pii_type t, const char *value, size_t n, char *out, size_t outsz);
+
+#endif
