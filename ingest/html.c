@@ -798,7 +798,9 @@ static int is_text_boilerplate(const hnode *n);
 /* Inside <article> or <main>: a <header> there holds the headline. */
 static int in_article(const hnode *n)
 {
-	for (n = n->parent; n && n->type == HN_ELEM; n = n->parent)
+	int up = 64; /* a header deeper than this under an article is not its own */
+
+	for (n = n->parent; n && n->type == HN_ELEM && up--; n = n->parent)
 		if (!strcmp((const char *)n->name, "article") || !strcmp((const char *)n->name, "main"))
 			return 1;
 	return 0;
@@ -837,13 +839,17 @@ static void drop(struct ctx *c, hnode *root, int full)
 	}
 }
 
-/* Lowercased plain text of a subtree (dropped parts excluded), at most max bytes. */
+/*
+ * Lowercased plain text of a subtree (dropped parts excluded), at most max
+ * bytes. It visits at most 4096 nodes, so that callers looking at the
+ * start of many nested subtrees stay linear on hostile nesting.
+ */
 static void plain_text(hnode *root, char *out, size_t max)
 {
-	size_t k = 0;
+	size_t k = 0, budget = 4096;
 	int space = 0;
 
-	for (hnode *n = root; n && k + 1 < max;) {
+	for (hnode *n = root; n && k + 1 < max && budget; budget--) {
 		int skip = n->type == HN_ELEM && NST(n)->dropped;
 		if (!skip && n->type == HN_TEXT && n->content) {
 			for (const char *p = n->content; *p && k + 1 < max; p++) {
@@ -1121,10 +1127,26 @@ static void text(struct rnd *r, const char *s)
 	}
 }
 
-/* A table is data (rows of cells) unless it nests tables or long blocks. */
+/* The table a row belongs to, looking a few levels up at most. */
+static hnode *row_table(hnode *row)
+{
+	hnode *t = row;
+
+	for (int up = 0; t && up < 8; t = t->parent, up++)
+		if (NST(t)->flags & T_TABLE)
+			return t;
+	return NULL;
+}
+
+/*
+ * A table is data (rows of cells) unless it nests tables or long blocks.
+ * Looking at 20000 elements at most keeps nested tables linear.
+ */
 static int data_table(hnode *t)
 {
-	for (hnode *n = t->children ? t->children : NULL; n; n = next_node(n, t, 0)) {
+	size_t budget = 20000;
+
+	for (hnode *n = t->children; n && budget; n = next_node(n, t, 0), budget--) {
 		if (n->type != HN_ELEM)
 			continue;
 		struct nst *s = NST(n);
@@ -1133,7 +1155,7 @@ static int data_table(hnode *t)
 		if ((s->flags & T_CELL) && s->text > 400)
 			return 0;
 	}
-	return 1;
+	return budget > 0;
 }
 
 static void enter(struct rnd *r, hnode *n, int *descend)
@@ -1184,9 +1206,7 @@ static void enter(struct rnd *r, hnode *n, int *descend)
 		return;
 	}
 	if ((f & T_CELL) && n->parent && NST(n->parent)->flags & T_ROW) {
-		hnode *t = n->parent;
-		while (t && !(NST(t)->flags & T_TABLE))
-			t = t->parent;
+		hnode *t = row_table(n->parent);
 		if (t && NST(t)->score > 0) {
 			if (NST(n->parent)->commas++ > 0) {
 				r->space = 0;
@@ -1218,6 +1238,8 @@ static void enter(struct rnd *r, hnode *n, int *descend)
 			} else {
 				mark[0] = 0;
 			}
+			if (depth > 8)
+				depth = 8; /* deeper lists keep the same indent */
 			snprintf(r->prefix, sizeof r->prefix, "%*s%s", depth * 2, "", mark);
 		}
 		return;
@@ -1240,9 +1262,7 @@ static void leave(struct rnd *r, hnode *n)
 		return;
 	}
 	if ((f & T_CELL) && r->cell && n->parent && NST(n->parent)->flags & T_ROW) {
-		hnode *t = n->parent;
-		while (t && !(NST(t)->flags & T_TABLE))
-			t = t->parent;
+		hnode *t = row_table(n->parent);
 		if (t && NST(t)->score > 0) {
 			r->cell--;
 			return;
@@ -1425,6 +1445,7 @@ static hnode *find_headline(hnode *root, const char *title)
 				only = n;
 			}
 			if (!skip && (h1 || h2) && title) {
+				skip = 1; /* headings inside headings are not headlines */
 				struct nst saved = *s;
 				int was = s->dropped;
 				s->dropped = 0;
@@ -1570,8 +1591,9 @@ static const char *raw_close(const char *p, const char *end, const char *name, s
 }
 
 /*
- * Copies the page without the bodies of <script> and <style> elements and
- * without comments. They never show, and libxml2 reads them a character
+ * Copies the page without the bodies of <script> and <style> elements,
+ * without comments, and without the attributes of start tags longer than
+ * 32 KB. They never show, and libxml2 reads them a character
  * at a time, while on real pages they are often most of the bytes. Where a
  * body or comment is not closed, the rest of the page is cut, as the parser
  * would have swallowed it. Returns the new length.
@@ -1603,6 +1625,21 @@ static size_t strip_raw(const char *in, size_t n, char *out)
 		else if (opens(p, end, "style", 5))
 			name = "style", k = 5;
 		if (!name) {
+			/* libxml2 checks each attribute against all earlier ones of
+			 * its tag: a start tag over 32 KB loses its attributes. */
+			const char *gt = end - p > 1 && isalpha((unsigned char)p[1])
+						 ? memchr(p, '>', (size_t)(end - p))
+						 : NULL;
+			if (gt && gt - p > (1 << 15) && (gt = tag_end(p, end)) != NULL) {
+				const char *q = p + 1;
+				while (q < gt && isalnum((unsigned char)*q))
+					q++;
+				memcpy(o, p, (size_t)(q - p));
+				o += q - p;
+				*o++ = '>';
+				p = gt + 1;
+				continue;
+			}
 			*o++ = *p++;
 			continue;
 		}

@@ -98,6 +98,64 @@ struct xerr {
 	char msg[512];
 };
 
+/*
+ * libxml2 checks each attribute of a start tag against all the earlier
+ * ones, so one tag with a hundred thousand attributes takes minutes. The
+ * guard watches the bytes on their way in (across reads) and refuses a
+ * start tag with more than MAX_ATTRS attributes. Text between tags is
+ * skipped with memchr, so it costs little.
+ */
+#define MAX_ATTRS 4096
+
+enum { G_TEXT, G_LT, G_TAG, G_QUOTE, G_MARKUP };
+
+struct guard {
+	int state;
+	char quote;
+	unsigned attrs;
+};
+
+static int guard_scan(struct guard *g, const char *p, size_t n)
+{
+	const char *end = p + n;
+
+	while (p < end) {
+		switch (g->state) {
+		case G_TEXT: {
+			const char *lt = memchr(p, '<', (size_t)(end - p));
+			if (!lt)
+				return 0;
+			p = lt + 1;
+			g->state = G_LT;
+			continue;
+		}
+		case G_LT:
+			g->state = (*p == '!' || *p == '?') ? G_MARKUP : G_TAG;
+			g->attrs = 0;
+			break;
+		case G_TAG:
+			if (*p == '>')
+				g->state = G_TEXT;
+			else if (*p == '"' || *p == '\'') {
+				g->quote = *p;
+				g->state = G_QUOTE;
+			} else if (*p == '=' && ++g->attrs > MAX_ATTRS)
+				return -1;
+			break;
+		case G_QUOTE:
+			if (*p == g->quote)
+				g->state = G_TAG;
+			break;
+		case G_MARKUP:
+			if (*p == '>')
+				g->state = G_TEXT;
+			break;
+		}
+		p++;
+	}
+	return 0;
+}
+
 /* Per-call state. */
 struct xrun {
 	struct ix_sink *s;
@@ -116,6 +174,7 @@ struct xrun {
 	int walk_error; /* 1: output limit, 2: entity budget, 3: out of memory */
 	size_t max_bytes;
 	uint64_t nrec;
+	struct guard guard;
 };
 
 static void on_error(void *ctx, xmlErrorPtr err)
@@ -628,6 +687,10 @@ static xmlDocPtr load_tree(struct xrun *x)
 		ix_fail(x->s, "%s", x->rerr.msg);
 		goto out;
 	}
+	if (raw.len && guard_scan(&x->guard, raw.data, raw.len) < 0) {
+		ix_fail(x->s, "a start tag with more than %d attributes", MAX_ATTRS);
+		goto out;
+	}
 	ctxt = xmlNewParserCtxt();
 	if (!ctxt) {
 		ix_fail(x->s, "out of memory");
@@ -886,6 +949,11 @@ static int io_read(void *ctx, char *buf, int len)
 	struct xrun *x = ctx;
 	ssize_t n = qn_rd_read(x->rd, buf, (size_t)len, &x->rerr);
 	if (n < 0) {
+		x->rd_failed = 1;
+		return -1;
+	}
+	if (guard_scan(&x->guard, buf, (size_t)n) < 0) {
+		qn_errf(&x->rerr, "a start tag with more than %d attributes", MAX_ATTRS);
 		x->rd_failed = 1;
 		return -1;
 	}

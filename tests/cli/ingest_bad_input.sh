@@ -95,3 +95,17 @@ printf 'old\n' >"$T/keep.jsonl"
 expect_rc "--strict stops at the first failure" 1 "$I" --strict -o "$T/keep.jsonl" "$B"
 grep_in "--strict says no output" "$T/err" "no output written"
 grep_in "--strict leaves the old output" "$T/keep.jsonl" "^old$"
+
+# Hostile structure: inputs that make naive code quadratic finish promptly
+# (the timeout is a hang guard, far above the fraction of a second they take).
+H="$T/hostile"
+mkdir -p "$H"
+awk 'BEGIN { printf "<title>t</title><body>"; for (i = 0; i < 50000; i++) printf "<h2><b>"; print "end" }' >"$H/nested-headings.html"
+awk 'BEGIN { printf "<body>"; for (i = 0; i < 50000; i++) printf "<ul><li>"; print "end" }' >"$H/nested-lists.html"
+awk 'BEGIN { printf "<body><div"; for (i = 0; i < 50000; i++) printf " a%d=x", i; print ">attributes</div>" }' >"$H/many-attributes.html"
+awk 'BEGIN { printf "<r"; for (i = 0; i < 50000; i++) printf " a%d=\"x\"", i; print ">x</r>" }' >"$H/many-attributes.xml"
+awk 'BEGIN { printf "<body>"; for (i = 0; i < 30000; i++) printf "<span><div>cookie share "; print "" }' >"$H/alternating.html"
+expect_rc "hostile structure: finishes, one failure" 1 timeout 120 "$I" -o "$T/hostile.jsonl" "$H"
+grep_in "too many attributes named" "$T/err" "cannot parse '$H/many-attributes.xml': a start tag with more than 4096 attributes"
+grep_in "nested headings still give text" "$T/hostile.jsonl" '"text":"end"'
+grep_in "many attributes: text kept" "$T/hostile.jsonl" '"text":"attributes"'
