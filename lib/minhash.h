@@ -9,15 +9,15 @@
  * are on by default. quern-clean(1) quotes this definition.
  *   1. The text is read as UTF-8. A byte that is not part of a valid
  *      sequence (RFC 3629) is a separator; nothing is read past the end.
- *   2. Every character is case folded [CASEFOLD], decomposed to NFKD,
- *      stripped of its combining marks (general category M*) [ACCENTS], and
- *      the result recomposed (NFC); without ACCENTS this is NFKC.
+ *   2. Every character is case folded [CASEFOLD] and decomposed to NFKD;
+ *      combining marks (general category M*) [ACCENTS] and format
+ *      characters (Cf: soft hyphen, zero width joiners, BOM; but not U+200B)
+ *      are dropped, and the rest recomposed (NFC). Without ACCENTS this is
+ *      NFKC without format characters.
  *   3. Each resulting character is then
  *        a separator   if it is punctuation or a symbol (P*, S*) [PUNCT],
  *                      a space (Z*), a control (Cc), U+200B ZERO WIDTH SPACE
  *                      or U+FFFD;
- *        dropped       if it is any other format character (Cf: soft hyphen,
- *                      zero width joiners, BOM);
  *        '0'           if it is a decimal digit (Nd: "2026" -> "0000") [DIGITS];
  *        a word alone  if it is a Han ideograph, hiragana or katakana
  *                      (Chinese and Japanese are written without spaces,
@@ -67,7 +67,7 @@
  * is 280 to 504 bytes a document, under 0.5 GB for a million (qn_lsh_bytes
  * tells the actual figure); qn_lsh_new's `expected` sizes the tables once.
  * Both are plain arrays, so the index can be written out and mapped back.
- * Union-find adds 8 bytes a document.
+ * Union-find adds 12 bytes a document.
  *
  * Ownership. struct qn_minhash holds the seeded permutations and the scratch
  * of one thread (qn_minhash_new / qn_minhash_free; use one per thread).
@@ -207,6 +207,21 @@ size_t qn_uf_count(const struct qn_uf *u);
 uint32_t qn_uf_find(struct qn_uf *u, uint32_t x);
 /* Joins the clusters of x and y: 1 when they were apart, 0 when already one. */
 int qn_uf_union(struct qn_uf *u, uint32_t x, uint32_t y);
+/* The next member of x's cluster (a circular list; x itself when alone). */
+uint32_t qn_uf_next(const struct qn_uf *u, uint32_t x);
+size_t qn_uf_size(struct qn_uf *u, uint32_t x);
+/*
+ * Complete linkage, for verified clustering: joins the clusters of x and y
+ * only when ok(a, b, ctx) holds for every a in x's cluster and b in y's
+ * (|X| * |Y| calls, stopping at the first refusal). With ok = "exact
+ * Jaccard >= threshold" every pair in a cluster is then a near-duplicate,
+ * so a removed document is always similar to the one kept, whatever the keep
+ * rule; chains (A ~ B ~ C with A, C apart) stay split. Exact duplicates
+ * are best removed before, as quern-clean does, since a cluster of k copies
+ * costs k calls per join. Returns 1 when joined, 0 otherwise.
+ */
+int qn_uf_union_if_all(struct qn_uf *u, uint32_t x, uint32_t y,
+		       int (*ok)(uint32_t a, uint32_t b, void *ctx), void *ctx);
 /*
  * The keep rule: keep[i] gets the document kept for i's cluster (i is kept
  * when keep[i] == i). Without priority (NULL) it is the earliest document

@@ -1,0 +1,1570 @@
+/*
+ * pii.c - see pii.h.
+ *
+ * The scanner is one loop over the bytes with a class table. Lower-case
+ * letters, spaces and most punctuation are not triggers and go by in a tight
+ * loop; only a few bytes can start a finding, and only there does any real
+ * work happen:
+ *
+ *   '@'                     e-mail: walk back over the local part, match
+ *   digit, '+' or '(' at a  a "numeric cluster" (digit groups joined by one
+ *     word boundary           separator each) parsed once and offered to the
+ *                             phone, card, SSN and IPv4 rules
+ *   ':' next to hex digits  IPv6: the hex/colon run, checked by inet_pton
+ *   ':' or '=' after a key  AWS secret key / generic high-entropy secret
+ *   upper case at a word    AKIA/ASIA, AIza, IBAN
+ *     start
+ *   '_' '-' '.'             the token before it: gh?_, github_pat_, ?k_live_,
+ *                             glpat-, xox?-, "-----BEGIN ", a JWT header
+ *                             (eyJ...), hooks.slack.com
+ *
+ * Patterns are PCRE2, compiled anchored (so JIT applies: JIT does not take
+ * PCRE2_ANCHORED at match time) and run at the trigger with a bounded
+ * subject length; checksums and ranges are plain C.
+ */
+#include "pii.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "buf.h"
+#include "err.h"
+
+static const char *const type_names[QN_PII_NTYPES] = {
+	"EMAIL",        "PHONE",          "IPV4",         "IPV6",         "CREDIT_CARD",
+	"IBAN",         "US_SSN",         "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "PRIVATE_KEY",
+	"GITHUB_TOKEN", "GITLAB_TOKEN",   "SLACK_TOKEN",  "STRIPE_KEY",   "GOOGLE_API_KEY",
+	"JWT",          "GENERIC_SECRET",
+};
+
+const char *qn_pii_type_name(enum qn_pii_type t)
+{
+	return (unsigned)t < QN_PII_NTYPES ? type_names[t] : "?";
+}
+
+int qn_pii_type_parse(const char *name)
+{
+	for (int t = 0; t < QN_PII_NTYPES; t++)
+		if (name && !strcasecmp(name, type_names[t]))
+			return t;
+	return -1;
+}
+
+int qn_pii_type_is_secret(enum qn_pii_type t)
+{
+	return t >= QN_PII_AWS_ACCESS_KEY && t < QN_PII_NTYPES;
+}
+
+void qn_pii_opts_init(struct qn_pii_opts *o)
+{
+	o->types = QN_PII_ALL;
+	o->include_private_ip = 0;
+	o->min_score = QN_PII_DEFAULT_MIN_SCORE;
+}
+
+/* ---- compiled patterns ---- */
+
+enum {
+	RX_EMAIL,
+	RX_AWS,
+	RX_GOOGLE,
+	RX_GITHUB,
+	RX_GITLAB,
+	RX_SLACK,
+	RX_SLACK_HOOK,
+	RX_STRIPE,
+	RX_JWT,
+	RX_KEY_BEGIN,
+	RX_KEY_END,
+	RX_N
+};
+
+static const char *const rx_src[RX_N] = {
+	[RX_EMAIL] = "[A-Za-z0-9_%+-]+(?:\\.[A-Za-z0-9_%+-]+)*@"
+		     "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24}"
+		     "(?![A-Za-z0-9_-])",
+	[RX_AWS] = "(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9_])",
+	[RX_GOOGLE] = "AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
+	[RX_GITHUB] = "(?:gh[pousr]_[A-Za-z0-9]{36,251}+|github_pat_[A-Za-z0-9_]{22,244}+)"
+		      "(?![A-Za-z0-9_])",
+	[RX_GITLAB] = "glpat-[A-Za-z0-9_-]{20,64}+(?![A-Za-z0-9_-])",
+	[RX_SLACK] = "xox[abposr]-[A-Za-z0-9-]{10,250}+(?![A-Za-z0-9_-])",
+	[RX_SLACK_HOOK] = "(?:https?://)?hooks\\.slack\\.com/(?:services|workflows)/"
+			  "T[A-Za-z0-9_]{6,}+/[AB][A-Za-z0-9_]{6,}+/[A-Za-z0-9_]{16,}+"
+			  "(?![A-Za-z0-9_])",
+	[RX_STRIPE] = "[srp]k_live_[A-Za-z0-9]{20,247}+(?![A-Za-z0-9_])",
+	[RX_JWT] = "eyJ[A-Za-z0-9_-]{6,}+\\.[A-Za-z0-9_-]{6,}+\\.[A-Za-z0-9_-]*+(?![A-Za-z0-9_-])",
+	[RX_KEY_BEGIN] = "-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
+	[RX_KEY_END] = "-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
+};
+
+/* Byte classes of the scanning loop. */
+enum {
+	C_DIG = 1,
+	C_UP = 2,
+	C_LO = 4,
+	C_US = 8,
+	C_HEX = 16,
+	C_TRIG = 32, /* may start a finding: digits, upper case, @ : = + ( - _ . */
+	C_STOP = 64, /* ends an unquoted value: , ; ) } ] < > & quotes */
+	C_WORD = C_DIG | C_UP | C_LO | C_US,
+};
+
+/* Key names (lower case, without _ - .) whose values may be secrets. */
+static const char *const secret_keys[] = {"password", "passwd", "pwd", "secret", "token",
+					  "apikey", "accesskey", "auth", "credential",
+					  "privatekey", NULL};
+#define NKEYS (sizeof secret_keys / sizeof *secret_keys - 1)
+
+/* Which of a..z occur in s: a cheap test before strstr. */
+static uint32_t letters(const char *s)
+{
+	uint32_t m = 0;
+	for (; *s; s++)
+		if (*s >= 'a' && *s <= 'z')
+			m |= 1u << (*s - 'a');
+	return m;
+}
+
+struct qn_pii {
+	struct qn_pii_opts o;
+	uint32_t key_mask[NKEYS], aws_mask;
+	pcre2_code *rx[RX_N];
+	pcre2_match_context *mctx;
+	unsigned char cls[256];
+};
+
+struct qn_pii *qn_pii_new(const struct qn_pii_opts *o, struct qn_err *e)
+{
+	struct qn_pii *p = calloc(1, sizeof *p);
+
+	if (!p) {
+		qn_errf(e, "pii: out of memory");
+		return NULL;
+	}
+	if (o)
+		p->o = *o;
+	else
+		qn_pii_opts_init(&p->o);
+	p->o.types &= QN_PII_ALL;
+	for (int i = 0; i < RX_N; i++) {
+		int err;
+		PCRE2_SIZE off;
+		p->rx[i] = pcre2_compile((PCRE2_SPTR)rx_src[i], PCRE2_ZERO_TERMINATED,
+					 PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, &err, &off, NULL);
+		if (!p->rx[i]) {
+			PCRE2_UCHAR msg[256];
+			pcre2_get_error_message(err, msg, sizeof msg);
+			qn_errf(e, "pii: pattern %d at %zu: %s", i, (size_t)off, (char *)msg);
+			qn_pii_free(p);
+			return NULL;
+		}
+		/* Without JIT (unsupported CPU) pcre2_match interprets: slower, same result. */
+		pcre2_jit_compile(p->rx[i], PCRE2_JIT_COMPLETE);
+	}
+	p->mctx = pcre2_match_context_create(NULL);
+	if (!p->mctx) {
+		qn_errf(e, "pii: out of memory");
+		qn_pii_free(p);
+		return NULL;
+	}
+	pcre2_set_match_limit(p->mctx, 100000);
+	for (size_t k = 0; k < NKEYS; k++)
+		p->key_mask[k] = letters(secret_keys[k]);
+	p->aws_mask = letters("awssecret");
+	for (int c = 0; c < 256; c++) {
+		unsigned k = 0;
+		if (c >= '0' && c <= '9')
+			k |= C_DIG | C_HEX;
+		if (c >= 'A' && c <= 'Z')
+			k |= C_UP | (c <= 'F' ? C_HEX : 0);
+		if (c >= 'a' && c <= 'z')
+			k |= C_LO | (c <= 'f' ? C_HEX : 0);
+		if (c == '_')
+			k |= C_US;
+		if (c == '@' || c == ':' || c == '=' || c == '+' || c == '(' || c == '-' || c == '_' ||
+		    c == '.' || (k & (C_DIG | C_UP)))
+			k |= C_TRIG;
+		if (c && strchr(",;)}]<>&\"'`", c))
+			k |= C_STOP;
+		p->cls[c] = (unsigned char)k;
+	}
+	return p;
+}
+
+void qn_pii_free(struct qn_pii *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < RX_N; i++)
+		pcre2_code_free(p->rx[i]);
+	pcre2_match_context_free(p->mctx);
+	free(p);
+}
+
+void qn_pii_hits_init(struct qn_pii_hits *h, size_t max)
+{
+	h->v = NULL;
+	h->n = h->cap = 0;
+	h->max = max ? max : QN_PII_MAX_HITS;
+}
+
+void qn_pii_hits_release(struct qn_pii_hits *h)
+{
+	free(h->v);
+	h->v = NULL;
+	h->n = h->cap = 0;
+}
+
+/* ---- one scan ---- */
+
+struct scan {
+	const struct qn_pii *p;
+	const unsigned char *t;
+	size_t len;
+	pcre2_match_data *md;
+	struct qn_pii_hits *out;
+	struct qn_err *e;
+	int failed;
+	size_t v6_done; /* IPv6 runs are examined once */
+	size_t key_end;  /* next "-----END " at or after the last key header, or len */
+	int key_end_ok;
+};
+
+static int on(const struct scan *s, enum qn_pii_type t)
+{
+	return (s->p->o.types >> t) & 1;
+}
+
+static int is_dig(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int is_upper(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+static unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int has(const struct scan *s, size_t at, const char *lit)
+{
+	size_t n = strlen(lit);
+	return s->len - at >= n && !memcmp(s->t + at, lit, n);
+}
+
+/* Runs pattern id anchored at at over at most win bytes; end of the match in *end. */
+static int rx_at(struct scan *s, int id, size_t at, size_t win, size_t *end)
+{
+	size_t lim = s->len - at > win ? at + win : s->len;
+	int rc = pcre2_match(s->p->rx[id], s->t, lim, at, 0, s->md, s->p->mctx);
+
+	if (rc < 0)
+		return 0;
+	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+	if (ov[0] != at || ov[1] <= at)
+		return 0;
+	*end = ov[1];
+	return 1;
+}
+
+/* Context words, lowercase, looked for in the QN_PII_CONTEXT bytes before a value. */
+static const char *const ctx_phone[] = {"phone", "tel", "call", "mobil", "cell", "fax",
+					"contact", "dial", "whatsapp", "sms", NULL};
+static const char *const ctx_card[] = {"card", "credit", "visa", "mastercard", "amex",
+				       "payment", "cc#", "pan", NULL};
+static const char *const ctx_iban[] = {"iban", "account", "bank", "transfer", "sepa", NULL};
+static const char *const ctx_ssn[] = {"ssn", "social security", "soc sec", "ss#", "taxpayer",
+				      NULL};
+static const char *const ctx_ip[] = {"ip", "address", "host", "server", "client", "from", NULL};
+static const char *const ctx_email[] = {"mail", "contact", NULL};
+static const char *const ctx_version[] = {"version", "ver.", "release", "build", "firmware",
+					  NULL};
+
+static const char *const *ctx_words(enum qn_pii_type t)
+{
+	switch (t) {
+	case QN_PII_PHONE:
+		return ctx_phone;
+	case QN_PII_CREDIT_CARD:
+		return ctx_card;
+	case QN_PII_IBAN:
+		return ctx_iban;
+	case QN_PII_US_SSN:
+		return ctx_ssn;
+	case QN_PII_IPV4:
+	case QN_PII_IPV6:
+		return ctx_ip;
+	case QN_PII_EMAIL:
+		return ctx_email;
+	default:
+		return NULL;
+	}
+}
+
+static int near_word(const struct scan *s, size_t start, const char *const *words)
+{
+	char low[QN_PII_CONTEXT];
+	size_t from = start > QN_PII_CONTEXT ? start - QN_PII_CONTEXT : 0, n = start - from;
+
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)lower(s->t[from + i]);
+	for (; *words; words++)
+		if (memmem(low, n, *words, strlen(*words)))
+			return 1;
+	return 0;
+}
+
+static void add(struct scan *s, enum qn_pii_type type, size_t start, size_t end, double score)
+{
+	const char *const *w = ctx_words(type);
+	struct qn_pii_hits *h = s->out;
+
+	if (s->failed || !on(s, type) || end <= start || end > s->len)
+		return;
+	if (w && score < 1.0 && near_word(s, start, w))
+		score = score + 0.35 > 1.0 ? 1.0 : score + 0.35;
+	if (score < s->p->o.min_score)
+		return;
+	if (h->n == h->cap) {
+		if (h->n >= h->max) {
+			s->failed = qn_errf(s->e, "pii: more than %zu findings", h->max);
+			return;
+		}
+		size_t cap = h->cap ? h->cap * 2 : 16;
+		if (cap > h->max)
+			cap = h->max;
+		struct qn_pii_hit *v = realloc(h->v, cap * sizeof *v);
+		if (!v) {
+			s->failed = qn_errf(s->e, "pii: out of memory");
+			return;
+		}
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n++] = (struct qn_pii_hit){type, (float)score, start, end};
+}
+
+/* ---- e-mail ---- */
+
+static int email_local(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_dig(c) || c == '.' ||
+	       c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static size_t det_email(struct scan *s, size_t at)
+{
+	size_t b = at, end;
+
+	while (b > 0 && at - b < 64 && email_local(s->t[b - 1]))
+		b--;
+	if (b == at || (b > 0 && email_local(s->t[b - 1])))
+		return 0;
+	while (b < at && s->t[b] == '.')
+		b++;
+	if (b == at || !rx_at(s, RX_EMAIL, b, at - b + 256, &end))
+		return 0;
+	add(s, QN_PII_EMAIL, b, end, 0.9);
+	return end;
+}
+
+/* ---- numeric clusters: phone, card, SSN, IPv4 ---- */
+
+#define MAXG 12
+
+struct grp {
+	size_t s, e;   /* the digits */
+	size_t end;    /* after the closing parenthesis, if any */
+	unsigned char sep; /* separator before the group: 0 first, ' ' '-' '.' '/' ')' */
+	int paren;
+};
+
+struct clu {
+	int plus;
+	size_t start, end;
+	int n;
+	int tail_bad; /* the cluster runs straight into a letter or '_' */
+	struct grp g[MAXG];
+};
+
+static size_t glen(const struct grp *g)
+{
+	return g->e - g->s;
+}
+
+/* A number may start at i: not glued to a word, nor to "x-" / "x." / "x+" (ids, versions). */
+static int num_boundary(const struct scan *s, size_t i)
+{
+	if (i == 0)
+		return 1;
+	unsigned char p = s->t[i - 1];
+	if (s->p->cls[p] & C_WORD)
+		return 0;
+	if ((p == '-' || p == '.' || p == '+' || p == '/') && i >= 2 &&
+	    (s->p->cls[s->t[i - 2]] & C_WORD))
+		return 0;
+	return 1;
+}
+
+static void parse_cluster(const struct scan *s, size_t i, struct clu *c)
+{
+	const unsigned char *t = s->t;
+	size_t p = i, len = s->len;
+	unsigned char sep = 0;
+
+	c->plus = c->n = c->tail_bad = 0;
+	c->start = c->end = i;
+	if (t[p] == '+') {
+		c->plus = 1;
+		p++;
+	}
+	while (c->n < MAXG) {
+		struct grp g = {0, 0, 0, sep, 0};
+		size_t q = p;
+		if (q < len && t[q] == '(') {
+			g.paren = 1;
+			q++;
+		}
+		if (q >= len || !is_dig(t[q]))
+			break;
+		g.s = q;
+		while (q < len && is_dig(t[q]))
+			q++;
+		g.e = q;
+		if (g.paren) {
+			if (q >= len || t[q] != ')')
+				break;
+			q++;
+		}
+		g.end = q;
+		c->g[c->n++] = g;
+		c->end = q;
+		p = q;
+		if (p - c->start > 64)
+			break;
+		/* the next separator: one char, or ")" with an optional one after it */
+		sep = 0;
+		if (g.paren) {
+			sep = ')';
+			if (p < len && (t[p] == ' ' || t[p] == '-' || t[p] == '.'))
+				p++;
+		} else if (p < len && (t[p] == ' ' || t[p] == '-' || t[p] == '.' || t[p] == '/')) {
+			sep = t[p];
+			p++;
+		}
+		if (!sep)
+			break;
+		if (!(p < len && (is_dig(t[p]) || (t[p] == '(' && p + 1 < len && is_dig(t[p + 1])))))
+			break;
+	}
+	c->tail_bad = c->end < len && (s->p->cls[t[c->end]] & C_WORD);
+}
+
+/* Groups [0, k) end cleanly: either more groups follow or the cluster ends at a non-word. */
+static int tail_ok(const struct clu *c, int k)
+{
+	return k < c->n || !c->tail_bad;
+}
+
+static size_t grp_end(const struct clu *c, int k)
+{
+	return c->g[k - 1].end;
+}
+
+static int all_same(const char *d, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (d[i] != d[0])
+			return 0;
+	return 1;
+}
+
+/* Digits of groups [from, to) into d (NUL-terminated); their count, or 0 past cap. */
+static size_t digits_of(const struct scan *s, const struct clu *c, int from, int to, char *d,
+			size_t cap)
+{
+	size_t n = 0;
+	d[0] = 0;
+	for (int k = from; k < to; k++) {
+		size_t l = glen(&c->g[k]);
+		if (n + l + 1 > cap) {
+			d[0] = 0;
+			return 0;
+		}
+		memcpy(d + n, s->t + c->g[k].s, l);
+		n += l;
+	}
+	d[n] = 0;
+	return n;
+}
+
+static int seps_equal(const struct clu *c, int from, int to, const char *allowed)
+{
+	unsigned char sep = c->g[from].sep;
+	if (!sep || !strchr(allowed, sep))
+		return 0;
+	for (int k = from + 1; k < to; k++)
+		if (c->g[k].sep != sep)
+			return 0;
+	return 1;
+}
+
+static int no_parens(const struct clu *c, int to)
+{
+	for (int k = 0; k < to; k++)
+		if (c->g[k].paren)
+			return 0;
+	return 1;
+}
+
+/* IPv4 */
+
+static int v4_public(uint32_t a)
+{
+	unsigned o1 = a >> 24;
+	if (o1 == 0 || o1 == 10 || o1 == 127 || o1 >= 224)
+		return 0;
+	if ((a & 0xFFC00000u) == 0x64400000u || /* 100.64/10 shared */
+	    (a & 0xFFFF0000u) == 0xA9FE0000u || /* 169.254/16 link-local */
+	    (a & 0xFFF00000u) == 0xAC100000u || /* 172.16/12 */
+	    (a & 0xFFFFFF00u) == 0xC0000000u || /* 192.0.0/24 */
+	    (a & 0xFFFFFF00u) == 0xC0000200u || /* 192.0.2/24 TEST-NET-1 */
+	    (a & 0xFFFFFF00u) == 0xC0586300u || /* 192.88.99/24 6to4 relay */
+	    (a & 0xFFFF0000u) == 0xC0A80000u || /* 192.168/16 */
+	    (a & 0xFFFE0000u) == 0xC6120000u || /* 198.18/15 benchmarking */
+	    (a & 0xFFFFFF00u) == 0xC6336400u || /* 198.51.100/24 TEST-NET-2 */
+	    (a & 0xFFFFFF00u) == 0xCB007100u)   /* 203.0.113/24 TEST-NET-3 */
+		return 0;
+	return 1;
+}
+
+static int v4_wanted(const struct scan *s, uint32_t a)
+{
+	if (s->p->o.include_private_ip)
+		return a != 0 && a != 0xFFFFFFFFu;
+	return v4_public(a);
+}
+
+static void clu_ipv4(struct scan *s, const struct clu *c)
+{
+	uint32_t a = 0;
+
+	if (c->plus || c->n < 4 || !no_parens(c, 4) || !seps_equal(c, 1, 4, "."))
+		return;
+	if ((c->n > 4 && c->g[4].sep == '.') || !tail_ok(c, 4))
+		return;
+	for (int k = 0; k < 4; k++) {
+		size_t l = glen(&c->g[k]);
+		const unsigned char *d = s->t + c->g[k].s;
+		if (l > 3 || (l > 1 && d[0] == '0'))
+			return;
+		unsigned v = 0;
+		for (size_t j = 0; j < l; j++)
+			v = v * 10 + (d[j] - '0');
+		if (v > 255)
+			return;
+		a = a << 8 | v;
+	}
+	if (!v4_wanted(s, a) || near_word(s, c->start, ctx_version))
+		return;
+	add(s, QN_PII_IPV4, c->start, grp_end(c, 4), 0.6);
+}
+
+/* US SSN */
+
+static int ssn_valid(const char *d)
+{
+	static const char *const bad[] = {"078051120", "219099999", "123456789", "457555462", NULL};
+	if (!memcmp(d, "000", 3) || !memcmp(d, "666", 3) || d[0] == '9')
+		return 0;
+	if (!memcmp(d + 3, "00", 2) || !memcmp(d + 5, "0000", 4) || all_same(d, 9))
+		return 0;
+	for (int i = 0; bad[i]; i++)
+		if (!memcmp(d, bad[i], 9))
+			return 0;
+	return 1;
+}
+
+static void clu_ssn(struct scan *s, const struct clu *c)
+{
+	char d[16];
+
+	if (c->plus || !no_parens(c, c->n < 3 ? c->n : 3))
+		return;
+	if (c->n >= 3 && glen(&c->g[0]) == 3 && glen(&c->g[1]) == 2 && glen(&c->g[2]) == 4 &&
+	    seps_equal(c, 1, 3, "- ") && (c->n == 3 ? !c->tail_bad : c->g[3].sep != c->g[1].sep)) {
+		digits_of(s, c, 0, 3, d, sizeof d);
+		if (ssn_valid(d))
+			add(s, QN_PII_US_SSN, c->start, grp_end(c, 3), c->g[1].sep == '-' ? 0.6 : 0.5);
+		return;
+	}
+	if (c->n == 1 && glen(&c->g[0]) == 9 && !c->tail_bad) {
+		digits_of(s, c, 0, 1, d, sizeof d);
+		if (ssn_valid(d))
+			add(s, QN_PII_US_SSN, c->start, c->end, 0.2);
+	}
+}
+
+/* Credit cards */
+
+static int luhn(const char *d, size_t n)
+{
+	unsigned sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = d[n - 1 - i] - '0';
+		if (i & 1) {
+			v *= 2;
+			if (v > 9)
+				v -= 9;
+		}
+		sum += v;
+	}
+	return sum % 10 == 0;
+}
+
+static int iin_ok(const char *d, size_t n)
+{
+	unsigned p2 = (d[0] - '0') * 10 + (d[1] - '0');
+	unsigned p3 = p2 * 10 + (d[2] - '0');
+	unsigned p4 = p3 * 10 + (d[3] - '0');
+
+	if (d[0] == '4')
+		return n == 13 || n == 16 || n == 19;                 /* Visa */
+	if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+		return n == 16;                                       /* Mastercard */
+	if (p2 == 34 || p2 == 37)
+		return n == 15;                                       /* Amex */
+	if (p4 == 6011 || (p3 >= 644 && p3 <= 649) || p2 == 65)
+		return n >= 16;                                       /* Discover */
+	if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39)
+		return n >= 14;                                       /* Diners */
+	if (p4 >= 3528 && p4 <= 3589)
+		return n >= 16;                                       /* JCB */
+	if (p2 == 62)
+		return n >= 16;                                       /* UnionPay */
+	if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p2 == 67)
+		return 1;                                             /* Maestro */
+	return 0;
+}
+
+static int card_shape(const struct clu *c, int k)
+{
+	if (k == 1)
+		return 1;
+	if (glen(&c->g[0]) != 4)
+		return 0;
+	if (k == 3 && glen(&c->g[1]) == 6 && (glen(&c->g[2]) == 5 || glen(&c->g[2]) == 4))
+		return 1; /* Amex 4-6-5, Diners 4-6-4 */
+	for (int j = 1; j < k - 1; j++)
+		if (glen(&c->g[j]) != 4)
+			return 0;
+	return glen(&c->g[k - 1]) >= 1 && glen(&c->g[k - 1]) <= 4;
+}
+
+static void clu_card(struct scan *s, const struct clu *c)
+{
+	char d[32];
+
+	if (c->plus)
+		return;
+	for (int k = c->n; k >= 1; k--) {
+		if (!no_parens(c, k) || (k > 1 && !seps_equal(c, 1, k, " -")) || !tail_ok(c, k))
+			continue;
+		if (k > 1 && k < c->n && c->g[k].sep == c->g[1].sep)
+			continue; /* the grouping goes on: a longer number */
+		size_t n = digits_of(s, c, 0, k, d, sizeof d);
+		if (n < 13 || n > 19 || !card_shape(c, k))
+			continue;
+		if (iin_ok(d, n) && luhn(d, n) && !all_same(d, n))
+			add(s, QN_PII_CREDIT_CARD, c->start, grp_end(c, k), 0.8);
+		return;
+	}
+}
+
+/* Phones */
+
+struct cc {
+	unsigned short code;
+	unsigned char min, max; /* digits of the national significant number */
+};
+
+static const struct cc cc_table[] = {
+	{1, 10, 10},   {7, 10, 10},   {20, 8, 10},   {27, 9, 9},    {30, 10, 10},  {31, 9, 9},
+	{32, 8, 9},    {33, 9, 9},    {34, 9, 9},    {36, 8, 9},    {39, 6, 11},   {40, 9, 9},
+	{41, 9, 9},    {43, 4, 13},   {44, 9, 10},   {45, 8, 8},    {46, 7, 10},   {47, 8, 8},
+	{48, 9, 9},    {49, 6, 13},   {51, 8, 9},    {52, 10, 10},  {54, 10, 10},  {55, 10, 11},
+	{56, 9, 9},    {57, 10, 10},  {58, 10, 10},  {60, 7, 10},   {61, 9, 9},    {62, 8, 12},
+	{63, 8, 10},   {64, 8, 10},   {65, 8, 8},    {66, 8, 9},    {81, 9, 10},   {82, 8, 10},
+	{84, 9, 10},   {86, 10, 11},  {90, 10, 10},  {91, 10, 10},  {92, 9, 10},   {351, 9, 9},
+	{352, 6, 11},  {353, 7, 9},   {354, 7, 9},   {358, 5, 12},  {359, 7, 9},   {370, 8, 8},
+	{371, 8, 8},   {372, 7, 8},   {380, 9, 9},   {385, 8, 9},   {386, 8, 8},   {420, 9, 9},
+	{421, 9, 9},   {852, 8, 8},   {886, 8, 9},   {966, 9, 9},   {971, 8, 9},   {972, 8, 9},
+};
+
+static const struct cc *cc_find(const char *d, size_t n)
+{
+	unsigned v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (d[i] - '0');
+	for (size_t i = 0; i < sizeof cc_table / sizeof *cc_table; i++)
+		if (cc_table[i].code == v)
+			return &cc_table[i];
+	return NULL;
+}
+
+static int nanp_ok(const char *d)
+{
+	return d[0] >= '2' && d[3] >= '2' && !(d[1] == '1' && d[2] == '1');
+}
+
+static int phone_intl(const struct scan *s, const struct clu *c, int *kout)
+{
+	char g0[24], d[32];
+	size_t l0 = glen(&c->g[0]), pre = 0;
+	const struct cc *cc = NULL;
+	int first = 1;
+
+	if (c->g[0].paren || l0 >= sizeof g0)
+		return 0;
+	memcpy(g0, s->t + c->g[0].s, l0);
+	g0[l0] = 0;
+	if (c->n >= 2 && l0 <= 3) {
+		cc = cc_find(g0, l0);
+	} else {
+		for (size_t l = 1; l <= 3 && l < l0 && !cc; l++)
+			if ((cc = cc_find(g0, l)) != NULL)
+				pre = l0 - l;
+	}
+	if (!cc)
+		return 0;
+	memcpy(d, g0 + l0 - pre, pre);
+	size_t n = pre;
+	if (first < c->n && c->g[first].paren && glen(&c->g[first]) == 1 &&
+	    s->t[c->g[first].s] == '0')
+		first++; /* +44 (0)20 ... */
+	int best = 0;
+	for (int k = first - 1; k < c->n; k++) {
+		if (k >= first) {
+			size_t l = glen(&c->g[k]);
+			if (n + l >= sizeof d)
+				break;
+			memcpy(d + n, s->t + c->g[k].s, l);
+			n += l;
+		}
+		if (k == 0 && pre == 0)
+			continue;
+		size_t min = cc->min, max = cc->max;
+		if (n && d[0] == '0') /* +44 020 ..., written with the trunk zero */
+			min++, max++;
+		if (n > max)
+			break;
+		if (n >= min && tail_ok(c, k + 1) && (cc->code != 1 || nanp_ok(d)))
+			best = k + 1;
+	}
+	*kout = best;
+	return best > 0;
+}
+
+/* Score of the best phone reading of the cluster, groups used in *kout. */
+static double phone_national(const struct scan *s, const struct clu *c, int *kout)
+{
+	const unsigned char *t = s->t;
+	char d[40];
+	int n = c->n;
+
+	/* NANP: [1] (AAA) EEE-LLLL, AAA-EEE-LLLL, AAA.EEE.LLLL, AAA EEE LLLL */
+	int a = (n >= 4 && glen(&c->g[0]) == 1 && t[c->g[0].s] == '1' && !c->g[0].paren) ? 1 : 0;
+	if (n >= a + 3 && glen(&c->g[a]) == 3 && glen(&c->g[a + 1]) == 3 &&
+	    glen(&c->g[a + 2]) == 4 && !c->g[a + 1].paren && !c->g[a + 2].paren &&
+	    tail_ok(c, a + 3) && (n == a + 3 || c->g[a + 3].sep != c->g[a + 2].sep)) {
+		digits_of(s, c, a, a + 3, d, sizeof d);
+		if (nanp_ok(d)) {
+			double sc = 0;
+			if (c->g[a].paren)
+				sc = strchr("- .", c->g[a + 2].sep) ? 0.7 : 0;
+			else if (seps_equal(c, a + 1, a + 3, "-."))
+				sc = 0.7;
+			else if (seps_equal(c, a + 1, a + 3, " "))
+				sc = 0.5;
+			if (sc > 0) {
+				*kout = a + 3;
+				return sc;
+			}
+		}
+	}
+	/* French: 0X XX XX XX XX */
+	if (n >= 5 && !c->g[0].paren && glen(&c->g[0]) == 2 && t[c->g[0].s] == '0' &&
+	    t[c->g[0].s + 1] != '0') {
+		int ok = seps_equal(c, 1, 5, " .-") && no_parens(c, 5) &&
+			 (n == 5 ? !c->tail_bad : c->g[5].sep != c->g[1].sep);
+		for (int k = 0; k < 5 && ok; k++)
+			ok = glen(&c->g[k]) == 2;
+		if (ok) {
+			*kout = 5;
+			return 0.7;
+		}
+	}
+	/* Trunk-prefixed national numbers (UK, DE, ...): 0AAA[A] NNN[N] NNNN */
+	size_t l0 = glen(&c->g[0]);
+	int ssn_shape = n >= 3 && l0 == 3 && glen(&c->g[1]) == 2 && glen(&c->g[2]) == 4;
+	if (l0 >= 3 && l0 <= 5 && n >= 2 && t[c->g[0].s] == '0' && t[c->g[0].s + 1] != '0' &&
+	    !ssn_shape) {
+		size_t tot = l0;
+		int best = 0;
+		for (int k = 1; k < n && k < 4; k++) {
+			size_t l = glen(&c->g[k]);
+			if (l < 2 || c->g[k].paren)
+				break;
+			tot += l;
+			if (tot > 12)
+				break;
+			if (tot >= 9 && tail_ok(c, k + 1))
+				best = k + 1;
+		}
+		if (best && best + 1 < n)
+			best = 0; /* part of a longer grouped number (account, IBAN body) */
+		if (best) {
+			*kout = best;
+			return 0.6;
+		}
+	}
+	/* One bare run: needs context */
+	if (n == 1 && !c->tail_bad && !c->g[0].paren) {
+		size_t l = digits_of(s, c, 0, 1, d, sizeof d);
+		if ((d[0] == '0' && d[1] != '0' && (l == 10 || l == 11)) || (l == 10 && nanp_ok(d)) ||
+		    (l == 11 && d[0] == '1' && nanp_ok(d + 1))) {
+			*kout = 1;
+			return 0.3;
+		}
+	}
+	return 0;
+}
+
+static void clu_phone(struct scan *s, const struct clu *c)
+{
+	int k = 0;
+	double sc;
+
+	if (c->plus)
+		sc = phone_intl(s, c, &k) ? 0.75 : 0;
+	else
+		sc = phone_national(s, c, &k);
+	if (sc > 0 && k > 0)
+		add(s, QN_PII_PHONE, c->start, grp_end(c, k), sc);
+}
+
+/* Returns where scanning goes on. */
+static size_t det_numeric(struct scan *s, size_t i)
+{
+	struct clu c;
+
+	parse_cluster(s, i, &c);
+	if (c.n == 0)
+		return i + 1;
+	if (on(s, QN_PII_IPV4))
+		clu_ipv4(s, &c);
+	if (on(s, QN_PII_US_SSN))
+		clu_ssn(s, &c);
+	if (on(s, QN_PII_CREDIT_CARD))
+		clu_card(s, &c);
+	if (on(s, QN_PII_PHONE))
+		clu_phone(s, &c);
+	size_t e = c.end;
+	while (e < s->len && (s->p->cls[s->t[e]] & C_WORD))
+		e++;
+	return e;
+}
+
+/* ---- IPv6 ---- */
+
+static int v6_wanted(const struct scan *s, const unsigned char *a)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const unsigned char zero[16] = {0};
+
+	if (s->p->o.include_private_ip)
+		return memcmp(a, zero, 16) != 0;
+	if (!memcmp(a, mapped, 12))
+		return v4_public((uint32_t)a[12] << 24 | a[13] << 16 | a[14] << 8 | a[15]);
+	if ((a[0] & 0xE0) != 0x20)
+		return 0; /* only 2000::/3 is global unicast */
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)
+		return 0; /* 2001:db8::/32 documentation */
+	if (a[0] == 0x20 && a[1] == 0x01 && a[2] < 0x02)
+		return 0; /* 2001::/23 IETF protocol assignments (Teredo, benchmarking, ...) */
+	if (a[0] == 0x3f && a[1] == 0xff && a[2] < 0x10)
+		return 0; /* 3fff::/20 documentation */
+	return 1;
+}
+
+static size_t det_ipv6(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	const unsigned char *cls = s->p->cls;
+	size_t b = i, e = i, colons = 0;
+	char buf[64];
+	unsigned char a[16];
+
+	if (i < s->v6_done)
+		return 0;
+	if (!((i > 0 && (cls[t[i - 1]] & C_HEX)) || (i + 1 < s->len && t[i + 1] == ':')))
+		return 0;
+	while (b > 0 && i - b < 40 && ((cls[t[b - 1]] & C_HEX) || t[b - 1] == ':'))
+		b--;
+	while (e < s->len && e - b < 46 && ((cls[t[e]] & C_HEX) || t[e] == ':' || t[e] == '.'))
+		e++;
+	s->v6_done = e;
+	if ((b > 0 && ((cls[t[b - 1]] & C_WORD) || t[b - 1] == '.' || t[b - 1] == ':')) ||
+	    (e < s->len && (cls[t[e]] & C_WORD)))
+		return 0;
+	while (e > b && t[e - 1] == '.')
+		e--;
+	if (e - b >= 2 && t[e - 1] == ':' && t[e - 2] != ':')
+		e--; /* "addr: ..." */
+	if (e - b < 2 || e - b >= sizeof buf)
+		return 0;
+	for (size_t k = b; k < e; k++)
+		colons += t[k] == ':';
+	if (colons < 2)
+		return 0;
+	memcpy(buf, t + b, e - b);
+	buf[e - b] = 0;
+	if (inet_pton(AF_INET6, buf, a) != 1 || !v6_wanted(s, a))
+		return 0;
+	add(s, QN_PII_IPV6, b, e, 0.6);
+	return e;
+}
+
+/* ---- IBAN ---- */
+
+static const char iban_lens[] = "AD24AE23AL28AT20AZ28BA20BE16BG22BH22BR29BY28CH21CR22CY28CZ24"
+				"DE22DK18DO28EE20EG29ES24FI18FO18FR27GB22GE22GI23GL18GR27GT28"
+				"HR21HU28IE22IL23IQ23IS26IT27JO30KW30KZ20LB28LC32LI21LT20LU20"
+				"LV21MC27MD24ME22MK19MR27MT31MU30NL18NO15PK24PL28PS29PT25QA29"
+				"RO24RS22SA24SC31SE24SI19SK24SM27ST25SV28TL23TN24TR26UA29VA22"
+				"VG24XK20";
+
+static int iban_len(const unsigned char *cc)
+{
+	for (const char *p = iban_lens; *p; p += 4)
+		if (p[0] == cc[0] && p[1] == cc[1])
+			return (p[2] - '0') * 10 + (p[3] - '0');
+	return 0;
+}
+
+static int iban_mod97(const char *v, int n)
+{
+	unsigned r = 0;
+	for (int k = 0; k < n; k++) {
+		unsigned char ch = (unsigned char)v[(k + 4) % n];
+		if (is_dig(ch))
+			r = (r * 10 + (ch - '0')) % 97;
+		else
+			r = (r * 100 + (ch - 'A' + 10)) % 97;
+	}
+	return (int)r;
+}
+
+static size_t det_iban(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	char v[40];
+	int n = 0, want;
+	size_t p = i;
+
+	if (s->len - i < 15 || !is_upper(t[i + 1]) || !is_dig(t[i + 2]) || !is_dig(t[i + 3]))
+		return 0;
+	if (!(want = iban_len(t + i)))
+		return 0;
+	while (n < want && p < s->len) {
+		if (is_upper(t[p]) || is_dig(t[p])) {
+			v[n++] = (char)t[p++];
+		} else if (t[p] == ' ' && n % 4 == 0 && p + 1 < s->len &&
+			   (is_upper(t[p + 1]) || is_dig(t[p + 1]))) {
+			p++;
+		} else {
+			break;
+		}
+	}
+	if (n != want || (p < s->len && (s->p->cls[t[p]] & C_WORD)) || iban_mod97(v, n) != 1)
+		return 0;
+	add(s, QN_PII_IBAN, i, p, 0.9);
+	return p;
+}
+
+/* ---- JWT, tokens, private keys ---- */
+
+static int b64url_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (is_dig(c))
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/* The JWT header (base64url up to the first '.') decodes to a JSON object with "alg". */
+static int jwt_header_ok(const unsigned char *h, size_t n)
+{
+	char out[384];
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+
+	for (size_t k = 0; k < n && o + 1 < sizeof out; k++) {
+		int v = b64url_val(h[k]);
+		if (v < 0)
+			return 0;
+		acc = (acc << 6 | (unsigned)v) & 0xFFFFFF;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xFF);
+		}
+	}
+	out[o] = 0;
+	return o > 0 && out[0] == '{' && memmem(out, o, "\"alg\"", 5) != NULL;
+}
+
+static size_t det_jwt(struct scan *s, size_t i)
+{
+	size_t end;
+	if (!rx_at(s, RX_JWT, i, 16384, &end))
+		return 0;
+	const unsigned char *dot = memchr(s->t + i, '.', end - i);
+	if (!dot || !jwt_header_ok(s->t + i, (size_t)(dot - (s->t + i))))
+		return 0;
+	add(s, QN_PII_JWT, i, end, 0.95);
+	return end;
+}
+
+static int b64ch(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || is_dig(c) || c == '+' ||
+	       c == '/' || c == '=';
+}
+
+static size_t det_private_key(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	size_t he, ee, lim, p;
+
+	if (!rx_at(s, RX_KEY_BEGIN, i, 96, &he))
+		return 0;
+	lim = s->len - he > 16384 ? he + 16384 : s->len;
+	/* One search per END line, however many headers precede it: linear. */
+	if (!s->key_end_ok || s->key_end < he) {
+		const unsigned char *q = memmem(t + he, s->len - he, "-----END ", 9);
+		s->key_end = q ? (size_t)(q - t) : s->len;
+		s->key_end_ok = 1;
+	}
+	if (s->key_end < lim && rx_at(s, RX_KEY_END, s->key_end, 96, &ee)) {
+		add(s, QN_PII_PRIVATE_KEY, i, ee, 0.99);
+		return ee;
+	}
+	/* No END line (truncated paste): the header and the base64 lines that follow. */
+	p = he;
+	for (;;) {
+		size_t l = p;
+		if (l < lim && t[l] == '\r')
+			l++;
+		if (l >= lim || t[l] != '\n')
+			break;
+		l++;
+		size_t b = l;
+		while (l < lim && b64ch(t[l]))
+			l++;
+		if (l == b || (l < lim && t[l] != '\n' && t[l] != '\r'))
+			break;
+		p = l;
+	}
+	add(s, QN_PII_PRIVATE_KEY, i, p, 0.8);
+	return p;
+}
+
+static int word_start(const struct scan *s, size_t at)
+{
+	return at == 0 || !(s->p->cls[s->t[at - 1]] & C_WORD);
+}
+
+/* A known token prefix pre (of n bytes, ending just before i) starting a word. */
+static int prefix_before(const struct scan *s, size_t i, const char *pre, size_t n)
+{
+	return i >= n && !memcmp(s->t + i - n, pre, n) && word_start(s, i - n);
+}
+
+static size_t token(struct scan *s, int rx, enum qn_pii_type type, size_t at, size_t win)
+{
+	size_t end;
+	if (!on(s, type) || !rx_at(s, rx, at, win, &end))
+		return 0;
+	add(s, type, at, end, 0.95);
+	return end;
+}
+
+/* Upper-case letter at a word start: AWS key ids, Google keys, IBANs. */
+static size_t det_upper(struct scan *s, size_t i)
+{
+	if (has(s, i, "AKIA") || has(s, i, "ASIA"))
+		return token(s, RX_AWS, QN_PII_AWS_ACCESS_KEY, i, 64);
+	if (has(s, i, "AIza"))
+		return token(s, RX_GOOGLE, QN_PII_GOOGLE_API_KEY, i, 64);
+	return on(s, QN_PII_IBAN) ? det_iban(s, i) : 0;
+}
+
+/* '_' after gh[pousr], github, [srp]k. */
+static size_t det_underscore(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+
+	if (i >= 3 && t[i - 3] == 'g' && t[i - 2] == 'h' && strchr("pousr", t[i - 1]) &&
+	    t[i - 1] && word_start(s, i - 3))
+		return token(s, RX_GITHUB, QN_PII_GITHUB_TOKEN, i - 3, 300);
+	if (prefix_before(s, i, "github", 6) && has(s, i, "_pat_"))
+		return token(s, RX_GITHUB, QN_PII_GITHUB_TOKEN, i - 6, 300);
+	if (i >= 2 && t[i - 1] == 'k' && (t[i - 2] == 's' || t[i - 2] == 'r' || t[i - 2] == 'p') &&
+	    word_start(s, i - 2) && has(s, i, "_live_"))
+		return token(s, RX_STRIPE, QN_PII_STRIPE_KEY, i - 2, 300);
+	return 0;
+}
+
+/* '-' after glpat, xox[abposr]; "-----BEGIN ". */
+static size_t det_dash(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+
+	if (prefix_before(s, i, "glpat", 5))
+		return token(s, RX_GITLAB, QN_PII_GITLAB_TOKEN, i - 5, 80);
+	if (i >= 4 && t[i - 1] && strchr("abposr", t[i - 1]) && prefix_before(s, i - 1, "xox", 3))
+		return token(s, RX_SLACK, QN_PII_SLACK_TOKEN, i - 4, 300);
+	if (has(s, i, "-----BEGIN ") && on(s, QN_PII_PRIVATE_KEY))
+		return det_private_key(s, i);
+	return 0;
+}
+
+static int b64url_ch(unsigned char c)
+{
+	return b64url_val(c) >= 0;
+}
+
+/* '.': the end of a JWT header (a word starting "eyJ") or hooks.slack.com. */
+static size_t det_dot(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	size_t w = i;
+
+	if (on(s, QN_PII_JWT)) {
+		while (w > 0 && i - w < 1024 && b64url_ch(t[w - 1]))
+			w--;
+		if (i - w >= 9 && has(s, w, "eyJ") && (w == 0 || !b64url_ch(t[w - 1])) &&
+		    word_start(s, w))
+			return det_jwt(s, w);
+	}
+	if (on(s, QN_PII_SLACK_TOKEN) && i >= 5 && !memcmp(t + i - 5, "hooks", 5) &&
+	    has(s, i, ".slack.com/")) {
+		w = i - 5;
+		if (w >= 8 && !memcmp(t + w - 8, "https://", 8))
+			w -= 8;
+		else if (w >= 7 && !memcmp(t + w - 7, "http://", 7))
+			w -= 7;
+		if (word_start(s, w))
+			return token(s, RX_SLACK_HOOK, QN_PII_SLACK_TOKEN, w, 300);
+	}
+	return 0;
+}
+
+/* ---- key = value secrets ---- */
+
+static double entropy(const unsigned char *v, size_t n)
+{
+	unsigned cnt[256] = {0};
+	double h = 0;
+	for (size_t i = 0; i < n; i++)
+		cnt[v[i]]++;
+	for (int c = 0; c < 256; c++)
+		if (cnt[c]) {
+			double p = (double)cnt[c] / (double)n;
+			h -= p * log2(p);
+		}
+	return h;
+}
+
+static int key_ch(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_dig(c) || c == '_' ||
+	       c == '-' || c == '.';
+}
+
+static int is_quote(unsigned char c)
+{
+	return c == '"' || c == '\'' || c == '`';
+}
+
+
+static void det_assign(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	size_t len = s->len, b = i, ke, v, ve;
+	char key[72];
+	size_t kn = 0;
+
+	if (t[i] == '=' && ((i > 0 && t[i - 1] && strchr("=!<>", t[i - 1])) ||
+			    (i + 1 < len && t[i + 1] == '=')))
+		return;
+	if (t[i] == ':' && ((i + 1 < len && t[i + 1] == ':') || (i > 0 && t[i - 1] == ':')))
+		return;
+	if (t[i] == '=' && b > 0 && t[b - 1] == ':')
+		b--; /* := */
+	for (int k = 0; k < 4 && b > 0 && (t[b - 1] == ' ' || t[b - 1] == '\t'); k++)
+		b--;
+	if (b > 0 && is_quote(t[b - 1]))
+		b--;
+	ke = b;
+	while (b > 0 && ke - b < 64 && key_ch(t[b - 1]))
+		b--;
+	if (b == ke)
+		return;
+	for (size_t k = b; k < ke; k++)
+		if (t[k] != '_' && t[k] != '-' && t[k] != '.')
+			key[kn++] = (char)lower(t[k]);
+	key[kn] = 0;
+	uint32_t have = letters(key);
+	int aws = (have & s->p->aws_mask) == s->p->aws_mask && strstr(key, "aws") &&
+		  strstr(key, "secret");
+	int generic = 0;
+	for (int k = 0; secret_keys[k] && !generic; k++)
+		generic = (have & s->p->key_mask[k]) == s->p->key_mask[k] &&
+			  strstr(key, secret_keys[k]) != NULL;
+	if (!aws && !generic)
+		return;
+
+	v = i + 1;
+	if (v < len && t[i] == '=' && t[v] == '>')
+		v++;
+	else if (v < len && t[i] == ':' && t[v] == '=')
+		v++;
+	for (int k = 0; k < 8 && v < len && (t[v] == ' ' || t[v] == '\t'); k++)
+		v++;
+	if (len - v > 7 && !strncasecmp((const char *)t + v, "bearer ", 7))
+		v += 7;
+	if (v < len && is_quote(t[v])) {
+		unsigned char q = t[v++];
+		ve = v;
+		while (ve < len && ve - v <= 256 && t[ve] != q && t[ve] != '\n')
+			ve++;
+		if (ve >= len || t[ve] != q)
+			return;
+	} else {
+		ve = v;
+		while (ve < len && ve - v <= 256 && t[ve] > ' ' && !(s->p->cls[t[ve]] & C_STOP))
+			ve++;
+		while (ve > v && t[ve - 1] == '.')
+			ve--; /* sentence end */
+	}
+	size_t n = ve - v;
+	if (n < 16 || n > 256)
+		return;
+	int hex = 1, b64 = 1;
+	for (size_t k = v; k < ve; k++) {
+		unsigned c = t[k];
+		hex &= (s->p->cls[c] & C_HEX) != 0;
+		b64 &= (s->p->cls[c] & (C_DIG | C_UP | C_LO)) || c == '/' || c == '+';
+	}
+	if (aws && n == 40 && b64) {
+		add(s, QN_PII_AWS_SECRET_KEY, v, ve, 0.95);
+		return;
+	}
+	if (generic && entropy(t + v, n) >= (hex ? 3.0 : 4.5))
+		add(s, QN_PII_GENERIC_SECRET, v, ve, 0.7);
+}
+
+/* ---- the scan ---- */
+
+static int hit_cmp(const void *a, const void *b)
+{
+	const struct qn_pii_hit *x = a, *y = b;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	if (x->end != y->end)
+		return x->end > y->end ? -1 : 1;
+	return (int)x->type - (int)y->type;
+}
+
+/* a beats b: higher score, then longer, then a (the earlier one). */
+static int beats(const struct qn_pii_hit *a, const struct qn_pii_hit *b)
+{
+	if (a->score != b->score)
+		return a->score > b->score;
+	return a->end - a->start >= b->end - b->start;
+}
+
+static void resolve(struct qn_pii_hits *h)
+{
+	size_t w = 0;
+
+	if (h->n < 2)
+		return;
+	qsort(h->v, h->n, sizeof *h->v, hit_cmp);
+	for (size_t r = 0; r < h->n; r++) {
+		if (w > 0 && h->v[r].start < h->v[w - 1].end) {
+			if (!beats(&h->v[w - 1], &h->v[r]))
+				h->v[w - 1] = h->v[r];
+		} else {
+			h->v[w++] = h->v[r];
+		}
+	}
+	h->n = w;
+}
+
+int qn_pii_scan(const struct qn_pii *p, const char *text, size_t len, struct qn_pii_hits *out,
+		struct qn_err *e)
+{
+	struct scan s = {p, (const unsigned char *)text, len, NULL, out, e, 0, 0, 0, 0};
+	const unsigned char *t = s.t;
+	const unsigned char *cls = p->cls;
+	int want_num = (p->o.types & (QN_PII_BIT(QN_PII_PHONE) | QN_PII_BIT(QN_PII_IPV4) |
+				      QN_PII_BIT(QN_PII_CREDIT_CARD) | QN_PII_BIT(QN_PII_US_SSN))) != 0;
+	int want_assign =
+		(p->o.types & (QN_PII_BIT(QN_PII_AWS_SECRET_KEY) | QN_PII_BIT(QN_PII_GENERIC_SECRET))) != 0;
+	size_t i = 0;
+
+	out->n = 0;
+	if (!len)
+		return 0;
+	if (!text)
+		return qn_errf(e, "pii: no text");
+	s.md = pcre2_match_data_create(4, NULL);
+	if (!s.md)
+		return qn_errf(e, "pii: out of memory");
+
+	while (i < len && !s.failed) {
+		while (i < len && !(cls[t[i]] & C_TRIG))
+			i++;
+		if (i >= len)
+			break;
+		unsigned char c = t[i];
+		size_t end = 0;
+		if (cls[c] & (C_DIG | C_UP)) {
+			if (!word_start(&s, i)) {
+				while (i < len && (cls[t[i]] & C_WORD))
+					i++;
+				continue;
+			}
+			if (cls[c] & C_DIG) {
+				i = want_num && num_boundary(&s, i) ? det_numeric(&s, i) : i + 1;
+				continue;
+			}
+			end = det_upper(&s, i);
+			if (end > i) {
+				i = end;
+				continue;
+			}
+			while (i < len && (cls[t[i]] & C_WORD))
+				i++;
+			continue;
+		}
+		switch (c) {
+		case '@':
+			if (p->o.types & QN_PII_BIT(QN_PII_EMAIL))
+				end = det_email(&s, i);
+			break;
+		case ':':
+			if (p->o.types & QN_PII_BIT(QN_PII_IPV6))
+				det_ipv6(&s, i);
+			if (want_assign)
+				det_assign(&s, i);
+			break;
+		case '=':
+			if (want_assign)
+				det_assign(&s, i);
+			break;
+		case '+':
+		case '(':
+			if (want_num && i + 1 < len && is_dig(t[i + 1]) && num_boundary(&s, i))
+				end = det_numeric(&s, i);
+			break;
+		case '-':
+			end = det_dash(&s, i);
+			break;
+		case '_':
+			end = det_underscore(&s, i);
+			break;
+		case '.':
+			end = det_dot(&s, i);
+			break;
+		}
+		i = end > i ? end : i + 1;
+	}
+	pcre2_match_data_free(s.md);
+	if (s.failed) {
+		out->n = 0;
+		return -1;
+	}
+	resolve(out);
+	return 0;
+}
+
+/* ---- redaction, pseudonyms, masks ---- */
+
+/* Normal form of a value for pseudonyms; its length, or 0 to use the raw bytes. */
+static size_t normalize(enum qn_pii_type t, const unsigned char *v, size_t n, char *o, size_t cap)
+{
+	size_t k = 0;
+
+	if (n >= cap)
+		return 0;
+	switch (t) {
+	case QN_PII_EMAIL:
+		for (size_t i = 0; i < n; i++)
+			o[k++] = (char)lower(v[i]);
+		return k;
+	case QN_PII_PHONE:
+	case QN_PII_CREDIT_CARD:
+	case QN_PII_US_SSN:
+		for (size_t i = 0; i < n; i++)
+			if (is_dig(v[i]))
+				o[k++] = (char)v[i];
+		if (t == QN_PII_PHONE && k == 11 && o[0] == '1') {
+			memmove(o, o + 1, 10); /* +1 212 ... and (212) ... are one number */
+			k = 10;
+		}
+		return k;
+	case QN_PII_IBAN:
+		for (size_t i = 0; i < n; i++)
+			if (v[i] != ' ')
+				o[k++] = (char)(v[i] >= 'a' && v[i] <= 'z' ? v[i] - 32 : v[i]);
+		return k;
+	case QN_PII_IPV6: {
+		char in[64];
+		unsigned char a[16];
+		if (n >= sizeof in)
+			return 0;
+		memcpy(in, v, n);
+		in[n] = 0;
+		if (inet_pton(AF_INET6, in, a) != 1 || !inet_ntop(AF_INET6, a, o, (socklen_t)cap))
+			return 0;
+		return strlen(o);
+	}
+	default:
+		return 0;
+	}
+}
+
+void qn_pii_pseudonym(enum qn_pii_type t, const char *value, size_t n, const unsigned char *key,
+		      size_t keylen, char out[QN_PII_PSEUDONYM_MAX])
+{
+	char norm[512];
+	unsigned char dig[EVP_MAX_MD_SIZE], msg[64], mac[EVP_MAX_MD_SIZE];
+	unsigned int dl = 0, ml = 0;
+	const char *name = qn_pii_type_name(t);
+	size_t nl = strlen(name), k = normalize(t, (const unsigned char *)value, n, norm, sizeof norm);
+	static const unsigned char nokey[1];
+
+	/* HMAC(key, name 0 SHA-256(normal form)): long values (key blocks) need no copy. */
+	if (k)
+		EVP_Digest(norm, k, dig, &dl, EVP_sha256(), NULL);
+	else
+		EVP_Digest(value ? value : "", n, dig, &dl, EVP_sha256(), NULL);
+	memcpy(msg, name, nl);
+	msg[nl] = 0;
+	memcpy(msg + nl + 1, dig, 32);
+	if (!HMAC(EVP_sha256(), key && keylen ? key : nokey, (int)(key ? keylen : 0), msg,
+		  nl + 1 + 32, mac, &ml) ||
+	    ml < 4)
+		memset(mac, 0, 4);
+	snprintf(out, QN_PII_PSEUDONYM_MAX, "%s_%02x%02x%02x%02x", name, mac[0], mac[1], mac[2],
+		 mac[3]);
+}
+
+int qn_pii_redact(const struct qn_pii_hits *h, const char *text, size_t len, enum qn_pii_mode mode,
+		  const unsigned char *key, size_t keylen, struct qn_buf *out,
+		  uint64_t counts[QN_PII_NTYPES], struct qn_err *e)
+{
+	size_t at = 0;
+	char ps[QN_PII_PSEUDONYM_MAX];
+
+	for (size_t i = 0; i < h->n; i++) {
+		const struct qn_pii_hit *x = &h->v[i];
+		if (x->start < at || x->end <= x->start || x->end > len ||
+		    (unsigned)x->type >= QN_PII_NTYPES)
+			return qn_errf(e, "pii: finding %zu is outside the text or out of order", i);
+		if (qn_buf_add(out, text + at, x->start - at) < 0 || qn_buf_addc(out, '<') < 0)
+			goto full;
+		if (mode == QN_PII_PSEUDONYM) {
+			qn_pii_pseudonym(x->type, text + x->start, x->end - x->start, key, keylen, ps);
+			if (qn_buf_adds(out, ps) < 0)
+				goto full;
+		} else if (qn_buf_adds(out, qn_pii_type_name(x->type)) < 0) {
+			goto full;
+		}
+		if (qn_buf_addc(out, '>') < 0)
+			goto full;
+		if (counts)
+			counts[x->type]++;
+		at = x->end;
+	}
+	if (qn_buf_add(out, text + at, len - at) < 0)
+		goto full;
+	return 0;
+full:
+	return qn_errf(e, "pii: redacted text is larger than %zu bytes", out->max);
+}
+
+static size_t put(char *out, size_t outsz, size_t o, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && o + 1 < outsz; i++) {
+		unsigned char c = (unsigned char)p[i];
+		out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	return o;
+}
+
+size_t qn_pii_mask(enum qn_pii_type t, const char *v, size_t n, char *out, size_t outsz)
+{
+	size_t o = 0;
+
+	if (!outsz)
+		return 0;
+	const char *at = t == QN_PII_EMAIL ? memrchr(v, '@', n) : NULL;
+	if (at && at > v && at + 1 < v + n) {
+		const char *dom = at + 1, *end = v + n;
+		const char *dot = memrchr(dom, '.', (size_t)(end - dom));
+		o = put(out, outsz, o, v, 1);
+		o = put(out, outsz, o, "***@", 4);
+		o = put(out, outsz, o, dom, 1);
+		o = put(out, outsz, o, "*****", 5);
+		if (dot && dot > dom)
+			o = put(out, outsz, o, dot, (size_t)(end - dot));
+	} else {
+		size_t k = n / 8;
+		if (k > 4)
+			k = 4;
+		o = put(out, outsz, o, v, k);
+		o = put(out, outsz, o, "****", 4);
+		o = put(out, outsz, o, v + n - k, k);
+	}
+	out[o] = 0;
+	return o;
+}

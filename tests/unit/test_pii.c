@@ -1,0 +1,630 @@
+/*
+ * test_pii.c - lib/pii: each detector at its boundaries (Luhn, mod-97, SSN
+ * rules, address ranges, token shapes, entropy thresholds), overlaps,
+ * options, redaction in both modes, masks, invalid UTF-8, concurrent scans,
+ * and the labeled fixture tests/fixtures/pii/labeled.jsonl (made by
+ * tests/tools/gen_pii.c): per-type precision and recall must reach 0.98.
+ * Also prints the scan rate on generated prose (information, not a check).
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "check.h"
+#include "err.h"
+#include "pii.h"
+
+static struct qn_pii *P; /* defaults */
+
+/* Findings of text as "TYPE:value|TYPE:value" for compact checks. */
+static const char *found(const struct qn_pii *p, const char *text)
+{
+	static char out[4096];
+	struct qn_pii_hits h;
+	struct qn_err e;
+	size_t o = 0;
+
+	out[0] = 0;
+	qn_pii_hits_init(&h, 0);
+	if (qn_pii_scan(p, text, strlen(text), &h, &e) < 0) {
+		snprintf(out, sizeof out, "error: %s", e.msg);
+		qn_pii_hits_release(&h);
+		return out;
+	}
+	for (size_t i = 0; i < h.n; i++)
+		o += (size_t)snprintf(out + o, sizeof out - o, "%s%s:%.*s", i ? "|" : "",
+				      qn_pii_type_name(h.v[i].type), (int)(h.v[i].end - h.v[i].start),
+				      text + h.v[i].start);
+	qn_pii_hits_release(&h);
+	return out;
+}
+
+#define FOUND(name, text, want) CHECK_STR(name, found(P, text), want)
+#define NONE(name, text) CHECK_STR(name, found(P, text), "")
+
+static void test_names(void)
+{
+	CHECK_STR("type name", qn_pii_type_name(QN_PII_CREDIT_CARD), "CREDIT_CARD");
+	CHECK_STR("type name out of range", qn_pii_type_name(QN_PII_NTYPES), "?");
+	CHECK_NAMED("type parse", qn_pii_type_parse("aws_access_key") == QN_PII_AWS_ACCESS_KEY);
+	CHECK_NAMED("type parse unknown", qn_pii_type_parse("NOPE") == -1);
+	CHECK_NAMED("secret kinds", qn_pii_type_is_secret(QN_PII_JWT) &&
+					    !qn_pii_type_is_secret(QN_PII_US_SSN));
+}
+
+static void test_email(void)
+{
+	FOUND("email", "write to john.doe@example.com today", "EMAIL:john.doe@example.com");
+	FOUND("email plus tag, subdomain", "<j_roe+news@mail.example.org>.",
+	      "EMAIL:j_roe+news@mail.example.org");
+	FOUND("email at start and end", "a@example.com", "EMAIL:a@example.com");
+	FOUND("email sentence dot", "Mail a.b@example.net.", "EMAIL:a.b@example.net");
+	NONE("no tld", "root@localhost and user@intranet");
+	NONE("bare at", "@mention me @ noon");
+	NONE("domain label cannot start with dash", "x@-example.com");
+}
+
+static void test_phone(void)
+{
+	FOUND("nanp parens", "call (212) 555-0147 now", "PHONE:(212) 555-0147");
+	FOUND("nanp dashes", "212-555-0147", "PHONE:212-555-0147");
+	FOUND("nanp dots", "at 212.555.0147.", "PHONE:212.555.0147");
+	FOUND("nanp +1", "+1 415 555 0100", "PHONE:+1 415 555 0100");
+	FOUND("nanp 1-800", "1-800-555-0199", "PHONE:1-800-555-0199");
+	FOUND("uk national", "ring 020 7946 0958 today", "PHONE:020 7946 0958");
+	FOUND("uk intl trunk", "+44 (0)20 7946 0958", "PHONE:+44 (0)20 7946 0958");
+	FOUND("uk mobile", "07700 900123", "PHONE:07700 900123");
+	FOUND("de intl", "+49 30 90181234", "PHONE:+49 30 90181234");
+	FOUND("de slash", "089/21801234", "PHONE:089/21801234");
+	FOUND("de parens", "(030) 9018 1234", "PHONE:(030) 9018 1234");
+	FOUND("fr national", "01 99 00 12 34", "PHONE:01 99 00 12 34");
+	FOUND("fr dots", "06.39.98.12.34", "PHONE:06.39.98.12.34");
+	FOUND("fr intl", "+33 6 39 98 12 34", "PHONE:+33 6 39 98 12 34");
+	FOUND("compact e164", "+12125550147", "PHONE:+12125550147");
+	FOUND("trailing number not eaten", "+44 20 7946 0958 10 times",
+	      "PHONE:+44 20 7946 0958");
+	NONE("nanp area 1xx", "100-200-3000");
+	NONE("nanp exchange 1xx", "212-155-0147");
+	NONE("dates", "2024-03-15, 15.03.2024, 03/15/2024, 12/31/1999");
+	NONE("isbn", "ISBN 978-3-16-148410-0, ISBN 0-306-40615-2");
+	NONE("version", "v10.0.19045 and 3.11.4");
+	NONE("order number", "order #4471-2290-118");
+	NONE("time range", "open 0930-1130");
+	NONE("bare national without context", "ref 02079460958");
+	FOUND("bare national with context", "phone: 02079460958", "PHONE:02079460958");
+	NONE("too short intl", "+44 20");
+	NONE("unknown country", "+999 1234 5678");
+	NONE("glued to letters", "x212-555-0147 and 212-555-0147x");
+}
+
+static void test_ip(void)
+{
+	FOUND("public ipv4", "from 81.2.69.160 port 22", "IPV4:81.2.69.160");
+	FOUND("ipv4 with port", "81.2.69.160:443", "IPV4:81.2.69.160");
+	NONE("private ipv4", "10.1.2.3 192.168.0.1 172.16.0.1 172.31.255.255 127.0.0.1");
+	NONE("special ipv4", "169.254.1.1 100.64.0.1 0.0.0.0 255.255.255.255 224.0.0.1 240.1.1.1");
+	NONE("documentation ipv4", "192.0.2.1 198.51.100.1 203.0.113.1 198.18.0.1");
+	FOUND("172.32 is public", "172.32.0.1", "IPV4:172.32.0.1");
+	FOUND("172.15 is public", "172.15.255.1", "IPV4:172.15.255.1");
+	NONE("octet range", "256.1.1.1 1.2.3.999");
+	NONE("leading zeros", "081.2.69.160");
+	NONE("five parts", "81.2.69.160.5");
+	NONE("version context", "version 4.2.1.0");
+	FOUND("public ipv6", "from 2a00:1450:4001:81c::200e port", "IPV6:2a00:1450:4001:81c::200e");
+	FOUND("ipv6 full", "2606:4700:4700:0:0:0:0:1111", "IPV6:2606:4700:4700:0:0:0:0:1111");
+	FOUND("ipv6 brackets", "[2001:4860:4860::8888]:53", "IPV6:2001:4860:4860::8888");
+	FOUND("ipv4-mapped public", "::ffff:81.2.69.160", "IPV6:::ffff:81.2.69.160");
+	NONE("non-public ipv6", "::1 fe80::1 fd00::1 ff02::1 2001:db8::1 3fff::1 2001::1 ::");
+	NONE("not ipv6", "12:30:45 00:1a:2b:3c:4d:5e std::string a::b");
+
+	struct qn_pii_opts o;
+	struct qn_err e;
+	qn_pii_opts_init(&o);
+	o.include_private_ip = 1;
+	struct qn_pii *p = qn_pii_new(&o, &e);
+	CHECK_STR("include_private_ip v4", found(p, "10.1.2.3 and 192.0.2.1"),
+		  "IPV4:10.1.2.3|IPV4:192.0.2.1");
+	CHECK_STR("include_private_ip v6", found(p, "fe80::1 and ::"), "IPV6:fe80::1");
+	qn_pii_free(p);
+}
+
+static void test_card(void)
+{
+	FOUND("visa", "card 4111111111111111.", "CREDIT_CARD:4111111111111111");
+	FOUND("visa spaces", "4111 1111 1111 1111", "CREDIT_CARD:4111 1111 1111 1111");
+	FOUND("mastercard dashes", "5555-5555-5555-4444", "CREDIT_CARD:5555-5555-5555-4444");
+	FOUND("mastercard 2-series", "2223000048400011", "CREDIT_CARD:2223000048400011");
+	FOUND("amex 4-6-5", "3782 822463 10005", "CREDIT_CARD:3782 822463 10005");
+	FOUND("diners 4-6-4", "3056 930902 5904", "CREDIT_CARD:3056 930902 5904");
+	FOUND("discover", "6011111111111117", "CREDIT_CARD:6011111111111117");
+	FOUND("jcb", "3530111333300000", "CREDIT_CARD:3530111333300000");
+	NONE("luhn off by one", "4111111111111112 4111 1111 1111 1110");
+	NONE("unknown iin", "9111111111111119 1234567812345670");
+	NONE("wrong length for iin", "411111111111116");
+	NONE("mixed separators", "4111-1111 1111-1111");
+	NONE("too long", "4111 1111 1111 1111 1111 1");
+	NONE("all the same", "4444444444444444");
+}
+
+static void test_iban(void)
+{
+	FOUND("iban grouped", "IBAN: GB82 WEST 1234 5698 7654 32.",
+	      "IBAN:GB82 WEST 1234 5698 7654 32");
+	FOUND("iban compact", "to DE89370400440532013000 now", "IBAN:DE89370400440532013000");
+	FOUND("iban 27 chars", "FR1420041010050500013M02606", "IBAN:FR1420041010050500013M02606");
+	FOUND("iban norway 15", "NO9386011117947", "IBAN:NO9386011117947");
+	NONE("mod-97 fails", "GB83 WEST 1234 5698 7654 32 and DE89370400440532013001");
+	NONE("wrong length", "DE8937040044053201300 and DE893704004405320130000");
+	NONE("unknown country", "QQ82WEST12345698765432");
+	NONE("bad grouping", "GB82 WES T1234 5698 7654 32");
+	NONE("lowercase", "gb82 west 1234 5698 7654 32");
+}
+
+static void test_ssn(void)
+{
+	FOUND("ssn dashes", "SSN 536-90-4399", "US_SSN:536-90-4399");
+	FOUND("ssn spaces", "ssn 536 90 4399", "US_SSN:536 90 4399");
+	FOUND("ssn dashes without context", "id 536-90-4399", "US_SSN:536-90-4399");
+	FOUND("ssn bare with context", "social security number: 536904399", "US_SSN:536904399");
+	NONE("ssn bare without context", "ref 536904399");
+	NONE("area 000", "000-12-3456");
+	NONE("area 666", "666-12-3456");
+	NONE("area 9xx", "900-12-3456 999-12-3456");
+	FOUND("area 899 ok", "899-12-3456", "US_SSN:899-12-3456");
+	FOUND("area 665 ok", "665-12-3456", "US_SSN:665-12-3456");
+	NONE("group 00", "123-00-4567");
+	NONE("serial 0000", "536-90-0000");
+	NONE("known invalid", "078-05-1120 219-09-9999 123-45-6789");
+	NONE("mixed separators", "536-90 4399");
+	NONE("longer run", "536-90-4399-1");
+}
+
+static void test_secrets(void)
+{
+	FOUND("aws id", "key AKIAIOSFODNN7EXAMPLE in log", "AWS_ACCESS_KEY:AKIAIOSFODNN7EXAMPLE");
+	FOUND("aws sts id", "ASIAY34FZKBOKMUTVV7A", "AWS_ACCESS_KEY:ASIAY34FZKBOKMUTVV7A");
+	NONE("aws id short or glued", "AKIAIOSFODNN7EXAMPL xAKIAIOSFODNN7EXAMPLE AKIAIOSFODNN7EXAMPLEX");
+	FOUND("aws secret", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+	      "AWS_SECRET_KEY:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+	FOUND("aws secret json", "{\"AWS_SECRET_ACCESS_KEY\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}",
+	      "AWS_SECRET_KEY:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+	NONE("40 chars without key", "value wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+	FOUND("github classic", "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+	      "GITHUB_TOKEN:ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789");
+	FOUND("github fine-grained",
+	      "github_pat_11ABCDEFG0123456789abc_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456",
+	      "GITHUB_TOKEN:github_pat_11ABCDEFG0123456789abc_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456");
+	NONE("github short", "ghp_abc ghx_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789");
+	FOUND("gitlab", "glpat-xYz1234567890ABCDEfgh", "GITLAB_TOKEN:glpat-xYz1234567890ABCDEfgh");
+	FOUND("slack bot", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+	      "SLACK_TOKEN:xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx");
+	FOUND("slack webhook",
+	      "post to https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX.",
+	      "SLACK_TOKEN:https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX");
+	FOUND("stripe", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_KEY:sk_live_4eC39HqLyjWDarjtT1zdp7dc");
+	NONE("stripe test key", "sk_test_4eC39HqLyjWDarjtT1zdp7dc");
+	FOUND("google", "key=AIzaSyD-1234567890abcdefghijklmnopqrstu&x",
+	      "GOOGLE_API_KEY:AIzaSyD-1234567890abcdefghijklmnopqrstu");
+	FOUND("jwt",
+	      "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+	      "JWT:eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U");
+	NONE("jwt-like without alg", "eyJub3QiOiJqd3QifQ.eyJ4IjoxfQ.c2lnbmF0dXJl");
+
+	const char *key = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\nKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQ==\n-----END RSA PRIVATE KEY-----";
+	char text[512];
+	snprintf(text, sizeof text, "key:\n%s\ndone", key);
+	char want[512];
+	snprintf(want, sizeof want, "PRIVATE_KEY:%s", key);
+	FOUND("private key block", text, want);
+	FOUND("truncated private key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAA\n\nmore text",
+	      "PRIVATE_KEY:-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAA");
+	NONE("public key", "-----BEGIN PUBLIC KEY-----\nMFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKj34GkxFhD9\n-----END PUBLIC KEY-----");
+}
+
+static void test_generic(void)
+{
+	/* 24 distinct characters: entropy log2(24) = 4.58 >= 4.5 */
+	FOUND("generic quoted", "password = \"aB3dE5gH7jK9mN1pQ2rS4tU6\"",
+	      "GENERIC_SECRET:aB3dE5gH7jK9mN1pQ2rS4tU6");
+	FOUND("generic env", "DB_PASSWORD=aB3dE5gH7jK9mN1pQ2rS4tU6 next",
+	      "GENERIC_SECRET:aB3dE5gH7jK9mN1pQ2rS4tU6");
+	FOUND("generic yaml", "  client_secret: aB3dE5gH7jK9mN1pQ2rS4tU6\n",
+	      "GENERIC_SECRET:aB3dE5gH7jK9mN1pQ2rS4tU6");
+	/* 22 distinct: 4.46 < 4.5 */
+	NONE("generic just below 4.5", "password = \"aB3dE5gH7jK9mN1pQ2rS4t\"");
+	/* hex: 16 distinct = 4.0 >= 3.0; a repetitive one is not */
+	FOUND("generic hex", "api_key: 0123456789abcdef0123", "GENERIC_SECRET:0123456789abcdef0123");
+	NONE("generic hex low entropy", "api_key: 00000000111111112222");
+	NONE("generic too short", "token=aB3dE5gH7jK9mN1");
+	NONE("no secret key name", "username = \"aB3dE5gH7jK9mN1pQ2rS4tU6\"");
+	NONE("comparison", "if (token == \"aB3dE5gH7jK9mN1pQ2rS4tU6\")");
+	NONE("placeholder", "token: ${GITHUB_TOKEN} password=changeme");
+}
+
+static void test_overlap_and_options(void)
+{
+	FOUND("token beats generic", "token: ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+	      "GITHUB_TOKEN:ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789");
+	FOUND("token beats email", "https://ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789@github.com/x",
+	      "GITHUB_TOKEN:ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789");
+	FOUND("mapped ipv6 beats its ipv4", "::ffff:81.2.69.160", "IPV6:::ffff:81.2.69.160");
+	FOUND("email beats digits in it", "4111111111111111@example.com",
+	      "EMAIL:4111111111111111@example.com");
+	FOUND("several, sorted", "b@example.com 81.2.69.160 a@example.org",
+	      "EMAIL:b@example.com|IPV4:81.2.69.160|EMAIL:a@example.org");
+	NONE("empty", "");
+
+	struct qn_pii_hits h;
+	struct qn_err e;
+	qn_pii_hits_init(&h, 0);
+	CHECK_NAMED("null text with len 0", qn_pii_scan(P, NULL, 0, &h, &e) == 0 && h.n == 0);
+	qn_pii_hits_release(&h);
+
+	struct qn_pii_opts o;
+	qn_pii_opts_init(&o);
+	o.types = QN_PII_BIT(QN_PII_EMAIL);
+	struct qn_pii *p = qn_pii_new(&o, &e);
+	CHECK_STR("types option", found(p, "a@example.com 81.2.69.160 536-90-4399"),
+		  "EMAIL:a@example.com");
+	qn_pii_free(p);
+
+	qn_pii_opts_init(&o);
+	o.min_score = 0.6;
+	p = qn_pii_new(&o, &e);
+	CHECK_STR("min_score drops weak", found(p, "ssn 536 90 4399; id 536-90-4399"),
+		  "US_SSN:536 90 4399|US_SSN:536-90-4399");
+	CHECK_STR("min_score drops weak without context", found(p, "id 536 90 4399"), "");
+	qn_pii_free(p);
+
+	qn_pii_hits_init(&h, 2);
+	const char *three = "a@example.com b@example.com c@example.com";
+	CHECK_NAMED("hit ceiling", qn_pii_scan(P, three, strlen(three), &h, &e) == -1 && h.n == 0 &&
+					   strstr(e.msg, "more than 2"));
+	qn_pii_hits_release(&h);
+
+	static const char bad[] = "\xff\xfejohn@example.com\xc3 \xe2\x82 4111111111111111\x80";
+	CHECK_STR("invalid utf-8 around values", found(P, bad),
+		  "EMAIL:john@example.com|CREDIT_CARD:4111111111111111");
+	char nul[] = "x\0john@example.com";
+	qn_pii_hits_init(&h, 0);
+	CHECK_NAMED("NUL bytes are ordinary", qn_pii_scan(P, nul, sizeof nul - 1, &h, &e) == 0 &&
+						      h.n == 1 && h.v[0].start == 2);
+	qn_pii_hits_release(&h);
+}
+
+static char *redact(const char *text, enum qn_pii_mode m, const char *key,
+		    uint64_t counts[QN_PII_NTYPES])
+{
+	struct qn_pii_hits h;
+	struct qn_buf b;
+	struct qn_err e;
+	qn_pii_hits_init(&h, 0);
+	qn_buf_init(&b, 1 << 20);
+	if (qn_pii_scan(P, text, strlen(text), &h, &e) < 0 ||
+	    qn_pii_redact(&h, text, strlen(text), m, (const unsigned char *)key, strlen(key), &b,
+			  counts, &e) < 0)
+		qn_buf_adds(&b, "error");
+	qn_pii_hits_release(&h);
+	char *r = qn_buf_detach(&b, NULL);
+	return r ? r : strdup("");
+}
+
+static void test_redact(void)
+{
+	uint64_t c[QN_PII_NTYPES] = {0};
+	const char *text = "Mail John@Example.com or john@example.com, not jane@example.com; "
+			   "card 4111 1111 1111 1111 = 4111111111111111; call (212) 555-0147.";
+	char *r = redact(text, QN_PII_TAG, "k", c);
+	CHECK_STR("tag mode", r,
+		  "Mail <EMAIL> or <EMAIL>, not <EMAIL>; card <CREDIT_CARD> = <CREDIT_CARD>; "
+		  "call <PHONE>.");
+	CHECK_NAMED("counts", c[QN_PII_EMAIL] == 3 && c[QN_PII_CREDIT_CARD] == 2 &&
+				      c[QN_PII_PHONE] == 1 && c[QN_PII_IPV4] == 0);
+	free(r);
+
+	r = redact(text, QN_PII_PSEUDONYM, "k", NULL);
+	char e1[32], e2[32], e3[32], c1[32], c2[32];
+	int n = sscanf(r, "Mail <%31[^>]> or <%31[^>]>, not <%31[^>]>; card <%31[^>]> = <%31[^>]>",
+		       e1, e2, e3, c1, c2);
+	CHECK_NAMED("pseudonym shape", n == 5 && !strncmp(e1, "EMAIL_", 6) && strlen(e1) == 14);
+	CHECK_NAMED("same value, same pseudonym (case folded)", n == 5 && !strcmp(e1, e2));
+	CHECK_NAMED("different value, different pseudonym", n == 5 && strcmp(e1, e3));
+	CHECK_NAMED("card spacing normalised", n == 5 && !strcmp(c1, c2) &&
+						       !strncmp(c1, "CREDIT_CARD_", 12));
+	char *r2 = redact(text, QN_PII_PSEUDONYM, "k", NULL);
+	CHECK_STR("pseudonyms stable across calls", r2, r);
+	free(r2);
+	r2 = redact(text, QN_PII_PSEUDONYM, "other key", NULL);
+	CHECK_NAMED("key changes pseudonyms", strcmp(r2, r) != 0);
+	free(r2);
+	free(r);
+
+	char a[QN_PII_PSEUDONYM_MAX], b[QN_PII_PSEUDONYM_MAX];
+	qn_pii_pseudonym(QN_PII_PHONE, "+1 212 555 0147", 15, (const unsigned char *)"k", 1, a);
+	qn_pii_pseudonym(QN_PII_PHONE, "(212) 555-0147", 14, (const unsigned char *)"k", 1, b);
+	CHECK_STR("phone normalised", a, b);
+	qn_pii_pseudonym(QN_PII_IPV6, "2001:4860:4860:0:0:0:0:8888", 27, NULL, 0, a);
+	qn_pii_pseudonym(QN_PII_IPV6, "2001:4860:4860::8888", 20, NULL, 0, b);
+	CHECK_STR("ipv6 normalised", a, b);
+
+	r = redact("nothing here", QN_PII_TAG, "", NULL);
+	CHECK_STR("no findings, text unchanged", r, "nothing here");
+	free(r);
+	r = redact("", QN_PII_TAG, "", NULL);
+	CHECK_STR("empty text", r, "");
+	free(r);
+
+	struct qn_pii_hit bad[2] = {{QN_PII_EMAIL, 1, 5, 9}, {QN_PII_EMAIL, 1, 2, 4}};
+	struct qn_pii_hits h = {bad, 2, 2, 2};
+	struct qn_buf out;
+	struct qn_err e;
+	qn_buf_init(&out, 1024);
+	CHECK_NAMED("unsorted hits refused",
+		    qn_pii_redact(&h, "0123456789", 10, QN_PII_TAG, NULL, 0, &out, NULL, &e) == -1);
+	bad[1] = (struct qn_pii_hit){QN_PII_EMAIL, 1, 9, 11};
+	qn_buf_reset(&out);
+	CHECK_NAMED("hits past the end refused",
+		    qn_pii_redact(&h, "0123456789", 10, QN_PII_TAG, NULL, 0, &out, NULL, &e) == -1);
+	qn_buf_release(&out);
+	qn_buf_init(&out, 8);
+	h.n = 1;
+	CHECK_NAMED("output ceiling",
+		    qn_pii_redact(&h, "0123456789", 10, QN_PII_TAG, NULL, 0, &out, NULL, &e) == -1);
+	qn_buf_release(&out);
+}
+
+static void test_mask(void)
+{
+	char m[64];
+	qn_pii_mask(QN_PII_EMAIL, "john@example.com", 16, m, sizeof m);
+	CHECK_STR("mask email", m, "j***@e*****.com");
+	qn_pii_mask(QN_PII_AWS_ACCESS_KEY, "AKIAIOSFODNN7EXAMPLE", 20, m, sizeof m);
+	CHECK_STR("mask key", m, "AK****LE");
+	qn_pii_mask(QN_PII_US_SSN, "536-90-4399", 11, m, sizeof m);
+	CHECK_STR("mask ssn", m, "5****9");
+	qn_pii_mask(QN_PII_PHONE, "555", 3, m, sizeof m);
+	CHECK_STR("mask short", m, "****");
+	qn_pii_mask(QN_PII_GENERIC_SECRET, "\x01\xff\x02xxxxxxxxxxxx\x7f\xc3\x03", 18, m, sizeof m);
+	CHECK_STR("mask non-printable", m, "??****??");
+	qn_pii_mask(QN_PII_EMAIL, "john@example.com", 16, m, 5);
+	CHECK_STR("mask truncates", m, "j***");
+}
+
+/* ---- the labeled fixture ---- */
+
+struct tally {
+	unsigned tp_found, found, tp_exp, expected;
+};
+
+static double overlap(size_t a0, size_t a1, size_t b0, size_t b1)
+{
+	size_t lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
+	size_t la = a1 - a0, lb = b1 - b0, big = la > lb ? la : lb;
+	return hi > lo && big ? (double)(hi - lo) / (double)big : 0.0;
+}
+
+static void test_fixture(void)
+{
+	const char *top = getenv("QN_TOP");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/tests/fixtures/pii/labeled.jsonl", top ? top : ".");
+	FILE *f = fopen(path, "r");
+	CHECK_NAMED("fixture opens", f != NULL);
+	if (!f)
+		return;
+
+	struct tally t[QN_PII_NTYPES];
+	memset(t, 0, sizeof t);
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned texts = 0, shown = 0, bad_json = 0, unsorted = 0;
+	struct qn_pii_hits h;
+	struct qn_err e;
+	qn_pii_hits_init(&h, 0);
+	while (getline(&line, &cap, f) > 0) {
+		json_error_t je;
+		json_t *o = json_loads(line, 0, &je);
+		json_t *jt = json_object_get(o, "text"), *jf = json_object_get(o, "findings");
+		if (!json_is_string(jt) || !json_is_array(jf)) {
+			bad_json++;
+			json_decref(o);
+			continue;
+		}
+		const char *text = json_string_value(jt);
+		size_t len = json_string_length(jt), nexp = json_array_size(jf);
+		texts++;
+		if (qn_pii_scan(P, text, len, &h, &e) < 0) {
+			bad_json++;
+			json_decref(o);
+			continue;
+		}
+		for (size_t i = 1; i < h.n; i++)
+			unsorted += h.v[i].start < h.v[i - 1].end;
+		char used_f[64] = {0}, used_e[64] = {0};
+		for (size_t i = 0; i < nexp && i < 64; i++) {
+			json_t *x = json_array_get(jf, i);
+			int ty = qn_pii_type_parse(json_string_value(json_object_get(x, "type")));
+			size_t s = (size_t)json_integer_value(json_object_get(x, "start"));
+			size_t en = (size_t)json_integer_value(json_object_get(x, "end"));
+			if (ty < 0) {
+				bad_json++;
+				continue;
+			}
+			t[ty].expected++;
+			for (size_t k = 0; k < h.n && k < 64; k++)
+				if (!used_f[k] && (int)h.v[k].type == ty &&
+				    overlap(s, en, h.v[k].start, h.v[k].end) >= 0.8) {
+					used_f[k] = used_e[i] = 1;
+					t[ty].tp_exp++;
+					t[ty].tp_found++;
+					break;
+				}
+			if (!used_e[i] && shown++ < 15)
+				printf("missed %s [%zu,%zu) in: %.120s\n", qn_pii_type_name(ty), s, en,
+				       text);
+		}
+		for (size_t k = 0; k < h.n; k++) {
+			t[h.v[k].type].found++;
+			if (k < 64 && !used_f[k] && shown++ < 15)
+				printf("extra %s '%.*s' in: %.120s\n", qn_pii_type_name(h.v[k].type),
+				       (int)(h.v[k].end - h.v[k].start), text + h.v[k].start, text);
+		}
+		json_decref(o);
+	}
+	free(line);
+	fclose(f);
+	qn_pii_hits_release(&h);
+	CHECK_NAMED("fixture parses", bad_json == 0 && texts > 0);
+	CHECK_NAMED("findings sorted and disjoint", unsorted == 0);
+
+	unsigned total = 0;
+	printf("fixture: %u texts\n", texts);
+	printf("%-16s %8s %8s %9s %7s\n", "type", "expected", "found", "precision", "recall");
+	for (int ty = 0; ty < QN_PII_NTYPES; ty++) {
+		double prec = t[ty].found ? (double)t[ty].tp_found / t[ty].found : 1.0;
+		double rec = t[ty].expected ? (double)t[ty].tp_exp / t[ty].expected : 0.0;
+		char name[64];
+		total += t[ty].expected;
+		printf("%-16s %8u %8u %9.3f %7.3f\n", qn_pii_type_name(ty), t[ty].expected,
+		       t[ty].found, prec, rec);
+		snprintf(name, sizeof name, "fixture %s: at least 30 labeled", qn_pii_type_name(ty));
+		CHECK_NAMED(name, t[ty].expected >= 30);
+		snprintf(name, sizeof name, "fixture %s: precision >= 0.98", qn_pii_type_name(ty));
+		CHECK_NAMED(name, prec >= 0.98);
+		snprintf(name, sizeof name, "fixture %s: recall >= 0.98", qn_pii_type_name(ty));
+		CHECK_NAMED(name, rec >= 0.98);
+	}
+	CHECK_NAMED("fixture has at least 500 labeled values", total >= 500);
+}
+
+/* ---- concurrency: one detector, several threads ---- */
+
+struct job {
+	const char *text;
+	size_t len, n;
+	uint64_t sum;
+};
+
+static void *scan_job(void *arg)
+{
+	struct job *j = arg;
+	struct qn_pii_hits h;
+	struct qn_err e;
+	qn_pii_hits_init(&h, 0);
+	for (int r = 0; r < 3; r++)
+		if (qn_pii_scan(P, j->text, j->len, &h, &e) == 0) {
+			j->n = h.n;
+			j->sum = 0;
+			for (size_t i = 0; i < h.n; i++)
+				j->sum = j->sum * 31 + h.v[i].start * 7 + h.v[i].end + h.v[i].type;
+		}
+	qn_pii_hits_release(&h);
+	return NULL;
+}
+
+/* Prose with a finding every ~2 KB. */
+static char *make_prose(size_t size, size_t *len)
+{
+	static const char *const words[] = {
+		"the", "of", "and", "a", "to", "in", "is", "was", "that", "for", "on", "with", "as",
+		"by", "at", "from", "this", "which", "river", "council", "season", "between",
+		"during", "population", "government", "approximately", "were", "also", "station",
+		"However,", "century.", "(see", "below)", "first", "second", "1987", "12", "and",
+		"described", "Company", "University", "north-east", "it's", "\"quoted\"", "e.g.",
+		"users:", "results;", "Version", "time", "2024", "with"};
+	static const char *const pii[] = {
+		"jane.roe@example.com", "(212) 555-0147", "+44 20 7946 0958", "81.2.69.160",
+		"4111 1111 1111 1111", "GB82 WEST 1234 5698 7654 32", "536-90-4399",
+		"AKIAIOSFODNN7EXAMPLE", "2a00:1450:4001:81c::200e", "password = \"aB3dE5gH7jK9mN1pQ2rS4tU6\""};
+	char *b = malloc(size + 256);
+	size_t n = 0, next = 2000;
+	uint64_t x = 88172645463325252ull;
+	while (n < size) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		const char *w = words[(x >> 33) % (sizeof words / sizeof *words)];
+		if (n >= next) {
+			w = pii[(x >> 40) % (sizeof pii / sizeof *pii)];
+			next += 1500 + (x >> 20) % 1000;
+		}
+		size_t l = strlen(w);
+		memcpy(b + n, w, l);
+		n += l;
+		b[n++] = (x >> 50) % 13 ? ' ' : '\n';
+	}
+	*len = n;
+	return b;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_threads_and_rate(void)
+{
+	size_t len;
+	char *text = make_prose(4 << 20, &len);
+	struct job j[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		j[i] = (struct job){text, len, 0, 0};
+		pthread_create(&th[i], NULL, scan_job, &j[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK_NAMED("concurrent scans agree", j[0].n > 1000 && j[1].n == j[0].n &&
+						      j[2].n == j[0].n && j[3].n == j[0].n &&
+						      j[1].sum == j[0].sum && j[2].sum == j[0].sum &&
+						      j[3].sum == j[0].sum);
+
+	struct qn_pii_hits h;
+	struct qn_err e;
+	qn_pii_hits_init(&h, 0);
+	double best = 1e9;
+	for (int r = 0; r < 3; r++) {
+		double t0 = now();
+		qn_pii_scan(P, text, len, &h, &e);
+		double dt = now() - t0;
+		if (dt < best)
+			best = dt;
+	}
+	printf("rate: %.1f MB/s on %.1f MB of prose, %zu findings (best of 3, one thread)\n",
+	       len / best / 1e6, len / 1e6, h.n);
+	qn_pii_hits_release(&h);
+	free(text);
+}
+
+int main(void)
+{
+	struct qn_err e;
+	P = qn_pii_new(NULL, &e);
+	CHECK_NAMED("detector builds", P != NULL);
+	if (!P) {
+		printf("  %s\n", e.msg);
+		return CHECK_DONE();
+	}
+	test_names();
+	test_email();
+	test_phone();
+	test_ip();
+	test_card();
+	test_iban();
+	test_ssn();
+	test_secrets();
+	test_generic();
+	test_overlap_and_options();
+	test_redact();
+	test_mask();
+	test_fixture();
+	test_threads_and_rate();
+	qn_pii_free(P);
+	qn_pii_free(NULL);
+	return CHECK_DONE();
+}
