@@ -41,6 +41,11 @@ INGEST_SRC := $(filter-out ingest/ingest.c,$(wildcard ingest/*.c))
 INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
 LIBINGEST := $(BUILD)/libingest.a
 
+# quern-clean's modules (filters, normalization) come before its main.
+CLEAN_SRC := $(filter-out clean/clean.c,$(wildcard clean/*.c))
+CLEAN_OBJ := $(CLEAN_SRC:%.c=$(BUILD)/%.o)
+LIBCLEAN := $(BUILD)/libclean.a
+
 TOOLS := $(BUILD)/bin/quern $(BUILD)/bin/quern-ingest
 MANS := quern/quern.1 ingest/quern-ingest.1
 
@@ -55,7 +60,7 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 .SECONDARY:
 
 # Tests may look inside the tools; the library may not.
-$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest
+$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean
 
 all: $(TOOLS)
 
@@ -71,6 +76,10 @@ $(LIBINGEST): $(INGEST_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(LIBCLEAN): $(CLEAN_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 $(BUILD)/bin/quern: $(BUILD)/quern/quern.o $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
@@ -79,11 +88,11 @@ $(BUILD)/bin/quern-ingest: $(BUILD)/ingest/ingest.o $(LIBINGEST) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBQN)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBCLEAN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINGEST) $(LIBQN)
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINGEST) $(LIBCLEAN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -113,12 +122,13 @@ FUZZ_BUILD = build-fuzz
 FUZZ_SECONDS ?= 0
 fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined \
-		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libquern.a $(FUZZ_BUILD)/libingest.a
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libquern.a $(FUZZ_BUILD)/libingest.a \
+		$(FUZZ_BUILD)/libclean.a
 	@for src in $(FUZZ_SRC); do \
 		t=$$(basename $$src .c); \
 		echo "clang $$t"; \
-		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib -Iingest $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-			-o $(FUZZ_BUILD)/$$t $$src $(FUZZ_BUILD)/libingest.a $(FUZZ_BUILD)/libquern.a $(LIBS) || exit 1; \
+		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib -Iingest -Iclean $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+			-o $(FUZZ_BUILD)/$$t $$src $(FUZZ_BUILD)/libingest.a $(FUZZ_BUILD)/libclean.a $(FUZZ_BUILD)/libquern.a $(LIBS) || exit 1; \
 	done
 	@if [ "$(FUZZ_SECONDS)" -gt 0 ]; then sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS); fi
 
