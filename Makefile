@@ -20,7 +20,7 @@ endif
 
 OPT ?= -O2
 CFLAGS ?= $(OPT) -g
-PKGS = libxml-2.0 libzstd jansson libxxhash libcrypto sqlite3 zlib libpcre2-8 libutf8proc
+PKGS = libxml-2.0 libzstd jansson libxxhash libcrypto sqlite3 zlib libpcre2-8 libutf8proc yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 QN_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
