@@ -1663,6 +1663,8 @@ int ix_html_extract(const char *utf8, size_t len, const struct ix_html_opts *o,
 
 	if (len > INT32_MAX)
 		return qn_errf(e, "document too large for the HTML parser");
+	if (!utf8) /* an empty buffer may have no storage */
+		utf8 = "", len = 0;
 	pthread_once(&sorted_once, sort_words);
 	b = calloc(1, sizeof *b);
 	if (!b)

@@ -76,6 +76,10 @@ int ix_html(struct ix_sink *s, struct qn_rd *rd)
 		ix_fail(s, "cannot decode text");
 		goto out;
 	}
+	if (!utf8.len) {
+		ix_fail(s, "no text found");
+		goto out;
+	}
 	meta = json_object();
 	if (ix_html_extract(utf8.data, utf8.len, &s->opt->html, &text, meta, &e) < 0) {
 		ix_fail(s, "%s", e.msg);
