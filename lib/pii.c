@@ -15,7 +15,8 @@
  *   upper case at a word    AKIA/ASIA, AIza, IBAN
  *     start
  *   '_' '-' '.'             the token before it: gh?_, github_pat_, ?k_live_,
- *                             glpat-, xox?-, "-----BEGIN ", a JWT header
+ *                             gl{pat,ptt,rt,dt,ft,cbt,soat}-, xox?-,
+ *                             "-----BEGIN ", a JWT header
  *                             (eyJ...), hooks.slack.com
  *
  * Patterns are PCRE2, compiled anchored (so JIT applies: JIT does not take
@@ -96,12 +97,12 @@ static const char *const rx_src[RX_N] = {
 	[RX_GOOGLE] = "AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
 	[RX_GITHUB] = "(?:gh[pousr]_[A-Za-z0-9]{36,251}+|github_pat_[A-Za-z0-9_]{22,244}+)"
 		      "(?![A-Za-z0-9_])",
-	[RX_GITLAB] = "glpat-[A-Za-z0-9_-]{20,64}+(?![A-Za-z0-9_-])",
+	[RX_GITLAB] = "gl(?:pat|ptt|rt|dt|ft|cbt|soat)-[A-Za-z0-9_-]{20,64}+(?![A-Za-z0-9_-])",
 	[RX_SLACK] = "xox[abposr]-[A-Za-z0-9-]{10,250}+(?![A-Za-z0-9_-])",
 	[RX_SLACK_HOOK] = "(?:https?://)?hooks\\.slack\\.com/(?:services|workflows)/"
 			  "T[A-Za-z0-9_]{6,}+/[AB][A-Za-z0-9_]{6,}+/[A-Za-z0-9_]{16,}+"
 			  "(?![A-Za-z0-9_])",
-	[RX_STRIPE] = "[srp]k_live_[A-Za-z0-9]{20,247}+(?![A-Za-z0-9_])",
+	[RX_STRIPE] = "[sr]k_(?:live|test)_[A-Za-z0-9]{20,247}+(?![A-Za-z0-9_])",
 	[RX_JWT] = "eyJ[A-Za-z0-9_-]{6,}+\\.[A-Za-z0-9_-]{6,}+\\.[A-Za-z0-9_-]*+(?![A-Za-z0-9_-])",
 	[RX_KEY_BEGIN] = "-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
 	[RX_KEY_END] = "-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
@@ -1132,7 +1133,7 @@ static size_t det_upper(struct scan *s, size_t i)
 	return on(s, QN_PII_IBAN) ? det_iban(s, i) : 0;
 }
 
-/* '_' after gh[pousr], github, [srp]k. */
+/* '_' after gh[pousr], github, [sr]k. */
 static size_t det_underscore(struct scan *s, size_t i)
 {
 	const unsigned char *t = s->t;
@@ -1142,8 +1143,10 @@ static size_t det_underscore(struct scan *s, size_t i)
 		return token(s, RX_GITHUB, QN_PII_GITHUB_TOKEN, i - 3, 300);
 	if (prefix_before(s, i, "github", 6) && has(s, i, "_pat_"))
 		return token(s, RX_GITHUB, QN_PII_GITHUB_TOKEN, i - 6, 300);
-	if (i >= 2 && t[i - 1] == 'k' && (t[i - 2] == 's' || t[i - 2] == 'r' || t[i - 2] == 'p') &&
-	    word_start(s, i - 2) && has(s, i, "_live_"))
+	/* Secret and restricted keys, live or test; publishable (pk_) keys are
+	 * public by design. */
+	if (i >= 2 && t[i - 1] == 'k' && (t[i - 2] == 's' || t[i - 2] == 'r') &&
+	    word_start(s, i - 2) && (has(s, i, "_live_") || has(s, i, "_test_")))
 		return token(s, RX_STRIPE, QN_PII_STRIPE_KEY, i - 2, 300);
 	return 0;
 }
@@ -1153,8 +1156,14 @@ static size_t det_dash(struct scan *s, size_t i)
 {
 	const unsigned char *t = s->t;
 
-	if (prefix_before(s, i, "glpat", 5))
-		return token(s, RX_GITLAB, QN_PII_GITLAB_TOKEN, i - 5, 80);
+	/* GitLab's token prefixes: personal, pipeline trigger, runner, deploy,
+	 * feed, CI build, service account. */
+	static const char *const gl[] = {"glpat", "glptt", "glrt", "gldt", "glft", "glcbt", "glsoat"};
+	for (size_t k = 0; k < sizeof gl / sizeof *gl; k++) {
+		size_t n = strlen(gl[k]);
+		if (prefix_before(s, i, gl[k], n))
+			return token(s, RX_GITLAB, QN_PII_GITLAB_TOKEN, i - n, 80);
+	}
 	if (i >= 4 && t[i - 1] && strchr("abposr", t[i - 1]) && prefix_before(s, i - 1, "xox", 3))
 		return token(s, RX_SLACK, QN_PII_SLACK_TOKEN, i - 4, 300);
 	if (has(s, i, "-----BEGIN ") && on(s, QN_PII_PRIVATE_KEY))

@@ -498,7 +498,7 @@ static void mk_slack(char *o)
 
 static void mk_stripe(char *o)
 {
-	sprintf(o, "%ck_live_", "srp"[below(3)]);
+	sprintf(o, "%ck_%s_", "sr"[below(2)], below(4) ? "live" : "test");
 	rand_from(o + 8, ALNUM, below(2) ? 24 : 99);
 }
 
@@ -801,7 +801,7 @@ static void negatives(void)
 		"api_key=YOUR_API_KEY_HERE",
 		"secret=\"xxxxxxxxxxxxxxxxxxxxxxxx\"",
 		"password=\"Password123Password123\"",
-		"STRIPE_KEY=sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+		"STRIPE_PUBLISHABLE_KEY=pk_test_4eC39HqLyjWDarjtT1zdp7dc",
 		"ghp_short is not a token, nor is AKIA1234",
 		"Price $1,299.00 or 1 299,00 EUR; population 8 336 817.",
 		"pi is 3.14159 and e is 2.71828",

@@ -207,7 +207,14 @@ static void test_secrets(void)
 	      "post to https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX.",
 	      "SLACK_TOKEN:https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX");
 	FOUND("stripe", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "STRIPE_KEY:sk_live_4eC39HqLyjWDarjtT1zdp7dc");
-	NONE("stripe test key", "sk_test_4eC39HqLyjWDarjtT1zdp7dc");
+	/* Test-mode secret keys are credentials too (as gitleaks reports them);
+	 * publishable test keys are not. */
+	FOUND("stripe test key", "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+	      "STRIPE_KEY:sk_test_4eC39HqLyjWDarjtT1zdp7dc");
+	NONE("stripe publishable test key", "pk_test_4eC39HqLyjWDarjtT1zdp7dc");
+	NONE("stripe publishable live key", "pk_live_4eC39HqLyjWDarjtT1zdp7dc");
+	FOUND("gitlab runner", "glrt-xYz1234567890ABCDEfgh", "GITLAB_TOKEN:glrt-xYz1234567890ABCDEfgh");
+	FOUND("gitlab deploy", "gldt-xYz1234567890ABCDEfgh", "GITLAB_TOKEN:gldt-xYz1234567890ABCDEfgh");
 	FOUND("google", "key=AIzaSyD-1234567890abcdefghijklmnopqrstu&x",
 	      "GOOGLE_API_KEY:AIzaSyD-1234567890abcdefghijklmnopqrstu");
 	FOUND("jwt",
