@@ -1,0 +1,715 @@
+/*
+ * test_filters.c - clean/filters: every rule of every quality filter, each
+ * with a document just passing and one just failing at its threshold (the
+ * comparison datatrove uses, strict or not), C4's line removals, the
+ * bad-words boundary rule, and the word splitter.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "check.h"
+#include "err.h"
+#include "filters.h"
+
+static struct qf_result R;
+
+static const char *verdict(const struct qf_config *c, const struct qf_words *w, const char *s,
+			   size_t n)
+{
+	int rc = qf_check(c, w, s, n, &R);
+	if (rc < 0)
+		return "error";
+	return rc ? R.reason : "keep";
+}
+
+#define EXPECT(name, c, w, b, want) CHECK_STR(name, verdict(c, w, (b)->data ? (b)->data : "", (b)->len), want)
+#define EXPECT_S(name, c, w, s, want) CHECK_STR(name, verdict(c, w, s, strlen(s)), want)
+
+static void add(struct qn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct qn_buf *b, const char *fmt, ...)
+{
+	char tmp[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (qn_buf_adds(b, tmp) < 0)
+		abort();
+}
+
+static void rep(struct qn_buf *b, const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		add(b, "%s", s);
+}
+
+/* A letters-only word unique to i, len letters long (len >= 4). */
+static void uword(char *out, int i, int len)
+{
+	out[0] = 'q';
+	for (int k = 1; k < len; k++) {
+		out[k] = (char)('a' + i % 26);
+		i /= 26;
+	}
+	out[len] = 0;
+}
+
+static void only(struct qf_config *c, unsigned bits)
+{
+	qf_config_init(c);
+	c->enable = bits;
+}
+
+/* ---- the word splitter ---- */
+
+static void test_split(void)
+{
+	static const char s[] = "Don't stop-now, 3.14 and 1,000... ok?! na\xc3\xafve \xe2\x80\x99tis ## x\xe2\x80\xa2";
+	static const char *const want[] = {"Don't", "stop-now", ",", "3.14", "and", "1,000", "...", "ok",
+					   "?", "!", "na\xc3\xafve", "\xe2\x80\x99", "tis", "##", "x",
+					   "\xe2\x80\xa2"};
+	struct qf_token *t;
+	long n = qf_split(s, strlen(s), &t);
+	size_t nw = sizeof want / sizeof *want;
+	int ok = n == (long)nw;
+	for (size_t i = 0; ok && i < nw; i++)
+		ok = t[i].len == strlen(want[i]) && !memcmp(s + t[i].off, want[i], t[i].len);
+	CHECK_NAMED("split: words, joiners, symbol runs", ok);
+	if (ok) {
+		CHECK_NAMED("split: naive is 5 chars", t[10].chars == 5 && t[10].alpha && !t[10].punct);
+		CHECK_NAMED("split: '...' is punctuation", t[6].punct && !t[6].word && t[6].chars == 3);
+		CHECK_NAMED("split: bullet is not punctuation", !t[15].punct && !t[15].alpha);
+		CHECK_NAMED("split: number has no letter", !t[5].alpha && t[5].word);
+	}
+	free(t);
+	n = qf_split("a.b -x- 'y' 1.a", 15, &t);
+	CHECK_NAMED("split: joiners only between word characters", n == 12);
+	free(t);
+	n = qf_split("\xff\xfe abc \xc3", 8, &t);
+	CHECK_NAMED("split: each invalid byte is a symbol", n == 4 && t[2].len == 3 && t[3].len == 1);
+	free(t);
+}
+
+/* ---- length ---- */
+
+static void test_length(void)
+{
+	struct qf_config c;
+	only(&c, QF_LENGTH);
+	c.min_chars = 5;
+	EXPECT_S("length: 5 chars (10 bytes) >= min 5 keeps", &c, NULL, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "keep");
+	EXPECT_S("length: 4 chars < min 5 rejects", &c, NULL, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "length_too_short");
+	c.min_chars = 0;
+	c.max_chars = 5;
+	EXPECT_S("length: 5 chars <= max 5 keeps", &c, NULL, "abcde", "keep");
+	EXPECT_S("length: 6 chars > max 5 rejects", &c, NULL, "abcdef", "length_too_long");
+	CHECK_STR("length: filter name", R.filter, "length");
+}
+
+/* ---- Gopher quality ---- */
+
+static void gq_doc(struct qn_buf *b, int houses)
+{
+	qn_buf_reset(b);
+	add(b, "the of");
+	rep(b, " house", houses);
+}
+
+static void test_gopher_quality(void)
+{
+	struct qf_config c;
+	struct qn_buf b;
+
+	qn_buf_init(&b, QN_BUF_UNLIMITED);
+	only(&c, QF_GOPHER_QUALITY);
+
+	gq_doc(&b, 48);
+	EXPECT("gopher_short_doc: 50 words keeps", &c, NULL, &b, "keep");
+	gq_doc(&b, 47);
+	EXPECT("gopher_short_doc: 49 words rejects", &c, NULL, &b, "gopher_short_doc");
+	CHECK_STR("gopher_short_doc: filter name", R.filter, "gopher_quality");
+	qn_buf_reset(&b);
+	add(&b, "the of , ; ( ) ! ? . .");
+	rep(&b, " house", 47);
+	EXPECT("gopher_short_doc: punctuation tokens do not count", &c, NULL, &b, "gopher_short_doc");
+
+	gq_doc(&b, 99998);
+	EXPECT("gopher_long_doc: 100000 words keeps", &c, NULL, &b, "keep");
+	gq_doc(&b, 99999);
+	EXPECT("gopher_long_doc: 100001 words rejects", &c, NULL, &b, "gopher_long_doc");
+
+	qn_buf_reset(&b);
+	add(&b, "the and");
+	rep(&b, " cat", 48);
+	EXPECT("gopher_below_avg_threshold: mean 3.0 keeps", &c, NULL, &b, "keep");
+	b.len--;
+	b.data[b.len] = 0;
+	EXPECT("gopher_below_avg_threshold: mean 2.98 rejects", &c, NULL, &b, "gopher_below_avg_threshold");
+
+	qn_buf_reset(&b);
+	add(&b, "the the");
+	rep(&b, " abcdefghijk", 14);
+	rep(&b, " abcdefghij", 34);
+	EXPECT("gopher_above_avg_threshold: mean 10.0 keeps", &c, NULL, &b, "keep");
+	add(&b, "k");
+	EXPECT("gopher_above_avg_threshold: mean 10.02 rejects", &c, NULL, &b, "gopher_above_avg_threshold");
+
+	gq_doc(&b, 57);
+	add(&b, " ######");
+	EXPECT("gopher_too_many_hashes: 6 / 60 tokens keeps", &c, NULL, &b, "keep");
+	add(&b, "#");
+	EXPECT("gopher_too_many_hashes: 7 / 60 tokens rejects", &c, NULL, &b, "gopher_too_many_hashes");
+
+	gq_doc(&b, 56);
+	add(&b, " ");
+	rep(&b, "\xe2\x80\xa6", 6);
+	add(&b, " house");
+	EXPECT("gopher_too_many_ellipsis: 6 '\xe2\x80\xa6' / 60 tokens keeps", &c, NULL, &b, "keep");
+	gq_doc(&b, 56);
+	add(&b, " ");
+	rep(&b, "\xe2\x80\xa6", 7);
+	add(&b, " house");
+	EXPECT("gopher_too_many_ellipsis: 7 '\xe2\x80\xa6' / 60 tokens rejects", &c, NULL, &b, "gopher_too_many_ellipsis");
+	gq_doc(&b, 56);
+	add(&b, " ....................  house");
+	EXPECT("gopher_too_many_ellipsis: 20 dots count 6 (no overlap), keeps", &c, NULL, &b, "keep");
+	gq_doc(&b, 56);
+	add(&b, " ..................... house");
+	EXPECT("gopher_too_many_ellipsis: 21 dots count 7, rejects", &c, NULL, &b, "gopher_too_many_ellipsis");
+
+	for (int bullets = 18; bullets <= 19; bullets++) {
+		qn_buf_reset(&b);
+		for (int i = 0; i < 20; i++)
+			add(&b, "%sthe of house house house\n",
+			    i >= bullets ? "" : i % 3 == 0 ? "  - " : "\xe2\x80\xa2 ");
+		EXPECT(bullets == 18 ? "gopher_too_many_bullets: 18 / 20 lines keeps"
+				     : "gopher_too_many_bullets: 19 / 20 lines rejects",
+		       &c, NULL, &b, bullets == 18 ? "keep" : "gopher_too_many_bullets");
+	}
+
+	for (int ell = 3; ell <= 4; ell++) {
+		qn_buf_reset(&b);
+		for (int i = 0; i < 10; i++)
+			add(&b, "the of house house house house%s\r\n",
+			    i >= ell ? "" : i == 0 ? " \xe2\x80\xa6  " : " ...\t");
+		EXPECT(ell == 3 ? "gopher_too_many_end_ellipsis: 3 / 10 lines keeps"
+				: "gopher_too_many_end_ellipsis: 4 / 10 lines rejects",
+		       &c, NULL, &b, ell == 3 ? "keep" : "gopher_too_many_end_ellipsis");
+	}
+
+	qn_buf_reset(&b);
+	add(&b, "the of");
+	rep(&b, " house", 38);
+	rep(&b, " 1234", 10);
+	EXPECT("gopher_below_alpha_threshold: 40 / 50 words keeps", &c, NULL, &b, "keep");
+	add(&b, " 1234");
+	EXPECT("gopher_below_alpha_threshold: 40 / 51 words rejects", &c, NULL, &b, "gopher_below_alpha_threshold");
+
+	gq_doc(&b, 48);
+	EXPECT("gopher_enough_stop_words: 2 stop words keeps", &c, NULL, &b, "keep");
+	qn_buf_reset(&b);
+	add(&b, "the");
+	rep(&b, " house", 49);
+	EXPECT("gopher_enough_stop_words: 1 stop word rejects", &c, NULL, &b, "gopher_enough_stop_words");
+	qn_buf_reset(&b);
+	add(&b, "The Of");
+	rep(&b, " house", 48);
+	EXPECT("gopher_enough_stop_words: case-sensitive (The, Of do not count)", &c, NULL, &b,
+	       "gopher_enough_stop_words");
+
+	c.min_doc_words = 0;
+	EXPECT_S("gopher: 0 turns a rule off (empty text, no division by zero)", &c, NULL, "",
+		 "gopher_enough_stop_words");
+	qn_buf_release(&b);
+}
+
+/* ---- Gopher repetition ---- */
+
+/* Repetition config with every rule off. */
+static void rep_none(struct qf_config *c)
+{
+	only(c, QF_GOPHER_REPETITION);
+	c->dup_line_frac = c->dup_para_frac = c->dup_line_char_frac = c->dup_para_char_frac = 0;
+	memset(c->top_ngram_frac, 0, sizeof c->top_ngram_frac);
+	memset(c->dup_ngram_frac, 0, sizeof c->dup_ngram_frac);
+}
+
+/* Appends unique padding words until b holds exactly target code points (ASCII). */
+static void pad_to(struct qn_buf *b, size_t target, const char *sep)
+{
+	char w[32];
+	int i = 0;
+	while (b->len + strlen(sep) + 5 <= target) {
+		uword(w, i++, 4);
+		add(b, "%s%s", sep, w);
+	}
+	if (b->len < target) {
+		size_t k = target - b->len;
+		add(b, "%s", sep);
+		for (size_t j = strlen(sep); j < k; j++)
+			add(b, "%c", 'z');
+	}
+}
+
+static void test_gopher_repetition(void)
+{
+	struct qf_config c;
+	struct qn_buf b;
+	char w[32];
+	static const char *const seps[2] = {"\n\n", "\n"};
+
+	qn_buf_init(&b, QN_BUF_UNLIMITED);
+	for (int kind = 0; kind < 2; kind++) {
+		const char *sep = seps[kind];
+		for (int dups = 3; dups <= 4; dups++) {
+			rep_none(&c);
+			if (kind == 0)
+				c.dup_para_frac = 0.3;
+			else
+				c.dup_line_frac = 0.3;
+			qn_buf_reset(&b);
+			for (int i = 0; i < 10; i++) {
+				uword(w, i < 10 - dups ? i : i - (10 - dups), 6);
+				add(&b, "%s%s", i ? sep : "", w);
+			}
+			char name[128];
+			snprintf(name, sizeof name, "%s: %d / 10 %s %s", kind ? "dup_line_frac" : "dup_para_frac",
+				 dups, kind ? "lines" : "paragraphs", dups == 3 ? "keeps" : "rejects");
+			EXPECT(name, &c, NULL, &b, dups == 3 ? "keep" : kind ? "dup_line_frac" : "dup_para_frac");
+		}
+		for (int total = 99; total <= 100; total++) {
+			rep_none(&c);
+			if (kind == 0)
+				c.dup_para_char_frac = 0.2;
+			else
+				c.dup_line_char_frac = 0.2;
+			qn_buf_reset(&b);
+			add(&b, "abcdefghijklmnopqrst%sabcdefghijklmnopqrst", sep);
+			pad_to(&b, (size_t)total, sep);
+			char name[128];
+			snprintf(name, sizeof name, "%s: 20 / %d chars %s",
+				 kind ? "dup_line_char_frac" : "dup_para_char_frac", total,
+				 total == 100 ? "keeps" : "rejects");
+			EXPECT(name, &c, NULL, &b,
+			       total == 100 ? "keep" : kind ? "dup_line_char_frac" : "dup_para_char_frac");
+		}
+	}
+	rep_none(&c);
+	c.dup_line_frac = 0.3;
+	EXPECT_S("dup_line_frac: runs of newlines are one separator", &c, NULL, "a\n\n\nb\n\nc", "keep");
+	EXPECT_S("dup_line_frac: leading and trailing empty lines count (1 / 3)", &c, NULL, "\nabc\n",
+		 "dup_line_frac");
+	rep_none(&c);
+	c.dup_para_frac = 0.3;
+	EXPECT_S("dup_para_frac: the text is stripped first", &c, NULL, "\n\n\nabc\n\n\n", "keep");
+
+	/* top n-grams: len(" ".join(g)) * count / len(text) > frac */
+	static const struct {
+		int n, count;
+		const char *gram;
+		int total;
+	} top[] = {{2, 4, "aa bb", 100}, {3, 9, "aa bb cc", 400}, {4, 8, "aa bb cc dd", 550}};
+	for (size_t t = 0; t < 3; t++) {
+		for (int d = 1; d >= 0; d--) {
+			int total = top[t].total - d;
+			char name[128], reason[32];
+			rep_none(&c);
+			c.top_ngram_frac[top[t].n] = t == 0 ? 0.2 : t == 1 ? 0.18 : 0.16;
+			qn_buf_reset(&b);
+			for (int i = 0; i < top[t].count; i++) {
+				uword(w, 1000 + i, 4);
+				add(&b, "%s%s %s", i ? " " : "", top[t].gram, w);
+			}
+			pad_to(&b, (size_t)total, " ");
+			snprintf(reason, sizeof reason, "top_%d_gram", top[t].n);
+			snprintf(name, sizeof name, "%s: %d chars of %d %s", reason,
+				 (int)strlen(top[t].gram) * top[t].count, total, d ? "rejects" : "keeps");
+			EXPECT(name, &c, NULL, &b, d ? reason : "keep");
+		}
+	}
+	rep_none(&c);
+	c.top_ngram_frac[2] = 0.2;
+	EXPECT_S("top_2_gram: a tie goes to the first seen (3*2/60, not 9*2/60)", &c, NULL,
+		 "a b x cccc dddd y a b z cccc dddd qqqqqqqqqqqqqqqqqqqqqqqqqqqqq", "keep");
+	EXPECT_S("top_2_gram: a unique 2-gram counts too (13 of 60 chars)", &c, NULL,
+		 "aaaaaa bbbbbb c d e f g h i j k l m n o p q r s t u v w x y", "top_2_gram");
+
+	/* duplicated n-grams: chars of "".join(g) for repeats, skipping n */
+	for (int n = 5; n <= 10; n++) {
+		int m = 20 - n; /* dup chars = frac * 100 */
+		for (int d = 1; d >= 0; d--) {
+			char name[128], reason[32];
+			rep_none(&c);
+			c.dup_ngram_frac[n] = m / 100.0;
+			qn_buf_reset(&b);
+			for (int copy = 0; copy < 2; copy++)
+				for (int i = 0; i < n; i++) {
+					int len = m / n + (i < m % n);
+					add(&b, "%s", copy || i ? " " : "");
+					for (int k = 0; k < len; k++)
+						add(&b, "%c", 'a' + i);
+				}
+			pad_to(&b, (size_t)(100 - d), " ");
+			snprintf(reason, sizeof reason, "duplicated_%d_n_grams", n);
+			snprintf(name, sizeof name, "%s: %d / %d chars %s", reason, m, 100 - d,
+				 d ? "rejects" : "keeps");
+			EXPECT(name, &c, NULL, &b, d ? reason : "keep");
+		}
+	}
+	rep_none(&c);
+	c.dup_ngram_frac[2] = 0.1;
+	EXPECT_S("duplicated n-grams join without spaces (ab c == a bc)", &c, NULL,
+		 "ab c a bc qqqqqqqqqq", "duplicated_2_n_grams");
+	c.dup_ngram_frac[2] = 0;
+	c.top_ngram_frac[2] = 0.2;
+	EXPECT_S("top n-grams join with spaces (ab c != a bc)", &c, NULL, "ab c a bc qqqqqqqqqqqqqqqqqqqq",
+		 "keep");
+
+	qf_config_init(&c);
+	c.enable = QF_GOPHER_REPETITION;
+	EXPECT_S("gopher_repetition: filter name", &c, NULL, "x\n\nx\n\nx", "dup_para_frac");
+	CHECK_STR("gopher_repetition: filter name is set", R.filter, "gopher_repetition");
+	qn_buf_release(&b);
+}
+
+/* ---- C4 quality ---- */
+
+static void good_lines(struct qn_buf *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		add(b, "%sThis is sentence %d.", i ? "\n" : "", i);
+}
+
+static void test_c4(void)
+{
+	struct qf_config c;
+	struct qn_buf b, want;
+
+	qn_buf_init(&b, QN_BUF_UNLIMITED);
+	qn_buf_init(&want, QN_BUF_UNLIMITED);
+	only(&c, QF_C4_QUALITY);
+
+	good_lines(&b, 5);
+	EXPECT("too_few_sentences: 5 sentences keeps", &c, NULL, &b, "keep");
+	CHECK_NAMED("c4: unchanged text is not modified", R.has_text && !R.modified && R.c4_lines_kept == 5);
+	qn_buf_reset(&b);
+	good_lines(&b, 4);
+	EXPECT("too_few_sentences: 4 sentences rejects", &c, NULL, &b, "too_few_sentences");
+	CHECK_STR("too_few_sentences: filter name", R.filter, "c4_quality");
+	EXPECT_S("too_few_sentences: one line, 5 sentences keeps", &c, NULL,
+		 "One is here. Two is here! Three is here? Four \"is here.\" Five is here.", "keep");
+	EXPECT_S("too_few_sentences: 4.5 is one sentence, 4 in all rejects", &c, NULL,
+		 "One is 4.5 here. Two is here! Three is here? Four is here.", "too_few_sentences");
+
+	qn_buf_reset(&b);
+	good_lines(&b, 5);
+	add(&b, "\nLorem Ipsum dolor sit amet.");
+	EXPECT("lorem_ipsum: in a kept line rejects the document", &c, NULL, &b, "lorem_ipsum");
+	qn_buf_reset(&b);
+	good_lines(&b, 5);
+	add(&b, "\nLorem ipsum dolor sit amet");
+	EXPECT("lorem_ipsum: in a line already removed keeps", &c, NULL, &b, "keep");
+	CHECK_NAMED("lorem_ipsum: ... that line was removed for punctuation",
+		    R.c4_removed[QF_C4_NO_TERMINAL_PUNC] == 1);
+
+	qn_buf_reset(&b);
+	good_lines(&b, 5);
+	add(&b, "\nIt uses a {brace} here.");
+	EXPECT("curly_bracket: in a kept line rejects the document", &c, NULL, &b, "curly_bracket");
+	qn_buf_reset(&b);
+	good_lines(&b, 5);
+	add(&b, "\nUses {x}.");
+	EXPECT("curly_bracket: in a line with too few words keeps", &c, NULL, &b, "keep");
+
+	/* every line rule, with datatrove's stat names */
+	qn_buf_reset(&b);
+	add(&b, "  First line stays here.  \n");
+	add(&b, "no terminal punctuation here\n");
+	add(&b, "ends with an ellipsis...\n");
+	add(&b, "Two words.\n");
+	add(&b, "Please enable JavaScript to view.\n");
+	add(&b, "Second line stays here!\n");
+	add(&b, "Read our Privacy Policy now.\n");
+	add(&b, "This site uses cookies today.\r\n");
+	add(&b, "Third line \"stays here.\"\n");
+	add(&b, "Read the terms of use.\n");
+	add(&b, "We use cookies for you.\n");
+	add(&b, "About our use of cookies here.\n");
+	add(&b, "Our cookie policy applies.\n");
+	add(&b, "And the use of coo\xe2\x84\xaaies too.\n");
+	add(&b, "Fourth line 'stays here'\n");
+	add(&b, "Fifth line stays here?\n");
+	EXPECT("c4: line removals keep the document", &c, NULL, &b, "keep");
+	CHECK_NAMED("c4: no_terminal_punc removed 2", R.c4_removed[QF_C4_NO_TERMINAL_PUNC] == 2);
+	CHECK_NAMED("c4: too_few_words removed 1", R.c4_removed[QF_C4_TOO_FEW_WORDS] == 1);
+	CHECK_NAMED("c4: javascript removed 1", R.c4_removed[QF_C4_JAVASCRIPT] == 1);
+	CHECK_NAMED("c4: policy removed 7 (Kelvin sign lowers to k)", R.c4_removed[QF_C4_POLICY] == 7);
+	CHECK_NAMED("c4: lines counted", R.c4_lines_total == 16 && R.c4_lines_kept == 5);
+	CHECK_NAMED("c4: text modified", R.has_text && R.modified);
+	CHECK_STR("c4: kept lines joined by newline", R.text.data,
+		  "First line stays here.\nSecond line stays here!\nThird line \"stays here.\"\n"
+		  "Fourth line 'stays here'\nFifth line stays here?");
+	CHECK_STR("c4: stat names", qf_c4_line_name(QF_C4_NO_TERMINAL_PUNC), "no_terminal_punc");
+
+	/* max_word_length: a word of 1000 code points stays, 1001 goes */
+	for (int len = 1000; len <= 1001; len++) {
+		qn_buf_reset(&b);
+		good_lines(&b, 5);
+		add(&b, "\nword ");
+		rep(&b, "\xc3\xa9", len);
+		add(&b, " word.");
+		EXPECT(len == 1000 ? "too_long_word: 1000 chars keeps the line"
+				   : "too_long_word: 1001 chars removes the line",
+		       &c, NULL, &b, "keep");
+		CHECK_NAMED(len == 1000 ? "too_long_word: 6 lines kept" : "too_long_word: counted",
+			    len == 1000 ? R.c4_lines_kept == 6 : R.c4_removed[QF_C4_TOO_LONG_WORD] == 1);
+	}
+
+	/* min_words_per_line: counted on the line before citations go */
+	static const struct {
+		const char *line;
+		int kept;
+		const char *name;
+	} wl[] = {{"One two three.", 1, "too_few_words: 3 words keeps the line"},
+		  {"One two.", 0, "too_few_words: 2 words removes the line"},
+		  {"One two [1].", 1, "too_few_words: counted before citation removal (3)"},
+		  {"One two[1].", 0, "too_few_words: 'two[1].' is one word (2)"}};
+	for (size_t i = 0; i < 4; i++) {
+		qn_buf_reset(&b);
+		good_lines(&b, 5);
+		add(&b, "\n%s", wl[i].line);
+		EXPECT(wl[i].name, &c, NULL, &b, "keep");
+		CHECK_NAMED(wl[i].name, R.c4_lines_kept == (uint64_t)(5 + wl[i].kept));
+	}
+
+	/* citations and terminal punctuation */
+	qn_buf_reset(&b);
+	add(&b, "[1] Starts with a citation.\n");
+	add(&b, "Fact number one.[12]\n");
+	add(&b, "Fact number two. [3]\n");
+	add(&b, "See [edit] this [citation needed] now[].\n");
+	add(&b, "Keep [a1] and [ 1] here.\n");
+	add(&b, "Arabic digits [\xd9\xa3] go too.\n");
+	add(&b, "Ends with a bang!\n");
+	add(&b, "Ends with a dotdot..");
+	EXPECT("c4: citations removed", &c, NULL, &b, "keep");
+	CHECK_STR("c4: citation text", R.text.data,
+		  "Starts with a citation.\nFact number one.\nSee  this  now.\nKeep [a1] and [ 1] here.\n"
+		  "Arabic digits  go too.\nEnds with a bang!\nEnds with a dotdot..");
+	CHECK_NAMED("c4: 'two. [3]' leaves a trailing space: no_terminal_punc",
+		    R.c4_removed[QF_C4_NO_TERMINAL_PUNC] == 1);
+	CHECK_NAMED("c4: citations counted", R.c4_citations == 7);
+
+	c.c4_min_num_sentences = -1;
+	EXPECT_S("c4: -1 turns too_few_sentences off", &c, NULL, "", "keep");
+	qn_buf_release(&b);
+	qn_buf_release(&want);
+}
+
+/* ---- C4 bad words ---- */
+
+static void test_badwords(void)
+{
+	struct qf_config c;
+	struct qf_words *w = qf_words_new(0), *cjk = qf_words_new(1);
+	struct qn_err e;
+	char path[] = "/tmp/qf_badwordsXXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	CHECK(f != NULL);
+	if (!f || !w || !cjk)
+		return;
+	fputs("badword\nTwo  Words\n   spaced \n\n\xc3\x89vil\n", f);
+	fclose(f);
+	CHECK(qf_words_load(w, path, &e) == 0);
+	CHECK(qf_words_count(w) == 4);
+	CHECK(qf_words_load(cjk, path, &e) == 0);
+	unlink(path);
+	CHECK(qf_words_load(w, "/nonexistent/qf_words", &e) < 0 && strstr(e.msg, "cannot open"));
+
+	only(&c, QF_C4_BADWORDS);
+	EXPECT_S("document_removed_with_badwords: word inside text", &c, w, "a badword here", "document_removed_with_badwords");
+	CHECK_STR("c4_badwords: filter name", R.filter, "c4_badwords");
+	EXPECT_S("document_removed_with_badwords: case-insensitive", &c, w, "A BadWord!", "document_removed_with_badwords");
+	EXPECT_S("document_removed_with_badwords: at the start and end", &c, w, "badword", "document_removed_with_badwords");
+	EXPECT_S("document_removed_with_badwords: followed by punctuation", &c, w, "(badword-ish)", "document_removed_with_badwords");
+	EXPECT_S("c4_badwords: a longer word does not match", &c, w, "badwords are fine", "keep");
+	EXPECT_S("c4_badwords: a prefix does not match", &c, w, "xbadword", "keep");
+	EXPECT_S("c4_badwords: underscore is a word character", &c, w, "badword_", "keep");
+	EXPECT_S("c4_badwords: a letter with accent is a word character", &c, w, "badword\xc3\xa9", "keep");
+	EXPECT_S("c4_badwords: a digit is a word character", &c, w, "1badword", "keep");
+	EXPECT_S("document_removed_with_badwords: a phrase, spacing as listed", &c, w, "say two  words now", "document_removed_with_badwords");
+	EXPECT_S("c4_badwords: a phrase needs its exact spacing", &c, w, "say two words now", "keep");
+	EXPECT_S("document_removed_with_badwords: word stripped when loaded", &c, w, "so spaced.", "document_removed_with_badwords");
+	EXPECT_S("document_removed_with_badwords: non-ASCII lowercased", &c, w, "\xc3\x89VIL", "document_removed_with_badwords");
+	EXPECT_S("c4_badwords: no list skips the filter", &c, NULL, "badword", "keep");
+	EXPECT_S("document_removed_with_badwords: ja/th/zh mode matches anywhere", &c, cjk, "xbadwordx", "document_removed_with_badwords");
+	EXPECT_S("c4_badwords: ja/th/zh mode still needs the word", &c, cjk, "badwor", "keep");
+	qf_words_free(w);
+	qf_words_free(cjk);
+}
+
+/* ---- FineWeb quality ---- */
+
+static void fw_line(struct qn_buf *b, int i, const char *end)
+{
+	char w1[16], w2[16];
+	uword(w1, i, 6);
+	uword(w2, i + 500, 6);
+	add(b, "%sline %s has several %s words%s", b->len ? "\n" : "", w1, w2, end);
+}
+
+/* Characters other than newlines (ASCII text). */
+static size_t nonnl(const struct qn_buf *b)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < b->len; i++)
+		k += b->data[i] != '\n';
+	return k;
+}
+
+static void test_fineweb(void)
+{
+	struct qf_config c;
+	struct qn_buf b;
+	char w[32];
+
+	qn_buf_init(&b, QN_BUF_UNLIMITED);
+	only(&c, QF_FINEWEB_QUALITY);
+
+	for (int k = 3; k <= 4; k++) {
+		qn_buf_reset(&b);
+		for (int i = 0; i < 25; i++)
+			fw_line(&b, i, i < k ? (i == 1 ? "'" : i == 2 ? "\"" : ".") : "");
+		EXPECT(k == 3 ? "line_punct_ratio: 3 / 25 = 0.12 rejects (<=)" : "line_punct_ratio: 4 / 25 keeps",
+		       &c, NULL, &b, k == 3 ? "line_punct_ratio" : "keep");
+	}
+	CHECK_NAMED("fineweb_quality: no filter name when kept", R.filter == NULL && R.reason == NULL);
+	qn_buf_reset(&b);
+	for (int i = 0; i < 25; i++)
+		fw_line(&b, i, "");
+	EXPECT("line_punct_ratio: none rejects", &c, NULL, &b, "line_punct_ratio");
+	CHECK_STR("fineweb_quality: filter name is set", R.filter, "fineweb_quality");
+	c.fw_line_punct_exclude_zero = 1;
+	EXPECT("line_punct_ratio: none keeps with exclude_zero", &c, NULL, &b, "keep");
+	c.fw_line_punct_exclude_zero = 0;
+
+	/* 66 short lines + 33 long + one of 30 (short) or 31 code points */
+	for (int len = 30; len <= 31; len++) {
+		qn_buf_reset(&b);
+		for (int i = 0; i < 66; i++) {
+			uword(w, i, 5);
+			add(&b, "%sShort %s.", b.len ? "\n" : "", w);
+		}
+		for (int i = 0; i < 33; i++)
+			fw_line(&b, i, ".");
+		add(&b, "\n\xc3\xa9\xc3\xa9");
+		rep(&b, "x", len - 3);
+		add(&b, ".");
+		EXPECT(len == 30 ? "short_line_ratio: 67 / 100 (30 chars is short) rejects"
+				 : "short_line_ratio: 66 / 100 (31 chars is not) keeps",
+		       &c, NULL, &b, len == 30 ? "short_line_ratio" : "keep");
+	}
+
+	/* one duplicated line of 20 chars; 2000 chars (no newlines) = 0.01 */
+	for (int total = 2000; total <= 2001; total++) {
+		qn_buf_reset(&b);
+		add(&b, "A repeated line one.\nA repeated line one.");
+		int i = 0;
+		while (nonnl(&b) + 38 + 20 < (size_t)total)
+			fw_line(&b, i++, ".");
+		add(&b, "\nPadding ");
+		while (nonnl(&b) < (size_t)total - 1)
+			add(&b, "p");
+		add(&b, ".");
+		CHECK_NAMED("char_dup_ratio: built to size", nonnl(&b) == (size_t)total);
+		EXPECT(total == 2000 ? "char_dup_ratio: 20 / 2000 rejects (>=)" : "char_dup_ratio: 20 / 2001 keeps",
+		       &c, NULL, &b, total == 2000 ? "char_dup_ratio" : "keep");
+	}
+	EXPECT_S("char_dup_ratio: blank lines are not duplicates", &c, NULL,
+		 "Line one is long enough to count here.\n          \nLine two is long enough to count "
+		 "here.\n\nLine three is long enough to count.\n          \nLine four is long enough.",
+		 "keep");
+
+	/* 10 lines of 3 tokens: 9 newlines / 30 = 0.3 keeps, 10 / 30 rejects */
+	for (int trail = 0; trail <= 1; trail++) {
+		qn_buf_reset(&b);
+		for (int i = 0; i < 10; i++) {
+			char a[32], z[32];
+			uword(a, i, 16);
+			uword(z, i + 100, 16);
+			add(&b, "%s%s %s.", i ? "\n" : "", a, z);
+		}
+		if (trail)
+			add(&b, "\n");
+		EXPECT(trail ? "list_ratio: 10 newlines / 30 words rejects" : "list_ratio: 9 newlines / 30 words keeps",
+		       &c, NULL, &b, trail ? "list_ratio" : "keep");
+	}
+	qn_buf_release(&b);
+}
+
+/* ---- the chain ---- */
+
+static const char prose[] =
+	"The river town grew up around a wooden bridge that carried farmers and their carts "
+	"across the water every market day. Over the years the bridge was rebuilt in stone, and "
+	"the houses that crowded its approaches became shops, inns and workshops.\n"
+	"Most of the people who live there now work in the small factories to the north of the "
+	"old centre. They still keep the market on Saturdays, when the square fills with stalls "
+	"selling bread, cheese, vegetables and flowers from the surrounding valleys.\n"
+	"Visitors often remark that the town feels older than it is. The narrow lanes, the worn "
+	"steps and the church tower give it a quiet character that is hard to find elsewhere in "
+	"the region, and many of them return each summer with their families.";
+
+static void test_chain(void)
+{
+	struct qf_config c;
+	struct qf_words *w = qf_words_new(0);
+	struct qn_err e;
+	struct qn_buf b;
+
+	qf_config_init(&c);
+	EXPECT_S("chain: plain English prose passes the default chain", &c, NULL, prose, "keep");
+	CHECK_NAMED("chain: ... unchanged by C4", R.has_text && !R.modified);
+	EXPECT_S("chain: repetition runs before quality", &c, NULL, "x\n\nx\n\nx", "dup_para_frac");
+	c.enable = QF_ALL;
+	c.min_chars = 10;
+	EXPECT_S("chain: length runs first", &c, NULL, "x\n\nx", "length_too_short");
+	if (w && qf_words_add(w, "cheese", 6, &e) == 0) {
+		EXPECT_S("chain: bad words on the default chain", &c, w, prose, "document_removed_with_badwords");
+		qn_buf_init(&b, QN_BUF_UNLIMITED);
+		add(&b, "%s\nno cheese in this line", prose);
+		qf_words_free(w);
+		w = qf_words_new(0);
+		qf_words_add(w, "line", 4, &e);
+		EXPECT("chain: bad words see the text C4 kept", &c, w, &b, "keep");
+		CHECK_NAMED("chain: ... and C4 removed the line", R.modified);
+		qn_buf_release(&b);
+	}
+	qf_words_free(w);
+	char *big = malloc(1);
+	CHECK_NAMED("chain: over QF_MAX_DOC_BYTES is an error",
+		    big && qf_check(&c, NULL, big, QF_MAX_DOC_BYTES + 1, &R) == -1 &&
+			    !strcmp(R.filter, "error"));
+	free(big);
+}
+
+int main(void)
+{
+	qf_result_init(&R);
+	test_split();
+	test_length();
+	test_gopher_quality();
+	test_gopher_repetition();
+	test_c4();
+	test_badwords();
+	test_fineweb();
+	test_chain();
+	qf_result_release(&R);
+	return CHECK_DONE();
+}
