@@ -933,7 +933,7 @@ static float link_density(const struct nst *s)
 }
 
 /* Scores paragraph-like blocks into their ancestors; returns the best node. */
-static hnode *score(struct ctx *c, hnode *root)
+static hnode *score(hnode *root)
 {
 	hnode *best = NULL;
 	float best_score = -1e9f;
@@ -978,7 +978,6 @@ static hnode *score(struct ctx *c, hnode *root)
 		}
 		n = next_node(n, root, skip);
 	}
-	(void)c;
 	return best;
 }
 
@@ -1158,7 +1157,7 @@ static int data_table(hnode *t)
 	return budget > 0;
 }
 
-static void enter(struct rnd *r, hnode *n, int *descend)
+static void enter(struct rnd *r, hnode *n)
 {
 	struct nst *s = NST(n);
 	unsigned f = s->flags;
@@ -1246,7 +1245,6 @@ static void enter(struct rnd *r, hnode *n, int *descend)
 	}
 	if (f & (T_BLOCK | T_HEAD))
 		brk(r, 2);
-	(void)descend;
 }
 
 static void leave(struct rnd *r, hnode *n)
@@ -1310,7 +1308,7 @@ static void render(struct rnd *r, hnode *root)
 			if (skip && (s->flags & T_VISUAL))
 				r->space = 1;
 			if (!skip) {
-				enter(r, n, &skip);
+				enter(r, n);
 				if (!n->children)
 					leave(r, n);
 			}
@@ -1485,7 +1483,7 @@ static int render_content(struct ctx *c, struct qn_buf *text, json_t *meta)
 	}
 	drop(c, root, 0);
 	stats(root);
-	hnode *best = score(c, root);
+	hnode *best = score(root);
 	if (!best)
 		best = c->body ? c->body : root;
 	choose(c, best);

@@ -353,7 +353,6 @@ struct run {
 	uint64_t next_seq; /* the job whose output may be written now */
 	int write_failed;
 	int strict;
-	int stopped;
 	/* counters */
 	uint64_t inputs, docs, failed_inputs, failed_records, repaired, unchanged, bytes;
 };
@@ -830,13 +829,10 @@ int main(int argc, char **argv)
 		qn_buf_init(&j->sink.msgs, 1 << 16);
 		j->sink.flush = flush_sink;
 		j->sink.flush_ctx = j;
-		if (qn_pool_submit(pool, j) != 0) {
-			r.stopped = 1;
-			break;
-		}
+		if (qn_pool_submit(pool, j) != 0)
+			break; /* --strict or a write failure: stop feeding */
 	}
-	if (qn_pool_finish(pool) != 0)
-		r.stopped = 1;
+	qn_pool_finish(pool);
 	qn_pool_free(pool);
 	qn_progress_finish(&r.prog);
 
