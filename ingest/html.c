@@ -217,7 +217,7 @@ static uint32_t nonspace(const char *str, uint32_t *commas)
 
 /*
  * Whether text may hold what is_text_boilerplate looks for: "cookie",
- * "share", "follow", "rights" or "©". Runs on every text node, so the
+ * "share", "follow", "rights", "home" or "©". Runs on every text node, so the
  * first two letters are compared before anything is called.
  */
 static int has_trigger(const char *s)
@@ -228,6 +228,7 @@ static int has_trigger(const char *s)
 		    (c == 's' && d == 'h' && !strncasecmp(s, "share", 5)) ||
 		    (c == 'f' && d == 'o' && !strncasecmp(s, "follow", 6)) ||
 		    (c == 'r' && d == 'i' && !strncasecmp(s, "rights", 6)) ||
+		    (c == 'h' && d == 'o' && !strncasecmp(s, "home", 4)) ||
 		    ((unsigned char)*s == 0xC2 && (unsigned char)s[1] == 0xA9))
 			return 1;
 	}
@@ -891,6 +892,15 @@ static int is_text_boilerplate(const hnode *n)
 		return 1;
 	if (strlen(t) < 200 && (strstr(t, "all rights reserved") || strstr(t, "©")))
 		return 1;
+	/* A breadcrumb trail: "Home > Breads > Flatbreads", "Home / Docs". */
+	if (strlen(t) < 200 && !strncmp(t, "home", 4)) {
+		const char *p = t + 4;
+		while (*p == ' ')
+			p++;
+		if (*p == '>' || *p == '/' || *p == '|' || !strncmp(p, "»", 2) ||
+		    !strncmp(p, "›", 3) || !strncmp(p, "·", 2))
+			return 1;
+	}
 	return 0;
 }
 

@@ -151,6 +151,16 @@ int main(void)
 	CHECK_NAMED("unclosed script swallows the rest", contains(t, PARA) && !contains(t, "gone"));
 	free(t);
 
+	/* A breadcrumb trail in a meaningless div is not content. */
+	t = extract("<body><div class=\"x1\">Home &gt; Breads &gt; Flatbreads</div><div class=\"x2\"><p>"
+		    PARA "</p><p>" PARA "</p></div></body>", 0, 0, NULL);
+	CHECK_NAMED("breadcrumb trail dropped", !contains(t, "Breads"));
+	free(t);
+	t = extract("<body><article><p>Home is where the heart is, and " PARA "</p></article></body>",
+		    0, 0, NULL);
+	CHECK_NAMED("a sentence starting with Home kept", contains(t, "Home is where"));
+	free(t);
+
 	/* A dropped form control still parts the words beside it. */
 	t = extract("<body><article><p>" PARA "</p><p>Finish: <label>Black</label><input type=radio>"
 		    "<label>Steel</label></p></article></body>", 0, 0, NULL);
