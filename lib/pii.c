@@ -18,6 +18,8 @@
  *                             gl{pat,ptt,rt,dt,ft,cbt,soat}-, xox?-,
  *                             "-----BEGIN ", a JWT header
  *                             (eyJ...), hooks.slack.com
+ *   '(' after "define"      PHP define('NAME', 'value')
+ *   memmem "secret"/"passw" secrets in prose and command lines (after the loop)
  *
  * Patterns are PCRE2, compiled anchored (so JIT applies: JIT does not take
  * PCRE2_ANCHORED at match time) and run at the trigger with a bounded
@@ -282,9 +284,20 @@ static int rx_at(struct scan *s, int id, size_t at, size_t win, size_t *end)
 	return 1;
 }
 
-/* Context words, lowercase, looked for in the QN_PII_CONTEXT bytes before a value. */
-static const char *const ctx_phone[] = {"phone", "tel", "call", "mobil", "cell", "fax",
-					"contact", "dial", "whatsapp", "sms", NULL};
+/*
+ * Context words, lowercase, looked for in the QN_PII_CONTEXT bytes before a
+ * value. A leading '^' means the word must start a word ("tel" in "Tel." or
+ * "Telefon", not in "Bestellnummer").
+ */
+static const char *const ctx_phone[] = {"phone", "^tel", "^t\xc3\xa9l", "call", "mobil", "cell",
+					"fax", "contact", "dial", "whatsapp", "sms", "^fon", "handy",
+					"^ruf", "llam", "^m\xc3\xb3vil", NULL};
+/* Labels of other numbers: when one of these is nearer to the value than any
+ * phone word, the phone word belongs to another field. */
+static const char *const ctx_not_phone[] = {"kundennummer", "kunden-nr", "vertrag", "serial",
+					    "case", "order", "invoice", "bestell", "pedido",
+					    "customer no", "customer id", "customer number", "contract",
+					    "ticket", "tracking", "account", "konto", NULL};
 static const char *const ctx_card[] = {"card", "credit", "visa", "mastercard", "amex",
 				       "payment", "cc#", "pan", NULL};
 static const char *const ctx_iban[] = {"iban", "account", "bank", "transfer", "sepa", NULL};
@@ -316,17 +329,43 @@ static const char *const *ctx_words(enum qn_pii_type t)
 	}
 }
 
-static int near_word(const struct scan *s, size_t start, const char *const *words)
+/* Where the last of words ends in the win (<= QN_PII_CONTEXT) bytes before start (1 +
+ * offset into that window), or 0 when none occurs. */
+static size_t word_near(const struct scan *s, size_t start, const char *const *words, size_t win)
 {
 	char low[QN_PII_CONTEXT];
-	size_t from = start > QN_PII_CONTEXT ? start - QN_PII_CONTEXT : 0, n = start - from;
+	size_t from = start > win ? start - win : 0, n = start - from;
+	size_t best = 0;
 
 	for (size_t i = 0; i < n; i++)
 		low[i] = (char)lower(s->t[from + i]);
-	for (; *words; words++)
-		if (memmem(low, n, *words, strlen(*words)))
-			return 1;
-	return 0;
+	for (; *words; words++) {
+		const char *w = *words;
+		int ws = *w == '^';
+		size_t wl = strlen(w + ws);
+		const char *h = low, *q;
+		while ((q = memmem(h, n - (size_t)(h - low), w + ws, wl)) != NULL) {
+			size_t at = (size_t)(q - low);
+			h = q + 1;
+			if (ws && (from + at > 0) && (s->p->cls[s->t[from + at - 1]] & (C_UP | C_LO)))
+				continue;
+			if (at + wl + 1 > best)
+				best = at + wl + 1;
+		}
+	}
+	return best;
+}
+
+static int near_word(const struct scan *s, size_t start, const char *const *words)
+{
+	return word_near(s, start, words, QN_PII_CONTEXT) != 0;
+}
+
+/* Phone context: a phone word, and no other number's label after it. */
+static int phone_context(const struct scan *s, size_t start)
+{
+	size_t pos = word_near(s, start, ctx_phone, QN_PII_CONTEXT);
+	return pos && word_near(s, start, ctx_not_phone, QN_PII_CONTEXT) <= pos;
 }
 
 static void add(struct scan *s, enum qn_pii_type type, size_t start, size_t end, double score)
@@ -336,7 +375,8 @@ static void add(struct scan *s, enum qn_pii_type type, size_t start, size_t end,
 
 	if (s->failed || !on(s, type) || end <= start || end > s->len)
 		return;
-	if (w && score < 1.0 && near_word(s, start, w))
+	if (w && score < 1.0 &&
+	    (type == QN_PII_PHONE ? phone_context(s, start) : near_word(s, start, w)))
 		score = score + 0.35 > 1.0 ? 1.0 : score + 0.35;
 	if (score < s->p->o.min_score)
 		return;
@@ -580,7 +620,7 @@ static void clu_ipv4(struct scan *s, const struct clu *c)
 			return;
 		a = a << 8 | v;
 	}
-	if (!v4_wanted(s, a) || near_word(s, c->start, ctx_version))
+	if (!v4_wanted(s, a) || word_near(s, c->start, ctx_version, 40))
 		return;
 	add(s, QN_PII_IPV4, c->start, grp_end(c, 4), 0.6);
 }
@@ -842,6 +882,14 @@ static double phone_national(const struct scan *s, const struct clu *c, int *kou
 			*kout = best;
 			return 0.6;
 		}
+	}
+	/* Spanish (and other 9-digit plans): [6-9]NN NNN NNN; the same layout is
+	 * common for serials, so it needs context */
+	if (n >= 3 && glen(&c->g[0]) == 3 && glen(&c->g[1]) == 3 && glen(&c->g[2]) == 3 &&
+	    t[c->g[0].s] >= '6' && seps_equal(c, 1, 3, " -") && no_parens(c, 3) &&
+	    (n == 3 ? !c->tail_bad : c->g[3].sep != c->g[1].sep)) {
+		*kout = 3;
+		return 0.3;
 	}
 	/* One bare run: needs context */
 	if (n == 1 && !c->tail_bad && !c->g[0].paren) {
@@ -1230,12 +1278,199 @@ static int is_quote(unsigned char c)
 }
 
 
+/* What a key name (lower case, without _ - .) says about its value. */
+enum { K_GENERIC = 1, K_SECRET = 2, K_AWS = 4 };
+
+static int key_kind(const struct qn_pii *p, const char *key)
+{
+	static const char *const more[] = {"encryptionkey", "signingkey", "masterkey", NULL};
+	uint32_t have = letters(key);
+	size_t kn = strlen(key);
+	int k = 0;
+
+	if (strstr(key, "secret"))
+		k |= K_SECRET;
+	if ((k & K_SECRET) && (have & p->aws_mask) == p->aws_mask && strstr(key, "aws"))
+		k |= K_AWS;
+	for (int j = 0; secret_keys[j] && !(k & K_GENERIC); j++)
+		if ((have & p->key_mask[j]) == p->key_mask[j] && strstr(key, secret_keys[j]))
+			k |= K_GENERIC;
+	for (int j = 0; more[j] && !(k & K_GENERIC); j++)
+		if (strstr(key, more[j]))
+			k |= K_GENERIC;
+	/* db_pass, SMTP_PASS, ldap_pw */
+	if ((kn >= 4 && !memcmp(key + kn - 4, "pass", 4)) || (kn >= 2 && !memcmp(key + kn - 2, "pw", 2)))
+		k |= K_GENERIC;
+	return k;
+}
+
+/* The key name in t[b, e) lower-cased without _ - . into key[72]. */
+static void key_norm(const unsigned char *t, size_t b, size_t e, char *key)
+{
+	size_t kn = 0;
+	for (size_t k = b; k < e && kn < 71; k++)
+		if (t[k] != '_' && t[k] != '-' && t[k] != '.')
+			key[kn++] = (char)lower(t[k]);
+	key[kn] = 0;
+}
+
+/* An AWS context within 256 bytes before at: the word "aws" (any case) or an
+ * AKIA/ASIA key id. */
+static int aws_context(const struct scan *s, size_t at)
+{
+	const unsigned char *t = s->t;
+	size_t from = at > 256 ? at - 256 : 0;
+
+	for (size_t k = from; k + 3 <= at; k++) {
+		unsigned char c = t[k];
+		if ((c == 'a' || c == 'A') && lower(t[k + 1]) == 'w' && lower(t[k + 2]) == 's' &&
+		    (k == 0 || !(s->p->cls[t[k - 1]] & (C_UP | C_LO))) &&
+		    (k + 3 >= s->len || !(s->p->cls[t[k + 3]] & C_LO)))
+			return 1;
+		if (c == 'A' && k + 20 <= s->len && (has(s, k, "AKIA") || has(s, k, "ASIA"))) {
+			size_t j = k + 4;
+			while (j < k + 20 && (is_upper(t[j]) || is_dig(t[j])))
+				j++;
+			if (j == k + 20)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* Values that say they are not a secret: templates, placeholders, masks. */
+static int placeholder(const unsigned char *v, size_t n)
+{
+	static const char *const bad[] = {"xxxx", "****", "${", "{{", "<", ">", "your", "example",
+					  "changeme", "redacted", "placeholder", "...",
+					  "environ", "process.env", "getenv", NULL};
+	char low[257];
+	if (n > 256)
+		n = 256;
+	for (size_t k = 0; k < n; k++)
+		low[k] = (char)lower(v[k]);
+	for (int k = 0; bad[k]; k++)
+		if (memmem(low, n, bad[k], strlen(bad[k])))
+			return 1;
+	return 0;
+}
+
+/*
+ * Judges the value t[v, ve) of a key of kind: an AWS secret key (40 base64
+ * characters under an AWS secret name, or under any secret name in an AWS
+ * context) or a generic secret: 16 or more characters that are hex with some
+ * entropy, or mix two of lower case, upper case and digits with an entropy
+ * near that of random characters of that length (strict: all three). kb is
+ * where the key starts.
+ */
+static void judge(struct scan *s, int kind, size_t kb, size_t v, size_t ve, int strict)
+{
+	const unsigned char *t = s->t;
+	size_t n = ve - v;
+	int hex = 1, b64 = 1, lo = 0, up = 0, dg = 0;
+
+	if (n < 16 || n > 256)
+		return;
+	for (size_t k = v; k < ve; k++) {
+		unsigned c = t[k], cl = s->p->cls[c];
+		hex &= (cl & C_HEX) != 0;
+		b64 &= (cl & (C_DIG | C_UP | C_LO)) || c == '/' || c == '+';
+		lo |= (cl & C_LO) != 0;
+		up |= (cl & C_UP) != 0;
+		dg |= (cl & C_DIG) != 0;
+	}
+	if (n == 40 && b64 && ((kind & K_AWS) || ((kind & K_SECRET) && lo + up + dg == 3 &&
+						   aws_context(s, kb)))) {
+		add(s, QN_PII_AWS_SECRET_KEY, v, ve, 0.95);
+		return;
+	}
+	if (!(kind & (K_GENERIC | K_SECRET)) || placeholder(t + v, n))
+		return;
+	double h = entropy(t + v, n);
+	if (hex && !strict) {
+		if (h >= 3.0)
+			add(s, QN_PII_GENERIC_SECRET, v, ve, 0.7);
+		return;
+	}
+	double want = 0.8 * log2((double)n);
+	if (want > 4.3)
+		want = 4.3;
+	if (lo + up + dg >= (strict ? 3 : 2) && h >= want)
+		add(s, QN_PII_GENERIC_SECRET, v, ve, 0.7);
+}
+
+/* The name given by a nearby key="..." / name: ... (XML attributes, Kubernetes
+ * env entries) for a key that is just "value"; its start in *kb. */
+static int named_key(const struct scan *s, size_t b, char *key, size_t *kb)
+{
+	const unsigned char *t = s->t;
+	size_t from = b > 160 ? b - 160 : 0;
+
+	for (size_t j = b; j-- > from;) {
+		size_t w;
+		if (j + 4 <= b && !memcmp(t + j, "name", 4))
+			w = 4;
+		else if (j + 3 <= b && !memcmp(t + j, "key", 3))
+			w = 3;
+		else
+			continue;
+		if (j > 0 && key_ch(t[j - 1]))
+			continue;
+		size_t q = j + w;
+		if (q < b && is_quote(t[q]))
+			q++;
+		if (q >= b || (t[q] != '=' && t[q] != ':'))
+			continue;
+		q++;
+		while (q < b && (t[q] == ' ' || is_quote(t[q])))
+			q++;
+		size_t e = q;
+		while (e < b && e - q < 64 && key_ch(t[e]))
+			e++;
+		if (e == q)
+			continue;
+		key_norm(t, q, e, key);
+		*kb = q;
+		return 1;
+	}
+	return 0;
+}
+
+/* The value after v: quoted (also « »), or up to a space or stop byte. */
+static int value_at(const struct scan *s, size_t v, size_t *vs, size_t *vend)
+{
+	const unsigned char *t = s->t;
+	size_t len = s->len, ve;
+
+	if (len - v >= 2 && t[v] == 0xc2 && t[v + 1] == 0xab) { /* « */
+		v += 2;
+		while (v < len && (t[v] == ' ' || t[v] == '\t'))
+			v++;
+	}
+	if (v < len && is_quote(t[v])) {
+		unsigned char q = t[v++];
+		ve = v;
+		while (ve < len && ve - v <= 256 && t[ve] != q && t[ve] != '\n')
+			ve++;
+		if (ve >= len || t[ve] != q)
+			return 0;
+	} else {
+		ve = v;
+		while (ve < len && ve - v <= 256 && t[ve] > ' ' && !(s->p->cls[t[ve]] & C_STOP))
+			ve++;
+		while (ve > v && t[ve - 1] == '.')
+			ve--; /* sentence end */
+	}
+	*vs = v;
+	*vend = ve;
+	return 1;
+}
+
 static void det_assign(struct scan *s, size_t i)
 {
 	const unsigned char *t = s->t;
 	size_t len = s->len, b = i, ke, v, ve;
 	char key[72];
-	size_t kn = 0;
 
 	if (t[i] == '=' && ((i > 0 && t[i - 1] && strchr("=!<>", t[i - 1])) ||
 			    (i + 1 < len && t[i + 1] == '=')))
@@ -1246,6 +1481,8 @@ static void det_assign(struct scan *s, size_t i)
 		b--; /* := */
 	for (int k = 0; k < 4 && b > 0 && (t[b - 1] == ' ' || t[b - 1] == '\t'); k++)
 		b--;
+	if (b > 0 && t[b - 1] == ']')
+		b--; /* config['KEY'] = */
 	if (b > 0 && is_quote(t[b - 1]))
 		b--;
 	ke = b;
@@ -1253,18 +1490,11 @@ static void det_assign(struct scan *s, size_t i)
 		b--;
 	if (b == ke)
 		return;
-	for (size_t k = b; k < ke; k++)
-		if (t[k] != '_' && t[k] != '-' && t[k] != '.')
-			key[kn++] = (char)lower(t[k]);
-	key[kn] = 0;
-	uint32_t have = letters(key);
-	int aws = (have & s->p->aws_mask) == s->p->aws_mask && strstr(key, "aws") &&
-		  strstr(key, "secret");
-	int generic = 0;
-	for (int k = 0; secret_keys[k] && !generic; k++)
-		generic = (have & s->p->key_mask[k]) == s->p->key_mask[k] &&
-			  strstr(key, secret_keys[k]) != NULL;
-	if (!aws && !generic)
+	key_norm(t, b, ke, key);
+	int kind = key_kind(s->p, key);
+	if (!kind && !strcmp(key, "value") && named_key(s, b, key, &b))
+		kind = key_kind(s->p, key);
+	if (!kind)
 		return;
 
 	v = i + 1;
@@ -1276,35 +1506,118 @@ static void det_assign(struct scan *s, size_t i)
 		v++;
 	if (len - v > 7 && !strncasecmp((const char *)t + v, "bearer ", 7))
 		v += 7;
-	if (v < len && is_quote(t[v])) {
-		unsigned char q = t[v++];
-		ve = v;
-		while (ve < len && ve - v <= 256 && t[ve] != q && t[ve] != '\n')
-			ve++;
-		if (ve >= len || t[ve] != q)
+	if (!value_at(s, v, &v, &ve))
+		return;
+	judge(s, kind, b, v, ve, 0);
+}
+
+/* PHP define('NAME', 'value'): '(' at i. */
+static void det_define(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	size_t len = s->len, q = i + 1, kb, v, ve;
+	char key[72];
+
+	if (q >= len || !is_quote(t[q]))
+		return;
+	kb = ++q;
+	while (q < len && q - kb < 64 && key_ch(t[q]))
+		q++;
+	if (q == kb || q >= len || t[q] != t[kb - 1])
+		return;
+	key_norm(t, kb, q, key);
+	int kind = key_kind(s->p, key);
+	if (!kind)
+		return;
+	q++;
+	while (q < len && t[q] == ' ')
+		q++;
+	if (q >= len || t[q] != ',')
+		return;
+	q++;
+	while (q < len && q - kb < 80 && t[q] == ' ')
+		q++;
+	if (q < len && is_quote(t[q]) && value_at(s, q, &v, &ve))
+		judge(s, kind, kb, v, ve, 0);
+}
+
+/*
+ * Secrets in prose and on command lines, where no ':' or '=' follows the
+ * name: "my password is X", "Passwort lautet X", "AWS Secret Access Key X",
+ * "aws configure set aws_secret_access_key X", "--password X". The name is a
+ * word containing "secret" or "passw" at kw; the value must be strong (all of
+ * lower case, upper case and digits).
+ */
+static void det_prose(struct scan *s, size_t kw)
+{
+	static const char *const skip[] = {"access ", "key ", "is ", "was ", "ist ", "lautet ",
+					   "est ", "es ", "de ", NULL};
+	const unsigned char *t = s->t;
+	size_t len = s->len, b = kw, e = kw, v, ve;
+	char key[72];
+
+	while (b > 0 && kw - b < 64 && key_ch(t[b - 1]))
+		b--;
+	while (e < len && e - kw < 64 && key_ch(t[e]))
+		e++;
+	if (b > 0 && t[b - 1] == '-' && b > 1 && t[b - 2] == '-')
+		b--; /* --password */
+	key_norm(t, b, e, key);
+	int kind = key_kind(s->p, key);
+	if (!kind)
+		return;
+	v = e;
+	for (int r = 0; r < 3; r++) {
+		if (v >= len || t[v] != ' ')
 			return;
-	} else {
-		ve = v;
-		while (ve < len && ve - v <= 256 && t[ve] > ' ' && !(s->p->cls[t[ve]] & C_STOP))
-			ve++;
-		while (ve > v && t[ve - 1] == '.')
-			ve--; /* sentence end */
+		while (v < len && v - e < 16 && t[v] == ' ')
+			v++;
+		int moved = 0;
+		for (int k = 0; skip[k] && !moved; k++) {
+			size_t n = strlen(skip[k]);
+			if (len - v >= n && !strncasecmp((const char *)t + v, skip[k], n)) {
+				v += n - 1;
+				moved = 1;
+			}
+		}
+		if (!moved)
+			break;
 	}
-	size_t n = ve - v;
-	if (n < 16 || n > 256)
+	if (v >= len || t[v] == ' ' || !value_at(s, v, &v, &ve))
 		return;
-	int hex = 1, b64 = 1;
-	for (size_t k = v; k < ve; k++) {
-		unsigned c = t[k];
-		hex &= (s->p->cls[c] & C_HEX) != 0;
-		b64 &= (s->p->cls[c] & (C_DIG | C_UP | C_LO)) || c == '/' || c == '+';
+	judge(s, kind, b, v, ve, 1);
+}
+
+/* Every "secret" / "passw" in any case: det_prose. memmem is fast on text. */
+static void scan_prose(struct scan *s)
+{
+	static const char *const kw[] = {"ecret", "ECRET", "assw", "ASSW", NULL};
+
+	for (int k = 0; kw[k] && !s->failed; k++) {
+		size_t n = strlen(kw[k]), at = 0;
+		const unsigned char *q;
+		while (at < s->len && (q = memmem(s->t + at, s->len - at, kw[k], n)) != NULL) {
+			size_t h = (size_t)(q - s->t);
+			if (h > 0)
+				det_prose(s, h - 1);
+			at = h + n;
+		}
 	}
-	if (aws && n == 40 && b64) {
-		add(s, QN_PII_AWS_SECRET_KEY, v, ve, 0.95);
+}
+
+/* redis-cli ... -a PASSWORD: '-' at i. */
+static void det_cli_pass(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	size_t from = i > 128 ? i - 128 : 0, v, ve;
+
+	if (i == 0 || t[i - 1] != ' ' || s->len - i < 4 || t[i + 1] != 'a' || t[i + 2] != ' ')
 		return;
-	}
-	if (generic && entropy(t + v, n) >= (hex ? 3.0 : 4.5))
-		add(s, QN_PII_GENERIC_SECRET, v, ve, 0.7);
+	const unsigned char *r = memmem(t + from, i - from, "redis-cli", 9);
+	if (!r || memchr(r, '\n', (size_t)(t + i - r)))
+		return;
+	if (value_at(s, i + 3, &v, &ve))
+		judge(s, K_GENERIC, i, v, ve, 0);
 }
 
 /* ---- the scan ---- */
@@ -1413,9 +1726,13 @@ int qn_pii_scan(const struct qn_pii *p, const char *text, size_t len, struct qn_
 		case '(':
 			if (want_num && i + 1 < len && is_dig(t[i + 1]) && num_boundary(&s, i))
 				end = det_numeric(&s, i);
+			else if (want_assign && c == '(' && i >= 6 && !memcmp(t + i - 6, "define", 6))
+				det_define(&s, i);
 			break;
 		case '-':
 			end = det_dash(&s, i);
+			if (!end && want_assign && i + 1 < len && t[i + 1] == 'a')
+				det_cli_pass(&s, i);
 			break;
 		case '_':
 			end = det_underscore(&s, i);
@@ -1426,6 +1743,8 @@ int qn_pii_scan(const struct qn_pii *p, const char *text, size_t len, struct qn_
 		}
 		i = end > i ? end : i + 1;
 	}
+	if (want_assign && !s.failed)
+		scan_prose(&s);
 	pcre2_match_data_free(s.md);
 	if (s.failed) {
 		out->n = 0;

@@ -17,7 +17,9 @@
  * mod-97 IBAN, a known token prefix score high; loose shapes such as a bare
  * nine-digit SSN or an unpunctuated national phone number score low) and is
  * raised by context words within QN_PII_CONTEXT bytes before the value
- * ("phone", "card", "iban", "ssn", ...). Findings under opts.min_score are
+ * ("phone", "card", "iban", "ssn", ...; for phones only when no other
+ * number's label, such as "order" or "Kundennummer", comes after the phone
+ * word). Findings under opts.min_score are
  * dropped; overlapping findings are resolved (higher score wins, then the
  * longer span, then the earlier one), so the result is sorted by start and
  * disjoint. The hits array is caller-owned: qn_pii_hits_init /
@@ -34,8 +36,21 @@
  * Performance: one pass over the bytes finds cheap triggers ('@', digit runs
  * at a word boundary, ':' between hex digits, '=' or ':' after a key name,
  * upper-case word starts, the '_' '-' '.' inside token prefixes, and
- * "-----BEGIN"); the anchored patterns and validators run only there, so
- * ordinary prose goes by at a few hundred MB/s on one core.
+ * "-----BEGIN"), plus a memmem pass for "secret" and "passw" (secrets in
+ * prose and on command lines: "my password is X", "AWS Secret Access Key X");
+ * the anchored patterns and validators run only there, each over a bounded
+ * window, so ordinary prose goes by at a few hundred MB/s on one core.
+ *
+ * Secrets: AWS_SECRET_KEY is 40 base64 characters under an AWS secret name
+ * (aws_secret_access_key) or under any secret name (secret_key,
+ * SecretAccessKey) with "aws" or an AKIA/ASIA key id in the 256 bytes before.
+ * GENERIC_SECRET is the value of a secret-ish name (password, passwd, *_pass,
+ * secret, token, api_key, auth, credential, private/encryption/signing key;
+ * also key="Name" value="..." and PHP define('NAME', '...')) that is 16 or more
+ * characters: hex with some entropy, or mixing two of lower case, upper case
+ * and digits (all three in prose) with an entropy near that of random
+ * characters of its length. Placeholders (YOUR_..., xxxx, ****, ${...},
+ * {{...}}, <...>, changeme, redacted, example) never count.
  */
 #ifndef QN_PII_H
 #define QN_PII_H
@@ -70,7 +85,7 @@ enum qn_pii_type {
 #define QN_PII_ALL ((1u << QN_PII_NTYPES) - 1)
 #define QN_PII_BIT(t) (1u << (t))
 #define QN_PII_DEFAULT_MIN_SCORE 0.5
-#define QN_PII_CONTEXT 40             /* bytes before a value searched for context words */
+#define QN_PII_CONTEXT 64             /* bytes before a value searched for context words */
 #define QN_PII_MAX_HITS ((size_t)1 << 20) /* default ceiling of one scan's findings */
 
 /* "EMAIL", "PHONE", "CREDIT_CARD", "AWS_ACCESS_KEY", ...; "?" when out of range. */

@@ -2,8 +2,9 @@
  * test_pii.c - lib/pii: each detector at its boundaries (Luhn, mod-97, SSN
  * rules, address ranges, token shapes, entropy thresholds), overlaps,
  * options, redaction in both modes, masks, invalid UTF-8, concurrent scans,
- * and the labeled fixture tests/fixtures/pii/labeled.jsonl (made by
- * tests/tools/gen_pii.c): per-type precision and recall must reach 0.98.
+ * and two labeled fixtures: tests/fixtures/pii/labeled.jsonl (made by
+ * tests/tools/gen_pii.c) and the blind tests/fixtures/pii/independent.jsonl
+ * (see independent.md): per-type precision and recall must reach 0.98 on each.
  * Also prints the scan rate on generated prose (information, not a check).
  */
 #include <jansson.h>
@@ -100,6 +101,12 @@ static void test_phone(void)
 	NONE("too short intl", "+44 20");
 	NONE("unknown country", "+999 1234 5678");
 	NONE("glued to letters", "x212-555-0147 and 212-555-0147x");
+	FOUND("es 3-3-3 with context", "Tel\xc3\xa9" "fono: 912 131 608", "PHONE:912 131 608");
+	FOUND("es call context", "llame al 915-508-373.", "PHONE:915-508-373");
+	NONE("3-3-3 serial", "Serial: 912 131 608");
+	FOUND("fr bare after T\xc3\xa9l", "T\xc3\xa9l : 0399806539", "PHONE:0399806539");
+	NONE("tel inside a word", "Bestellnummer: INV-0744083\nKundennummer: 2216153783");
+	NONE("phone word then other label", "Phone: see below. Customer number: 2216153783");
 }
 
 static void test_ip(void)
@@ -194,6 +201,19 @@ static void test_secrets(void)
 	FOUND("aws secret json", "{\"AWS_SECRET_ACCESS_KEY\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}",
 	      "AWS_SECRET_KEY:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
 	NONE("40 chars without key", "value wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+	FOUND("aws secret terraform", "provider \"aws\" {\n  secret_key = \"Q3L+J6zy3Ql7FUKpu7XNGPqrDaNBdcl6z2ZTxGoh\"\n}",
+	      "AWS_SECRET_KEY:Q3L+J6zy3Ql7FUKpu7XNGPqrDaNBdcl6z2ZTxGoh");
+	FOUND("aws secret near key id",
+	      "{\"AccessKeyId\": \"ASIAAUYV3UDG6ZOHLF2G\", \"SecretAccessKey\": \"Zp4zR3miEwkSCG9L5qFhQC47yo5mUTaYocl3UyDD\"}",
+	      "AWS_ACCESS_KEY:ASIAAUYV3UDG6ZOHLF2G|AWS_SECRET_KEY:Zp4zR3miEwkSCG9L5qFhQC47yo5mUTaYocl3UyDD");
+	FOUND("aws secret prose", "AWS Secret Access Key 7EN8w389eLai3DtzL70aAa+2rJe7rhlqQk2ePwvn, bitte",
+	      "AWS_SECRET_KEY:7EN8w389eLai3DtzL70aAa+2rJe7rhlqQk2ePwvn");
+	FOUND("aws secret cli", "aws configure set aws_secret_access_key Mr4En1jl+oA8GCI/32pAM4A82V7OpO8XpIz9hUw+ --profile x",
+	      "AWS_SECRET_KEY:Mr4En1jl+oA8GCI/32pAM4A82V7OpO8XpIz9hUw+");
+	FOUND("aws secret k8s env", "- name: AWS_SECRET_ACCESS_KEY\n  value: \"wMqPEeUz/sLfwFQA9bJoz450ngCmguRC7M/O52C5\"",
+	      "AWS_SECRET_KEY:wMqPEeUz/sLfwFQA9bJoz450ngCmguRC7M/O52C5");
+	FOUND("secret without aws context is generic", "secret_key = \"Q3L+J6zy3Ql7FUKpu7XNGPqrDaNBdcl6z2ZTxGoh\"",
+	      "GENERIC_SECRET:Q3L+J6zy3Ql7FUKpu7XNGPqrDaNBdcl6z2ZTxGoh");
 	FOUND("github classic", "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
 	      "GITHUB_TOKEN:ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789");
 	FOUND("github fine-grained",
@@ -242,8 +262,31 @@ static void test_generic(void)
 	      "GENERIC_SECRET:aB3dE5gH7jK9mN1pQ2rS4tU6");
 	FOUND("generic yaml", "  client_secret: aB3dE5gH7jK9mN1pQ2rS4tU6\n",
 	      "GENERIC_SECRET:aB3dE5gH7jK9mN1pQ2rS4tU6");
-	/* 22 distinct: 4.46 < 4.5 */
-	NONE("generic just below 4.5", "password = \"aB3dE5gH7jK9mN1pQ2rS4t\"");
+	/* 16 or more characters of mixed classes count (the blind fixture's rule, as
+	 * in gitleaks/detect-secrets): the entropy wanted grows with the length. */
+	FOUND("generic 22 mixed", "password = \"aB3dE5gH7jK9mN1pQ2rS4t\"",
+	      "GENERIC_SECRET:aB3dE5gH7jK9mN1pQ2rS4t");
+	FOUND("generic 16 mixed", "DB_PASS=o1itqdLjo2gqnu5v", "GENERIC_SECRET:o1itqdLjo2gqnu5v");
+	NONE("generic repetitive", "password=\"Password123Password123\"");
+	NONE("generic one class", "secret_name: prod/db/credentials-store");
+	NONE("generic placeholders",
+	     "api_key=YOUR_API_KEY_HERE_0123 token={{ vault_api_token_2024 }} secret=<client-secret-goes-here>");
+	FOUND("generic prose", "> my password is qY4clAuBgoXiM3DJh76rBX2Z can you check",
+	      "GENERIC_SECRET:qY4clAuBgoXiM3DJh76rBX2Z");
+	NONE("generic prose weak", "the password is incorrectly-configured-here and secret sauce");
+	FOUND("generic dotnet", "<add key=\"ApiSecret\" value=\"TyM3Sa8oBsbsMdjiDA3iFXDTRwNv1Ap21kfk\" />",
+	      "GENERIC_SECRET:TyM3Sa8oBsbsMdjiDA3iFXDTRwNv1Ap21kfk");
+	FOUND("generic php define", "define('AUTH_KEY', 'lNmGY@3CL13N7Q=XatR');",
+	      "GENERIC_SECRET:lNmGY@3CL13N7Q=XatR");
+	FOUND("generic subscript", "app.config['JWT_SECRET_KEY'] = \"gqwx6alHtoAzb_JoL6cjceSehmsmAT\"",
+	      "GENERIC_SECRET:gqwx6alHtoAzb_JoL6cjceSehmsmAT");
+	FOUND("generic guillemets", "password = \xc2\xab 8liG3LVfGBzkcmEsKOTi \xc2\xbb",
+	      "GENERIC_SECRET:8liG3LVfGBzkcmEsKOTi");
+	FOUND("generic redis-cli", "redis-cli -h cache -a Z3COWaMeeFGOVNLGJAZ3AvHjoTA5 ping",
+	      "GENERIC_SECRET:Z3COWaMeeFGOVNLGJAZ3AvHjoTA5");
+	FOUND("generic url token", "GET /export?token=Zp4zR3miEwkSCG9L5qFhQC47&x=1 HTTP/1.1",
+	      "GENERIC_SECRET:Zp4zR3miEwkSCG9L5qFhQC47");
+	NONE("generic digest under non-secret name", "integrity: sha256-3f2a8c1b9d0e4f5a6b7c8d9e0f1a2b3c");
 	/* hex: 16 distinct = 4.0 >= 3.0; a repetitive one is not */
 	FOUND("generic hex", "api_key: 0123456789abcdef0123", "GENERIC_SECRET:0123456789abcdef0123");
 	NONE("generic hex low entropy", "api_key: 00000000111111112222");
@@ -415,13 +458,38 @@ static double overlap(size_t a0, size_t a1, size_t b0, size_t b1)
 	return hi > lo && big ? (double)(hi - lo) / (double)big : 0.0;
 }
 
-static void test_fixture(void)
+/* Prints text[from, to) on one line, with control bytes escaped. */
+static void show_span(const char *text, size_t len, size_t from, size_t to)
 {
-	const char *top = getenv("QN_TOP");
-	char path[4096];
-	snprintf(path, sizeof path, "%s/tests/fixtures/pii/labeled.jsonl", top ? top : ".");
+	from = from > 60 ? from - 60 : 0;
+	to = to + 30 < len ? to + 30 : len;
+	for (size_t i = from; i < to; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c == '\n')
+			fputs("\\n", stdout);
+		else if (c < 0x20)
+			putchar('?');
+		else
+			putchar(c);
+	}
+	putchar('\n');
+}
+
+/*
+ * Scans every text of tests/fixtures/pii/<file> and compares with its labels
+ * (a finding matches a label of its type overlapping it by 80%). Prints
+ * per-type precision and recall; with gate, CHECKs >= 0.98 for each type.
+ * QN_PII_SHOW (a number) sets how many misses and extras are printed.
+ */
+static void eval_fixture(const char *file, int gate)
+{
+	const char *top = getenv("QN_TOP"), *show = getenv("QN_PII_SHOW");
+	unsigned show_max = show ? (unsigned)atoi(show) : 15;
+	char path[4096], name[128];
+	snprintf(path, sizeof path, "%s/tests/fixtures/pii/%s", top ? top : ".", file);
 	FILE *f = fopen(path, "r");
-	CHECK_NAMED("fixture opens", f != NULL);
+	snprintf(name, sizeof name, "fixture %s opens", file);
+	CHECK_NAMED(name, f != NULL);
 	if (!f)
 		return;
 
@@ -471,42 +539,61 @@ static void test_fixture(void)
 					t[ty].tp_found++;
 					break;
 				}
-			if (!used_e[i] && shown++ < 15)
-				printf("missed %s [%zu,%zu) in: %.120s\n", qn_pii_type_name(ty), s, en,
-				       text);
+			if (!used_e[i] && shown++ < show_max)
+				{
+				printf("missed %s '%.*s' in: ", qn_pii_type_name(ty), (int)(en - s),
+				       en <= len && s < en ? text + s : "");
+				show_span(text, len, s, en <= len ? en : len);
+			}
 		}
 		for (size_t k = 0; k < h.n; k++) {
 			t[h.v[k].type].found++;
-			if (k < 64 && !used_f[k] && shown++ < 15)
-				printf("extra %s '%.*s' in: %.120s\n", qn_pii_type_name(h.v[k].type),
-				       (int)(h.v[k].end - h.v[k].start), text + h.v[k].start, text);
+			if (k < 64 && !used_f[k] && shown++ < show_max)
+				{
+				printf("extra %s '%.*s' in: ", qn_pii_type_name(h.v[k].type),
+				       (int)(h.v[k].end - h.v[k].start), text + h.v[k].start);
+				show_span(text, len, h.v[k].start, h.v[k].end);
+			}
 		}
 		json_decref(o);
 	}
 	free(line);
 	fclose(f);
 	qn_pii_hits_release(&h);
-	CHECK_NAMED("fixture parses", bad_json == 0 && texts > 0);
-	CHECK_NAMED("findings sorted and disjoint", unsorted == 0);
+	snprintf(name, sizeof name, "fixture %s parses", file);
+	CHECK_NAMED(name, bad_json == 0 && texts > 0);
+	snprintf(name, sizeof name, "fixture %s: findings sorted and disjoint", file);
+	CHECK_NAMED(name, unsorted == 0);
 
 	unsigned total = 0;
-	printf("fixture: %u texts\n", texts);
+	printf("fixture %s: %u texts\n", file, texts);
 	printf("%-16s %8s %8s %9s %7s\n", "type", "expected", "found", "precision", "recall");
 	for (int ty = 0; ty < QN_PII_NTYPES; ty++) {
 		double prec = t[ty].found ? (double)t[ty].tp_found / t[ty].found : 1.0;
 		double rec = t[ty].expected ? (double)t[ty].tp_exp / t[ty].expected : 0.0;
-		char name[64];
 		total += t[ty].expected;
 		printf("%-16s %8u %8u %9.3f %7.3f\n", qn_pii_type_name(ty), t[ty].expected,
 		       t[ty].found, prec, rec);
-		snprintf(name, sizeof name, "fixture %s: at least 30 labeled", qn_pii_type_name(ty));
+		if (!gate)
+			continue;
+		snprintf(name, sizeof name, "fixture %s %s: at least 30 labeled", file,
+			 qn_pii_type_name(ty));
 		CHECK_NAMED(name, t[ty].expected >= 30);
-		snprintf(name, sizeof name, "fixture %s: precision >= 0.98", qn_pii_type_name(ty));
+		snprintf(name, sizeof name, "fixture %s %s: precision >= 0.98", file,
+			 qn_pii_type_name(ty));
 		CHECK_NAMED(name, prec >= 0.98);
-		snprintf(name, sizeof name, "fixture %s: recall >= 0.98", qn_pii_type_name(ty));
+		snprintf(name, sizeof name, "fixture %s %s: recall >= 0.98", file,
+			 qn_pii_type_name(ty));
 		CHECK_NAMED(name, rec >= 0.98);
 	}
-	CHECK_NAMED("fixture has at least 500 labeled values", total >= 500);
+	snprintf(name, sizeof name, "fixture %s has at least 500 labeled values", file);
+	CHECK_NAMED(name, total >= 500);
+}
+
+static void test_fixture(void)
+{
+	eval_fixture("labeled.jsonl", 1);
+	eval_fixture("independent.jsonl", 1);
 }
 
 /* ---- concurrency: one detector, several threads ---- */
