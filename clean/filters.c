@@ -388,6 +388,14 @@ struct qf_scratch {
 	size_t tabcap;
 	struct prefix *pf; /* per-token prefix hashes, see token_hashes() */
 	size_t pfcap;
+	/* fast repetition path, see rep_prepare() */
+	unsigned char *cat; /* the words concatenated, 16 zero bytes after */
+	size_t catcap;
+	uint32_t *rep; /* 6 arrays of ntok + 1: tp cc wid gid cnt cnt2 */
+	size_t repcap;
+	unsigned char *uniq;
+	size_t uniqcap;
+	int reference; /* qf_check_reference: the slow path */
 	struct qn_buf line; /* C4: a line without its citations */
 	struct qn_buf lower; /* bad words: the lowercased text */
 };
@@ -406,6 +414,9 @@ void qf_result_release(struct qf_result *r)
 		free(x->sp);
 		free(x->tab);
 		free(x->pf);
+		free(x->cat);
+		free(x->rep);
+		free(x->uniq);
 		qn_buf_release(&x->line);
 		qn_buf_release(&x->lower);
 		free(x);
@@ -696,6 +707,203 @@ static long long all_duplicate(struct qf_scratch *x, const char *s, size_t n, lo
 	return rep;
 }
 
+/*
+ * The fast path for the n-gram rules; the functions above are the reference
+ * it must agree with (qf_check_reference, tests/unit/test_filters.c).
+ *
+ * rep_prepare: T, the words concatenated ("".join(words)); tp[i] the offset
+ * of word i in T, cc[i] the code points of words[0:i]; wid[i] a dense id of
+ * word i (ids in order of first occurrence, exact: equal ids iff equal
+ * words); uniq[i] 1 when the 16 bytes of T from word i's start occur at no
+ * other word start (by a 64-bit key, so a collision only clears uniq).
+ *
+ * A "".join n-gram at i of QF_PFX bytes or more whose prefix is unique
+ * cannot equal any other n-gram (equal strings have equal prefixes), so
+ * all_duplicate_fast skips it: it is never found, and no other n-gram can
+ * find it. Shorter n-grams only equal n-grams as short, which are never
+ * skipped. " ".join n-grams are equal iff their words are, so
+ * top_duplicate_fast gives each n-gram the exact id of (id of its
+ * (n-1)-gram, id of its last word), and an n-gram whose (n-1)-gram is seen
+ * once is seen once.
+ */
+#define QF_PFX 16
+#define ONCE UINT32_MAX
+
+static int rep_prepare(struct qf_scratch *x, const char *s)
+{
+	size_t nt = x->ntok, tb = 0, nw = 0;
+	for (size_t i = 0; i < nt; i++)
+		tb += x->tok[i].len;
+	if (grow((void **)&x->cat, &x->catcap, tb + QF_PFX, 1) < 0 ||
+	    grow((void **)&x->rep, &x->repcap, 6 * (nt + 1), sizeof *x->rep) < 0 ||
+	    grow((void **)&x->uniq, &x->uniqcap, nt + 1, 1) < 0)
+		return -1;
+	uint32_t *tp = x->rep, *cc = tp + nt + 1, *wid = cc + nt + 1, *cnt = wid + 2 * (nt + 1);
+	unsigned char *T = x->cat;
+	tp[0] = cc[0] = 0;
+	for (size_t i = 0; i < nt; i++) {
+		memcpy(T + tp[i], s + x->tok[i].off, x->tok[i].len);
+		tp[i + 1] = tp[i] + x->tok[i].len;
+		cc[i + 1] = cc[i] + x->tok[i].chars;
+	}
+	memset(T + tb, 0, QF_PFX);
+
+	/* word ids and their counts */
+	size_t mask = table_for(x, nt);
+	if (!mask)
+		return -1;
+	for (size_t i = 0; i < nt; i++) {
+		const unsigned char *p = T + tp[i];
+		uint32_t l = tp[i + 1] - tp[i];
+		uint64_t h = XXH3_64bits(p, l);
+		for (size_t j = slot_of(h, mask);; j = (j + 1) & mask) {
+			struct slot *e = &x->tab[j];
+			if (!e->first) {
+				e->h = h;
+				e->first = (uint32_t)i + 1;
+				wid[i] = (uint32_t)nw;
+				cnt[nw++] = 1;
+				break;
+			}
+			uint32_t f = e->first - 1;
+			if (e->h == h && tp[f + 1] - tp[f] == l && !memcmp(T + tp[f], p, l)) {
+				wid[i] = wid[f];
+				cnt[wid[f]]++;
+				break;
+			}
+		}
+	}
+
+	/* unique 16-byte prefixes */
+	mask = table_for(x, nt);
+	if (!mask)
+		return -1;
+	for (size_t i = 0; i < nt; i++) {
+		uint64_t a, b;
+		memcpy(&a, T + tp[i], 8);
+		memcpy(&b, T + tp[i] + 8, 8);
+		uint64_t h = a ^ (b * HASH_P) ^ (b >> 29);
+		x->uniq[i] = 1;
+		for (size_t j = slot_of(h, mask);; j = (j + 1) & mask) {
+			struct slot *e = &x->tab[j];
+			if (!e->first) {
+				e->h = h;
+				e->first = (uint32_t)i + 1;
+				break;
+			}
+			if (e->h == h) {
+				x->uniq[e->first - 1] = 0;
+				x->uniq[i] = 0;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Advances the " ".join n-gram ids from n - 1 to n (gid and cnt hold the
+ * (n-1)-gram ids and their counts, ONCE for one seen once; n >= 2).
+ */
+static int ngram_ids(struct qf_scratch *x, size_t n, uint32_t **cnt, uint32_t **cnt2)
+{
+	size_t nt = x->ntok, m = nt - n + 1, ids = 0;
+	uint32_t *wid = x->rep + 2 * (nt + 1), *gid = wid + nt + 1, *oc = *cnt, *nc = *cnt2;
+	size_t mask = table_for(x, m);
+	if (!mask)
+		return -1;
+	for (size_t i = 0; i < m; i++) {
+		uint32_t g = gid[i];
+		if (g == ONCE || oc[g] == 1) {
+			gid[i] = ONCE;
+			continue;
+		}
+		uint64_t key = (uint64_t)g << 32 | wid[i + n - 1];
+		for (size_t j = slot_of(key, mask);; j = (j + 1) & mask) {
+			struct slot *e = &x->tab[j];
+			if (!e->first) {
+				e->h = key;
+				e->first = (uint32_t)ids + 1;
+				gid[i] = (uint32_t)ids;
+				nc[ids++] = 1;
+				break;
+			}
+			if (e->h == key) {
+				gid[i] = e->first - 1;
+				nc[e->first - 1]++;
+				break;
+			}
+		}
+	}
+	*cnt = nc;
+	*cnt2 = oc;
+	return 0;
+}
+
+/* top_duplicate from the ids of the n-grams: ids in order of first occurrence */
+static long long top_duplicate_fast(const struct qf_scratch *x, size_t n, const uint32_t *cnt)
+{
+	size_t nt = x->ntok, m = nt - n + 1;
+	const uint32_t *cc = x->rep + nt + 1, *gid = x->rep + 3 * (nt + 1);
+	uint32_t best = 1, best_id = ONCE;
+	size_t first = 0;
+	for (size_t i = 0; i < m; i++) {
+		uint32_t g = gid[i];
+		if (g == ONCE || cnt[g] <= best)
+			continue;
+		/* the first n-gram of the most frequent id: a later id with the
+		 * same count is never taken (its first occurrence is later) */
+		if (g != best_id) {
+			best = cnt[g];
+			best_id = g;
+			first = i;
+		}
+	}
+	return (long long)(cc[first + n] - cc[first] + n - 1) * best;
+}
+
+static long long all_duplicate_fast(struct qf_scratch *x, size_t n, long long stop)
+{
+	size_t nt = x->ntok, m = nt - n + 1, mask = table_for(x, m), i = 0;
+	const uint32_t *tp = x->rep, *cc = tp + nt + 1;
+	const unsigned char *T = x->cat;
+	long long rep = 0;
+	if (!mask)
+		return -1;
+	while (i < m) {
+		uint32_t l = tp[i + n] - tp[i];
+		if (l >= QF_PFX && x->uniq[i]) {
+			i++;
+			continue;
+		}
+		const unsigned char *p = T + tp[i];
+		uint64_t h = XXH3_64bits(p, l);
+		int seen = 0;
+		for (size_t j = slot_of(h, mask);; j = (j + 1) & mask) {
+			struct slot *e = &x->tab[j];
+			if (!e->first) {
+				e->h = h;
+				e->first = (uint32_t)i + 1;
+				break;
+			}
+			uint32_t f = e->first - 1;
+			if (e->h == h && tp[f + n] - tp[f] == l && !memcmp(T + tp[f], p, l)) {
+				seen = 1;
+				break;
+			}
+		}
+		if (seen) {
+			rep += (long long)(cc[i + n] - cc[i]);
+			if (rep > stop)
+				break;
+			i += n;
+		} else {
+			i++;
+		}
+	}
+	return rep;
+}
+
 static const char *const top_reason[QF_NGRAM_MAX + 1] = {
 	"top_0_gram", "top_1_gram", "top_2_gram", "top_3_gram", "top_4_gram", "top_5_gram",
 	"top_6_gram", "top_7_gram", "top_8_gram", "top_9_gram", "top_10_gram"};
@@ -706,6 +914,49 @@ static const char *const dup_reason[QF_NGRAM_MAX + 1] = {
 	"duplicated_9_n_grams", "duplicated_10_n_grams"};
 
 #define FAIL_OOM -1
+
+static int ngrams_fast(const struct qf_config *c, struct qf_scratch *x, const char *s, double len,
+		       struct qf_result *r)
+{
+	static const char F[] = "gopher_repetition";
+	size_t nt = x->ntok, at = 1;
+	int need = 0;
+	for (size_t g = 1; g <= QF_NGRAM_MAX; g++)
+		if ((c->top_ngram_frac[g] || c->dup_ngram_frac[g]) && nt >= g)
+			need = 1;
+	if (!need)
+		return 0;
+	if (rep_prepare(x, s) < 0)
+		return FAIL_OOM;
+	uint32_t *wid = x->rep + 2 * (nt + 1), *gid = wid + nt + 1, *cnt = gid + nt + 1,
+		 *cnt2 = cnt + nt + 1;
+	memcpy(gid, wid, nt * sizeof *gid);
+	for (size_t g = 1; g <= QF_NGRAM_MAX; g++) {
+		if (!c->top_ngram_frac[g] || nt < g)
+			continue;
+		while (at < g)
+			if (ngram_ids(x, ++at, &cnt, &cnt2) < 0)
+				return FAIL_OOM;
+		long long top = top_duplicate_fast(x, g, cnt);
+		if ((double)top / len > c->top_ngram_frac[g])
+			REJECT(F, top_reason[g]);
+	}
+	for (size_t g = 1; g <= QF_NGRAM_MAX; g++) {
+		if (!c->dup_ngram_frac[g] || nt < g)
+			continue;
+		long long stop = (long long)(c->dup_ngram_frac[g] * len);
+		while (stop > 0 && (double)(stop - 1) / len > c->dup_ngram_frac[g])
+			stop--;
+		while ((double)stop / len <= c->dup_ngram_frac[g])
+			stop++;
+		long long rep = all_duplicate_fast(x, g, stop - 1);
+		if (rep < 0)
+			return FAIL_OOM;
+		if ((double)rep / len > c->dup_ngram_frac[g])
+			REJECT(F, dup_reason[g]);
+	}
+	return 0;
+}
 
 static int gopher_repetition(const struct qf_config *c, struct qf_scratch *x, const char *s,
 			     size_t n, size_t chars, struct qf_result *r)
@@ -759,6 +1010,8 @@ static int gopher_repetition(const struct qf_config *c, struct qf_scratch *x, co
 
 	if (!chars)
 		return 0;
+	if (!x->reference)
+		return ngrams_fast(c, x, s, len, r);
 	int hashed = 0;
 	for (size_t g = 1; g <= QF_NGRAM_MAX; g++) {
 		if (!c->top_ngram_frac[g] || x->ntok < g)
@@ -1523,4 +1776,17 @@ int qf_check(const struct qf_config *c, const struct qf_words *badwords, const c
 			return rc < 0 ? fail(r, "out_of_memory") : 1;
 	}
 	return 0;
+}
+
+int qf_check_reference(const struct qf_config *c, const struct qf_words *badwords, const char *text,
+		       size_t len, struct qf_result *r)
+{
+	int rc;
+	(void)qf_check(c, 0, "", 0, r); /* makes the scratch */
+	if (r->scratch)
+		r->scratch->reference = 1;
+	rc = qf_check(c, badwords, text, len, r);
+	if (r->scratch)
+		r->scratch->reference = 0;
+	return rc;
 }

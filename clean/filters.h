@@ -189,4 +189,12 @@ struct qf_token {
 /* Splits text into tokens (caller frees *out); returns the count or -1. */
 long qf_split(const char *text, size_t len, struct qf_token **out);
 
+/*
+ * qf_check with the reference (slow, straightforward) implementation of the
+ * Gopher n-gram rules, for tests/unit/test_filters.c to check the fast path
+ * against; same results, same contract.
+ */
+int qf_check_reference(const struct qf_config *c, const struct qf_words *badwords, const char *text,
+		       size_t len, struct qf_result *r);
+
 #endif

@@ -699,9 +699,223 @@ static void test_chain(void)
 	free(big);
 }
 
-int main(void)
+/* ---- the fast n-gram rules against the reference ---- */
+
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+static uint32_t rnd(uint32_t n)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(rng_state >> 33) % n;
+}
+
+static void test_differential(void)
+{
+	/* tiny vocabularies make "ab c" == "a bc" collisions and repeats common */
+	static const char *const vocab[] = {"a", "b", "ab", "ba", "c", "bc", "abc", "the", "cat",
+					    "thecat", "sat", "on", "mat", "é", "aé", "x-y", "1,000",
+					    "don't", "!!", "...", "abcdefghij", "abcdefghijklmnopq"};
+	const size_t nv = sizeof vocab / sizeof *vocab;
+	struct qf_result ref;
+	struct qn_buf b;
+	int bad = 0, docs = 3000;
+	qf_result_init(&ref);
+	qn_buf_init(&b, QN_BUF_UNLIMITED);
+	for (int d = 0; d < docs && !bad; d++) {
+		struct qf_config c;
+		qf_config_init(&c);
+		c.enable = QF_GOPHER_REPETITION;
+		c.dup_line_frac = c.dup_para_frac = c.dup_line_char_frac = c.dup_para_char_frac = 0;
+		/* thresholds spread so both verdicts occur; some n-grams on */
+		for (int g = 1; g <= QF_NGRAM_MAX; g++) {
+			c.top_ngram_frac[g] = rnd(3) ? 0 : (double)rnd(1000) / 1000;
+			c.dup_ngram_frac[g] = rnd(3) ? 0 : (double)rnd(1000) / 1000;
+		}
+		if (d % 4 == 0) { /* the defaults */
+			struct qf_config dflt;
+			qf_config_init(&dflt);
+			memcpy(c.top_ngram_frac, dflt.top_ngram_frac, sizeof c.top_ngram_frac);
+			memcpy(c.dup_ngram_frac, dflt.dup_ngram_frac, sizeof c.dup_ngram_frac);
+		}
+		qn_buf_reset(&b);
+		size_t words = 1 + rnd(d % 10 == 0 ? 2000 : 120), v = 2 + rnd((uint32_t)nv - 1);
+		size_t period = 1 + rnd(12);
+		for (size_t i = 0; i < words; i++) {
+			size_t k = (d % 3 == 0) ? (i % period + rnd(2)) % v : rnd((uint32_t)v);
+			if (i && qn_buf_adds(&b, rnd(20) ? " " : "\n") < 0)
+				abort();
+			if (qn_buf_adds(&b, vocab[k]) < 0)
+				abort();
+		}
+		/* each rule alone too, so every rule is compared, not just the first */
+		for (int only = -1; only <= 2 * QF_NGRAM_MAX && !bad; only++) {
+			struct qf_config o = c;
+			if (only >= 0) {
+				int g = only % QF_NGRAM_MAX + 1;
+				memset(o.top_ngram_frac, 0, sizeof o.top_ngram_frac);
+				memset(o.dup_ngram_frac, 0, sizeof o.dup_ngram_frac);
+				if (only < QF_NGRAM_MAX)
+					o.top_ngram_frac[g] = (double)rnd(300) / 1000;
+				else
+					o.dup_ngram_frac[g] = (double)rnd(300) / 1000;
+			}
+			const char *text = b.data ? b.data : "";
+			int r1 = qf_check(&o, NULL, text, b.len, &R);
+			int r2 = qf_check_reference(&o, NULL, text, b.len, &ref);
+			if (r1 != r2 || (r1 == 1 && strcmp(R.reason, ref.reason))) {
+				bad = 1;
+				printf("# differential: doc %d rule %d: fast %s, reference %s\n# %.200s\n", d,
+				       only, r1 == 1 ? R.reason : "keep", r2 == 1 ? ref.reason : "keep", text);
+			}
+		}
+	}
+	CHECK_NAMED("differential: fast n-gram rules equal the reference on 3000 documents", !bad);
+	qn_buf_release(&b);
+	qf_result_release(&ref);
+}
+
+/* ---- --bench: MB/s per filter on the prose of examples/out/docs.jsonl ---- */
+
+#include <time.h>
+
+/* The "text" strings of a JSONL file, decoded; appended to *docs. */
+static size_t load_texts(const char *path, struct qn_buf *all, size_t **ends, size_t *nd)
+{
+	FILE *f = fopen(path, "rb");
+	char *line = NULL;
+	size_t cap = 0, nc = 0;
+	ssize_t k;
+	if (!f)
+		return 0;
+	while ((k = getline(&line, &cap, f)) > 0) {
+		char *p = strstr(line, "\"text\":\"");
+		if (!p)
+			continue;
+		for (p += 8; *p && *p != '"'; p++) {
+			char ch = *p;
+			if (ch == '\\') {
+				p++;
+				if (*p == 'n')
+					ch = '\n';
+				else if (*p == 't')
+					ch = '\t';
+				else if (*p == 'r')
+					ch = '\r';
+				else if (*p == 'u') {
+					unsigned v = 0;
+					if (sscanf(p + 1, "%4x", &v) != 1)
+						break;
+					p += 4;
+					char u[4];
+					size_t l = 0;
+					if (v < 0x80)
+						u[l++] = (char)v;
+					else if (v < 0x800)
+						u[l++] = (char)(0xc0 | v >> 6), u[l++] = (char)(0x80 | (v & 63));
+					else
+						u[l++] = (char)(0xe0 | v >> 12), u[l++] = (char)(0x80 | (v >> 6 & 63)),
+						u[l++] = (char)(0x80 | (v & 63));
+					if (qn_buf_add(all, u, l) < 0)
+						abort();
+					continue;
+				} else
+					ch = *p;
+			}
+			if (qn_buf_add(all, &ch, 1) < 0)
+				abort();
+		}
+		if (*nd == nc) {
+			nc = nc ? 2 * nc : 64;
+			*ends = realloc(*ends, nc * sizeof **ends);
+			if (!*ends)
+				abort();
+		}
+		(*ends)[(*nd)++] = all->len;
+	}
+	free(line);
+	fclose(f);
+	return *nd;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int bench(const char *path, const char *only)
+{
+	struct qn_buf all;
+	size_t *ends = NULL, nd = 0, base;
+	qn_buf_init(&all, QN_BUF_UNLIMITED);
+	if (!load_texts(path, &all, &ends, &nd)) {
+		fprintf(stderr, "bench: no texts in %s\n", path);
+		return 1;
+	}
+	base = nd;
+	size_t blen = all.len;
+	char *one = malloc(blen);
+	if (!one)
+		abort();
+	memcpy(one, all.data, blen);
+	/* repeat the documents to ~10 MB */
+	while (all.len < (size_t)10 << 20) {
+		size_t st = 0;
+		for (size_t i = 0; i < base; i++) {
+			size_t len = ends[i] - st;
+			if (qn_buf_add(&all, one + st, len) < 0)
+				abort();
+			ends = realloc(ends, (nd + 1) * sizeof *ends);
+			ends[nd++] = all.len;
+			st = ends[i];
+		}
+	}
+	static const struct {
+		const char *name;
+		unsigned bits;
+	} runs[] = {{"gopher_repetition", QF_GOPHER_REPETITION},
+		    {"gopher_quality", QF_GOPHER_QUALITY},
+		    {"c4_quality", QF_C4_QUALITY},
+		    {"fineweb_quality", QF_FINEWEB_QUALITY},
+		    {"default chain", QF_DEFAULT_CHAIN}};
+	printf("# %.1f MB in %zu documents (%zu distinct), median of 5\n", all.len / 1e6, nd, base);
+	for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
+		struct qf_config c;
+		double t[5];
+		size_t kept = 0;
+		if (only && strcmp(only, runs[k].name))
+			continue;
+		qf_config_init(&c);
+		c.enable = runs[k].bits;
+		for (int rpt = 0; rpt < 5; rpt++) {
+			struct timespec t0, t1;
+			size_t st = 0;
+			kept = 0;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (size_t i = 0; i < nd; i++) {
+				if (qf_check(&c, NULL, all.data + st, ends[i] - st, &R) == 0)
+					kept++;
+				st = ends[i];
+			}
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			t[rpt] = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+		}
+		qsort(t, 5, sizeof *t, cmp_d);
+		printf("%-18s %7.1f MB/s  (%zu/%zu kept)\n", runs[k].name, all.len / 1e6 / t[2], kept, nd);
+	}
+	free(one);
+	free(ends);
+	qn_buf_release(&all);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	qf_result_init(&R);
+	if (argc > 1 && !strcmp(argv[1], "--bench")) {
+		int rc = bench(argc > 2 ? argv[2] : "examples/out/docs.jsonl", argc > 3 ? argv[3] : NULL);
+		qf_result_release(&R);
+		return rc;
+	}
 	test_split();
 	test_length();
 	test_gopher_quality();
@@ -710,6 +924,7 @@ int main(void)
 	test_badwords();
 	test_fineweb();
 	test_chain();
+	test_differential();
 	qf_result_release(&R);
 	return CHECK_DONE();
 }
