@@ -43,4 +43,3 @@ lines() {
 	if [ "$n" -eq "$3" ]; then pass "$1"; else fail "$1" "$n lines, want $3"; fi
 }
 
-# jq-free field access: py NAME CODE runs python3 over $T/out when present.
