@@ -452,6 +452,30 @@ static int push_span(struct qf_scratch *x, size_t *n, size_t a, size_t b)
 	return 0;
 }
 
+/*
+ * Splits [from, to) into spans at runs of at least min_nl newlines (the
+ * run itself belongs to no span), as re.split(r"\n{min_nl,}") does.
+ */
+static int split_newlines(struct qf_scratch *x, const char *s, size_t from, size_t to,
+			  int min_nl, size_t *ns)
+{
+	size_t st = from, i = from;
+
+	*ns = 0;
+	while (i < to) {
+		if (s[i] == '\n' && (min_nl < 2 || (i + 1 < to && s[i + 1] == '\n'))) {
+			if (push_span(x, ns, st, i) < 0)
+				return -1;
+			while (i < to && s[i] == '\n')
+				i++;
+			st = i;
+		} else {
+			i++;
+		}
+	}
+	return push_span(x, ns, st, to);
+}
+
 /* A table slot for hash h: the polynomial hashes' low bits are weak, so mix. */
 static inline size_t slot_of(uint64_t h, size_t mask)
 {
@@ -963,24 +987,12 @@ static int gopher_repetition(const struct qf_config *c, struct qf_scratch *x, co
 {
 	static const char F[] = "gopher_repetition";
 	uint64_t dups, dchars;
-	size_t ns = 0, a = 0, b = n, i;
+	size_t ns = 0, a = 0, b = n;
 	double len = (double)chars;
 
 	/* paragraphs: re.split(r"\n{2,}", text.strip()) */
 	py_strip(s, &a, &b);
-	size_t st = a;
-	for (i = a; i < b;) {
-		if (s[i] == '\n' && i + 1 < b && s[i + 1] == '\n') {
-			if (push_span(x, &ns, st, i) < 0)
-				return FAIL_OOM;
-			while (i < b && s[i] == '\n')
-				i++;
-			st = i;
-		} else {
-			i++;
-		}
-	}
-	if (push_span(x, &ns, st, b) < 0 || find_duplicates(x, s, ns, &dups, &dchars) < 0)
+	if (split_newlines(x, s, a, b, 2, &ns) < 0 || find_duplicates(x, s, ns, &dups, &dchars) < 0)
 		return FAIL_OOM;
 	if (c->dup_para_frac && (double)dups / (double)ns > c->dup_para_frac)
 		REJECT(F, "dup_para_frac");
@@ -988,20 +1000,7 @@ static int gopher_repetition(const struct qf_config *c, struct qf_scratch *x, co
 		REJECT(F, "dup_para_char_frac");
 
 	/* lines: re.split("\n+", text) */
-	ns = 0;
-	st = 0;
-	for (i = 0; i < n;) {
-		if (s[i] == '\n') {
-			if (push_span(x, &ns, st, i) < 0)
-				return FAIL_OOM;
-			while (i < n && s[i] == '\n')
-				i++;
-			st = i;
-		} else {
-			i++;
-		}
-	}
-	if (push_span(x, &ns, st, n) < 0 || find_duplicates(x, s, ns, &dups, &dchars) < 0)
+	if (split_newlines(x, s, 0, n, 1, &ns) < 0 || find_duplicates(x, s, ns, &dups, &dchars) < 0)
 		return FAIL_OOM;
 	if (c->dup_line_frac && (double)dups / (double)ns > c->dup_line_frac)
 		REJECT(F, "dup_line_frac");
