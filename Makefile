@@ -25,13 +25,16 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 QN_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Ilib $(PKG_CFLAGS) $(SANFLAGS) -pthread -MMD -MP
+# C++ only for the shims over C++ libraries (clean/lang.cc over CLD2).
+CXXFLAGS ?= $(OPT) -g
+QN_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Ilib $(PKG_CFLAGS) $(SANFLAGS) -pthread -MMD -MP
 QN_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lcsv -lm
+LIBS = $(PKG_LIBS) -lcsv -lcld2 -lstdc++ -lm
 
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libpcre2-dev libxml2-dev libzstd-dev libopenblas-dev libcsv-dev libjansson-dev \
 	libyaml-dev libxxhash-dev libssl-dev libutf8proc-dev libsqlite3-dev zlib1g-dev \
-	zstd gzip jq time libxml2-utils w3m hyperfine python3 python3-jsonschema
+	libcld2-dev zstd gzip jq time libxml2-utils w3m hyperfine python3 python3-jsonschema
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -42,12 +45,12 @@ INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
 LIBINGEST := $(BUILD)/libingest.a
 
 # quern-clean's modules (filters, normalization) come before its main.
-CLEAN_SRC := $(filter-out clean/clean.c,$(wildcard clean/*.c))
-CLEAN_OBJ := $(CLEAN_SRC:%.c=$(BUILD)/%.o)
+CLEAN_SRC := $(filter-out clean/clean.c,$(wildcard clean/*.c)) $(wildcard clean/*.cc)
+CLEAN_OBJ := $(patsubst %.cc,$(BUILD)/%.o,$(CLEAN_SRC:%.c=$(BUILD)/%.o))
 LIBCLEAN := $(BUILD)/libclean.a
 
-TOOLS := $(BUILD)/bin/quern $(BUILD)/bin/quern-ingest
-MANS := quern/quern.1 ingest/quern-ingest.1
+TOOLS := $(BUILD)/bin/quern $(BUILD)/bin/quern-ingest $(BUILD)/bin/quern-clean
+MANS := quern/quern.1 ingest/quern-ingest.1 clean/quern-clean.1
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -61,12 +64,17 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 
 # Tests may look inside the tools; the library may not.
 $(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean
+$(BUILD)/clean/%.o: QN_CFLAGS += -Iclean
 
 all: $(TOOLS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(QN_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(QN_CXXFLAGS) -c -o $@ $<
 
 $(LIBQN): $(LIB_OBJ)
 	@rm -f $@
@@ -85,6 +93,10 @@ $(BUILD)/bin/quern: $(BUILD)/quern/quern.o $(LIBQN)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bin/quern-ingest: $(BUILD)/ingest/ingest.o $(LIBINGEST) $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/quern-clean: $(BUILD)/clean/clean.o $(LIBCLEAN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -121,8 +133,9 @@ bench: $(TOOLS) $(TEST_TOOLS)
 FUZZ_BUILD = build-fuzz
 FUZZ_SECONDS ?= 0
 fuzz:
-	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined \
-		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libquern.a $(FUZZ_BUILD)/libingest.a \
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CXX=clang++ SANITIZE=address,undefined \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" CXXFLAGS="-O1 -g -fsanitize=fuzzer-no-link" \
+		$(FUZZ_BUILD)/libquern.a $(FUZZ_BUILD)/libingest.a \
 		$(FUZZ_BUILD)/libclean.a
 	@for src in $(FUZZ_SRC); do \
 		t=$$(basename $$src .c); \

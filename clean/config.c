@@ -558,7 +558,16 @@ int cn_set_int(struct cn_val *map, const char *key, long value)
 int cn_set_double(struct cn_val *map, const char *key, double value)
 {
 	char t[64];
-	snprintf(t, sizeof t, "%.17g", value);
+	/* The shortest form that reads back to the same double: 0.3, not
+	 * 0.29999999999999999. */
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(t, sizeof t, "%.*g", prec, value);
+		if (strtod(t, NULL) == value)
+			break;
+	}
+	/* Whole numbers as such: 10, not 1e+01. */
+	if (strchr(t, 'e') && value == (double)(long long)value && value < 1e15 && value > -1e15)
+		snprintf(t, sizeof t, "%.0f", value);
 	return set_scalar(slot(map, key), t, 0);
 }
 

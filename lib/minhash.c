@@ -742,6 +742,15 @@ void qn_lsh_free(struct qn_lsh *l)
 
 int qn_lsh_add(struct qn_lsh *l, const uint64_t *sig, uint32_t *doc, struct qn_err *e)
 {
+	uint64_t keys[QN_MINHASH_MAX_HASHES];
+
+	for (size_t b = 0; sig && b < l->p.bands; b++)
+		keys[b] = qn_minhash_band_key(&l->p, sig, (unsigned)b);
+	return qn_lsh_add_keys(l, sig ? keys : NULL, doc, e);
+}
+
+int qn_lsh_add_keys(struct qn_lsh *l, const uint64_t *keys, uint32_t *doc, struct qn_err *e)
+{
 	size_t nb = l->p.bands;
 	uint32_t d = (uint32_t)l->n;
 
@@ -756,22 +765,20 @@ int qn_lsh_add(struct qn_lsh *l, const uint64_t *sig, uint32_t *doc, struct qn_e
 		l->ncap = cap;
 	}
 	uint32_t *prev = l->prev + l->n * nb;
-	if (sig) {
+	if (keys) {
 		for (size_t b = 0; b < nb; b++)
 			if (table_reserve(&l->t[b]) < 0)
 				return qn_errf(e, "lsh: out of memory");
 	}
-	/* All keys first, their slots prefetched: the 14 cache misses overlap. */
-	uint64_t keys[QN_MINHASH_MAX_HASHES];
-	for (size_t b = 0; sig && b < nb; b++) {
+	/* Prefetch every band's slot first: the cache misses overlap. */
+	for (size_t b = 0; keys && b < nb; b++) {
 		const struct band_table *t = &l->t[b];
-		keys[b] = qn_minhash_band_key(&l->p, sig, (unsigned)b);
 		__builtin_prefetch(t->key + (keys[b] & (t->cap - 1)));
 		__builtin_prefetch(t->head + (keys[b] & (t->cap - 1)));
 	}
 	for (size_t b = 0; b < nb; b++) {
 		prev[b] = QN_LSH_NONE;
-		if (!sig)
+		if (!keys)
 			continue;
 		struct band_table *t = &l->t[b];
 		uint64_t key = keys[b];

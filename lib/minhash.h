@@ -180,6 +180,11 @@ struct qn_lsh *qn_lsh_new(const struct qn_minhash_params *p, size_t expected,
 void qn_lsh_free(struct qn_lsh *l);
 /* Adds a document (sig NULL: too short); its number goes to *doc. */
 int qn_lsh_add(struct qn_lsh *l, const uint64_t *sig, uint32_t *doc, struct qn_err *e);
+/*
+ * The same with the document's band keys (qn_minhash_band_key of each band,
+ * bands of them) instead of its signature: a persistent index stores keys.
+ */
+int qn_lsh_add_keys(struct qn_lsh *l, const uint64_t *keys, uint32_t *doc, struct qn_err *e);
 size_t qn_lsh_count(const struct qn_lsh *l);
 /* The latest document before doc in doc's bucket of band b, or QN_LSH_NONE. */
 uint32_t qn_lsh_prev(const struct qn_lsh *l, uint32_t doc, unsigned band);

@@ -7,8 +7,8 @@
  * work happen:
  *
  *   '@'                     e-mail: walk back over the local part, match
- *   digit, '+' or '(' at a  a "numeric cluster" (digit groups joined by one
- *     word boundary           separator each) parsed once and offered to the
+ *   digit, '+', '(' or "(+" a "numeric cluster" (digit groups joined by one
+ *     at a word boundary      separator each) parsed once and offered to the
  *                             phone, card, SSN and IPv4 rules
  *   ':' next to hex digits  IPv6: the hex/colon run, checked by inet_pton
  *   ':' or '=' after a key  AWS secret key / generic high-entropy secret
@@ -19,7 +19,9 @@
  *                             "-----BEGIN ", a JWT header
  *                             (eyJ...), hooks.slack.com
  *   '(' after "define"      PHP define('NAME', 'value')
- *   memmem "secret"/"passw" secrets in prose and command lines (after the loop)
+ *   byte pairs of "secret", secrets in prose and command lines (a second
+ *     "passw", "kennwort",    pass after the loop, over every second byte
+ *     ... (prose_names)       pair)
  *
  * Patterns are PCRE2, compiled anchored (so JIT applies: JIT does not take
  * PCRE2_ANCHORED at match time) and run at the trigger with a bounded
@@ -122,11 +124,30 @@ enum {
 	C_WORD = C_DIG | C_UP | C_LO | C_US,
 };
 
-/* Key names (lower case, without _ - .) whose values may be secrets. */
+/* Key names (lower case, without _ - . and spaces) whose values may be secrets;
+ * also German Passwort/Kennwort, French mot de passe, Spanish contrase\xc3\xb1a and
+ * clave, Portuguese senha, Dutch wachtwoord. */
 static const char *const secret_keys[] = {"password", "passwd", "pwd", "secret", "token",
 					  "apikey", "accesskey", "auth", "credential",
-					  "privatekey", NULL};
+					  "privatekey", "passwort", "kennwort", "motdepasse",
+					  "contrase", "clave", "senha", "wachtwoord", NULL};
 #define NKEYS (sizeof secret_keys / sizeof *secret_keys - 1)
+
+/*
+ * Names that start a secret in prose (det_prose). Each has an anchor, three
+ * bytes made of two byte pairs that are rare in prose; every occurrence of the
+ * anchor puts one of its pairs at an even offset, so one pass that tests every
+ * second byte pair against a bitmap of the pairs (ASCII letters in any case)
+ * finds them all, and only at a hit is the whole name compared.
+ */
+static const struct prose_name {
+	const char *name;
+	unsigned char anchor; /* offset of the three anchor bytes in name */
+} prose_names[] = {
+	{"secret", 1}, {"passw", 2}, {"kennwort", 2}, {"mot de passe", 0}, {"clave", 1},
+	{"contrase\xc3\xb1" "a", 8}, {"contrase\xc3\x91" "a", 8}, /* with U+00F1, U+00D1 */
+};
+#define NPROSE (sizeof prose_names / sizeof *prose_names)
 
 /* Which of a..z occur in s: a cheap test before strstr. */
 static uint32_t letters(const char *s)
@@ -141,6 +162,7 @@ static uint32_t letters(const char *s)
 struct qn_pii {
 	struct qn_pii_opts o;
 	uint32_t key_mask[NKEYS], aws_mask;
+	uint64_t prose_pairs[65536 / 64]; /* byte pair (first | second << 8) is an anchor */
 	pcre2_code *rx[RX_N];
 	pcre2_match_context *mctx;
 	unsigned char cls[256];
@@ -184,6 +206,19 @@ struct qn_pii *qn_pii_new(const struct qn_pii_opts *o, struct qn_err *e)
 	for (size_t k = 0; k < NKEYS; k++)
 		p->key_mask[k] = letters(secret_keys[k]);
 	p->aws_mask = letters("awssecret");
+	for (size_t k = 0; k < NPROSE; k++) {
+		const struct prose_name *pn = &prose_names[k];
+		const unsigned char *a = (const unsigned char *)pn->name + pn->anchor;
+		for (int v = 0; v < 8; v++) {
+			unsigned c0 = a[v >> 2], c1 = a[(v >> 2) + 1];
+			if ((v & 1) && c0 >= 'a' && c0 <= 'z')
+				c0 -= 32;
+			if ((v & 2) && c1 >= 'a' && c1 <= 'z')
+				c1 -= 32;
+			unsigned pair = c0 | c1 << 8;
+			p->prose_pairs[pair >> 6] |= (uint64_t)1 << (pair & 63);
+		}
+	}
 	for (int c = 0; c < 256; c++) {
 		unsigned k = 0;
 		if (c >= '0' && c <= '9')
@@ -241,6 +276,7 @@ struct scan {
 	size_t v6_done; /* IPv6 runs are examined once */
 	size_t key_end;  /* next "-----END " at or after the last key header, or len */
 	int key_end_ok;
+	size_t prose_done; /* det_prose has looked at the names before this */
 };
 
 static int on(const struct scan *s, enum qn_pii_type t)
@@ -289,9 +325,17 @@ static int rx_at(struct scan *s, int id, size_t at, size_t win, size_t *end)
  * value. A leading '^' means the word must start a word ("tel" in "Tel." or
  * "Telefon", not in "Bestellnummer").
  */
-static const char *const ctx_phone[] = {"phone", "^tel", "^t\xc3\xa9l", "call", "mobil", "cell",
-					"fax", "contact", "dial", "whatsapp", "sms", "^fon", "handy",
-					"^ruf", "llam", "^m\xc3\xb3vil", NULL};
+static const char *const ctx_phone[] = {
+	"phone", "^tel", "^t\xc3\xa9l", "^t\xc3\x89l", "call", "mobil", "cell", "fax", "contact",
+	"dial", "whatsapp", "sms", "^fon", "handy", "^ruf", "anruf", "llam", "ll\xc3\xa1m",
+	"^m\xc3\xb3vil", "^movil", "celular", "appel", "chiam", "^ligue", "^tlf", "^tfno",
+	"zadzwo", "^mobiel",
+	"\xd1\x82\xd0\xb5\xd0\xbb", "\xd0\xa2\xd0\xb5\xd0\xbb", /* Russian tel, Tel */
+	"\xe9\x9b\xbb\xe8\xa9\xb1", "\xe7\x94\xb5\xe8\xaf\x9d", /* Japanese, Chinese denwa/dianhua */
+	"\xe6\x90\xba\xe5\xb8\xaf",                 /* Japanese keitai (mobile) */
+	"\xe2\x98\x8e", "\xe2\x9c\x86",             /* U+260E U+2706 */
+	"\xf0\x9f\x93\x9e", "\xf0\x9f\x93\xb1",     /* phone emoji U+1F4DE U+1F4F1 */
+	NULL};
 /* Labels of other numbers: when one of these is nearer to the value than any
  * phone word, the phone word belongs to another field. */
 static const char *const ctx_not_phone[] = {"kundennummer", "kunden-nr", "vertrag", "serial",
@@ -430,7 +474,7 @@ static size_t det_email(struct scan *s, size_t at)
 struct grp {
 	size_t s, e;   /* the digits */
 	size_t end;    /* after the closing parenthesis, if any */
-	unsigned char sep; /* separator before the group: 0 first, ' ' '-' '.' '/' ')' */
+	unsigned char sep; /* separator before the group: 0 first, ' ' '-' '.' '/' ')' '(' */
 	int paren;
 };
 
@@ -466,17 +510,24 @@ static void parse_cluster(const struct scan *s, size_t i, struct clu *c)
 	const unsigned char *t = s->t;
 	size_t p = i, len = s->len;
 	unsigned char sep = 0;
+	int open = 0; /* "(+": the country code is the first parenthesised group */
 
 	c->plus = c->n = c->tail_bad = 0;
 	c->start = c->end = i;
-	if (t[p] == '+') {
+	if (t[p] == '(' && p + 1 < len && t[p + 1] == '+') {
+		c->plus = open = 1;
+		p += 2;
+	} else if (t[p] == '+') {
 		c->plus = 1;
 		p++;
 	}
 	while (c->n < MAXG) {
 		struct grp g = {0, 0, 0, sep, 0};
 		size_t q = p;
-		if (q < len && t[q] == '(') {
+		if (open) {
+			g.paren = 1;
+			open = 0;
+		} else if (q < len && t[q] == '(') {
 			g.paren = 1;
 			q++;
 		}
@@ -497,7 +548,8 @@ static void parse_cluster(const struct scan *s, size_t i, struct clu *c)
 		p = q;
 		if (p - c->start > 64)
 			break;
-		/* the next separator: one char, or ")" with an optional one after it */
+		/* the next separator: one char, or ")" with an optional one after it, or
+		 * '(' for a parenthesised group straight after digits (03(1234)5678) */
 		sep = 0;
 		if (g.paren) {
 			sep = ')';
@@ -506,6 +558,8 @@ static void parse_cluster(const struct scan *s, size_t i, struct clu *c)
 		} else if (p < len && (t[p] == ' ' || t[p] == '-' || t[p] == '.' || t[p] == '/')) {
 			sep = t[p];
 			p++;
+		} else if (p + 1 < len && t[p] == '(' && is_dig(t[p + 1])) {
+			sep = '(';
 		}
 		if (!sep)
 			break;
@@ -600,29 +654,56 @@ static int v4_wanted(const struct scan *s, uint32_t a)
 	return v4_public(a);
 }
 
-static void clu_ipv4(struct scan *s, const struct clu *c)
+/*
+ * The dotted quad at start is in a version position: it is the first dotted
+ * number after a version word ("version", "release", "build", ...) in the 40
+ * bytes before it: "Version 1.2.3.4", AssemblyVersion("5.2.7.0"), "bump
+ * Standards-Version to 4.6.0.1". When another dotted number comes first, that
+ * one is the version ("Version 9.5.6 deployed on 51.94.114.69").
+ */
+static int version_position(const struct scan *s, size_t start)
+{
+	size_t from = start > 40 ? start - 40 : 0, pos = word_near(s, start, ctx_version, 40);
+
+	if (!pos)
+		return 0;
+	for (size_t k = from + pos - 1; k + 2 < start; k++)
+		if (is_dig(s->t[k]) && num_boundary(s, k)) {
+			while (k + 2 < start && is_dig(s->t[k + 1]))
+				k++;
+			if (s->t[k + 1] == '.' && is_dig(s->t[k + 2]))
+				return 0;
+		}
+	return 1;
+}
+
+/* Groups [j, j + 4) as a dotted quad: the whole cluster (j 0) or a part after a
+ * space ("ping -c 4 81.2.69.160"). */
+static void clu_ipv4(struct scan *s, const struct clu *c, int j)
 {
 	uint32_t a = 0;
 
-	if (c->plus || c->n < 4 || !no_parens(c, 4) || !seps_equal(c, 1, 4, "."))
+	if ((j == 0 && c->plus) || c->n < j + 4 || !no_parens(c, j + 4) ||
+	    !seps_equal(c, j + 1, j + 4, "."))
 		return;
-	if ((c->n > 4 && c->g[4].sep == '.') || !tail_ok(c, 4))
+	if ((c->n > j + 4 && c->g[j + 4].sep == '.') || !tail_ok(c, j + 4))
 		return;
-	for (int k = 0; k < 4; k++) {
+	for (int k = j; k < j + 4; k++) {
 		size_t l = glen(&c->g[k]);
 		const unsigned char *d = s->t + c->g[k].s;
 		if (l > 3 || (l > 1 && d[0] == '0'))
 			return;
 		unsigned v = 0;
-		for (size_t j = 0; j < l; j++)
-			v = v * 10 + (d[j] - '0');
+		for (size_t x = 0; x < l; x++)
+			v = v * 10 + (d[x] - '0');
 		if (v > 255)
 			return;
 		a = a << 8 | v;
 	}
-	if (!v4_wanted(s, a) || word_near(s, c->start, ctx_version, 40))
+	size_t start = j ? c->g[j].s : c->start;
+	if (!v4_wanted(s, a) || version_position(s, start))
 		return;
-	add(s, QN_PII_IPV4, c->start, grp_end(c, 4), 0.6);
+	add(s, QN_PII_IPV4, start, grp_end(c, j + 4), 0.6);
 }
 
 /* US SSN */
@@ -779,8 +860,8 @@ static int phone_intl(const struct scan *s, const struct clu *c, int *kout)
 	const struct cc *cc = NULL;
 	int first = 1;
 
-	if (c->g[0].paren || l0 >= sizeof g0)
-		return 0;
+	if ((c->g[0].paren && glen(&c->g[0]) > 3) || l0 >= sizeof g0)
+		return 0; /* (+34) and +(44) enclose only the country code */
 	memcpy(g0, s->t + c->g[0].s, l0);
 	g0[l0] = 0;
 	if (c->n >= 2 && l0 <= 3) {
@@ -883,13 +964,43 @@ static double phone_national(const struct scan *s, const struct clu *c, int *kou
 			return 0.6;
 		}
 	}
-	/* Spanish (and other 9-digit plans): [6-9]NN NNN NNN; the same layout is
-	 * common for serials, so it needs context */
-	if (n >= 3 && glen(&c->g[0]) == 3 && glen(&c->g[1]) == 3 && glen(&c->g[2]) == 3 &&
-	    t[c->g[0].s] >= '6' && seps_equal(c, 1, 3, " -") && no_parens(c, 3) &&
-	    (n == 3 ? !c->tail_bad : c->g[3].sep != c->g[1].sep)) {
-		*kout = 3;
-		return 0.3;
+	/* Two-digit trunk area codes (Vienna, Dublin, Rome, Sydney, Tokyo): 0N NNN NNNN,
+	 * 0N NNNN NNNN, (0N) NNNN-NNNN, 0N(NNNN)NNNN; dates and references take these
+	 * shapes too, so it needs context */
+	if (l0 == 2 && n >= 2 && t[c->g[0].s] == '0' && t[c->g[0].s + 1] != '0') {
+		size_t tot = l0;
+		int best = 0;
+		for (int k = 1; k < n && k < 4; k++) {
+			size_t l = glen(&c->g[k]);
+			if (l < 3 || l > 8 || c->g[k].sep == '/' ||
+			    (c->g[k].paren && (k > 1 || c->g[0].paren)))
+				break;
+			tot += l;
+			if (tot > 11)
+				break;
+			if (tot >= 9 && tail_ok(c, k + 1))
+				best = k + 1;
+		}
+		if (best && best + 1 < n)
+			best = 0;
+		if (best) {
+			*kout = best;
+			return 0.3;
+		}
+	}
+	/* Spanish (and other 9-digit plans without a trunk prefix): [6-9]NN NNN NNN,
+	 * [6-9]N NNN NN NN, [6-9]NN NN NN NN; the same layouts are common for serials,
+	 * so they need context */
+	static const unsigned char nine[][5] = {{3, 3, 3, 3}, {4, 2, 3, 2, 2}, {4, 3, 2, 2, 2}};
+	for (size_t L = 0; L < sizeof nine / sizeof *nine && t[c->g[0].s] >= '6'; L++) {
+		int m = nine[L][0], ok = n >= m && no_parens(c, m) && seps_equal(c, 1, m, " -") &&
+					 (n == m ? !c->tail_bad : c->g[m].sep != c->g[1].sep);
+		for (int k = 0; k < m && ok; k++)
+			ok = glen(&c->g[k]) == nine[L][k + 1];
+		if (ok) {
+			*kout = m;
+			return 0.3;
+		}
 	}
 	/* One bare run: needs context */
 	if (n == 1 && !c->tail_bad && !c->g[0].paren) {
@@ -925,7 +1036,9 @@ static size_t det_numeric(struct scan *s, size_t i)
 	if (c.n == 0)
 		return i + 1;
 	if (on(s, QN_PII_IPV4))
-		clu_ipv4(s, &c);
+		for (int k = 0; k + 4 <= c.n; k++)
+			if (k == 0 || c.g[k].sep == ' ')
+				clu_ipv4(s, &c, k);
 	if (on(s, QN_PII_US_SSN))
 		clu_ssn(s, &c);
 	if (on(s, QN_PII_CREDIT_CARD))
@@ -1266,10 +1379,11 @@ static double entropy(const unsigned char *v, size_t n)
 	return h;
 }
 
+/* Bytes of a key name; UTF-8 sequences too (contrase\xc3\xb1a). */
 static int key_ch(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_dig(c) || c == '_' ||
-	       c == '-' || c == '.';
+	       c == '-' || c == '.' || c >= 0x80;
 }
 
 static int is_quote(unsigned char c)
@@ -1277,9 +1391,9 @@ static int is_quote(unsigned char c)
 	return c == '"' || c == '\'' || c == '`';
 }
 
-
-/* What a key name (lower case, without _ - .) says about its value. */
-enum { K_GENERIC = 1, K_SECRET = 2, K_AWS = 4 };
+/* What a key name (lower case, without _ - .) says about its value. K_AWS_ONLY:
+ * only an AWS secret key counts (the name and the value are further apart). */
+enum { K_GENERIC = 1, K_SECRET = 2, K_AWS = 4, K_AWS_ONLY = 8 };
 
 static int key_kind(const struct qn_pii *p, const char *key)
 {
@@ -1304,12 +1418,12 @@ static int key_kind(const struct qn_pii *p, const char *key)
 	return k;
 }
 
-/* The key name in t[b, e) lower-cased without _ - . into key[72]. */
+/* The key name in t[b, e) lower-cased without _ - . and spaces into key[72]. */
 static void key_norm(const unsigned char *t, size_t b, size_t e, char *key)
 {
 	size_t kn = 0;
 	for (size_t k = b; k < e && kn < 71; k++)
-		if (t[k] != '_' && t[k] != '-' && t[k] != '.')
+		if (t[k] != '_' && t[k] != '-' && t[k] != '.' && t[k] != ' ')
 			key[kn++] = (char)lower(t[k]);
 	key[kn] = 0;
 }
@@ -1384,7 +1498,7 @@ static void judge(struct scan *s, int kind, size_t kb, size_t v, size_t ve, int 
 		add(s, QN_PII_AWS_SECRET_KEY, v, ve, 0.95);
 		return;
 	}
-	if (!(kind & (K_GENERIC | K_SECRET)) || placeholder(t + v, n))
+	if ((kind & K_AWS_ONLY) || !(kind & (K_GENERIC | K_SECRET)) || placeholder(t + v, n))
 		return;
 	double h = entropy(t + v, n);
 	if (hex && !strict) {
@@ -1494,6 +1608,11 @@ static void det_assign(struct scan *s, size_t i)
 	int kind = key_kind(s->p, key);
 	if (!kind && !strcmp(key, "value") && named_key(s, b, key, &b))
 		kind = key_kind(s->p, key);
+	if (!kind && !strcmp(key, "passe") && b >= 7 &&
+	    !strncasecmp((const char *)t + b - 7, "mot de ", 7)) {
+		kind = K_GENERIC; /* mot de passe : X */
+		b -= 7;
+	}
 	if (!kind)
 		return;
 
@@ -1541,66 +1660,126 @@ static void det_define(struct scan *s, size_t i)
 		judge(s, kind, kb, v, ve, 0);
 }
 
-/*
- * Secrets in prose and on command lines, where no ':' or '=' follows the
- * name: "my password is X", "Passwort lautet X", "AWS Secret Access Key X",
- * "aws configure set aws_secret_access_key X", "--password X". The name is a
- * word containing "secret" or "passw" at kw; the value must be strong (all of
- * lower case, upper case and digits).
- */
-static void det_prose(struct scan *s, size_t kw)
+/* The length of the filler word ("is", "lautet", ...) at w, or 0. */
+static size_t filler_at(const struct scan *s, size_t w)
 {
-	static const char *const skip[] = {"access ", "key ", "is ", "was ", "ist ", "lautet ",
-					   "est ", "es ", "de ", NULL};
+	static const char *const filler[] = {"access", "key", "is", "was", "ist", "war", "lautet",
+					     "est", "es", "era", "de", "\xc3\xa9", "\xc3\xa8", NULL};
+
+	for (int k = 0; filler[k]; k++) {
+		size_t n = strlen(filler[k]);
+		if (s->len - w >= n && !strncasecmp((const char *)s->t + w, filler[k], n) &&
+		    (w + n == s->len || !key_ch(s->t[w + n]) || s->t[w + n] == '.'))
+			return n;
+	}
+	return 0;
+}
+
+/* The length of a word of 1 to 10 ASCII letters at w that a space or the end
+ * follows, or 0. */
+static size_t short_word_at(const struct scan *s, size_t w)
+{
+	size_t n = 0;
+	while (w + n < s->len && n <= 10 && (s->p->cls[s->t[w + n]] & (C_UP | C_LO)))
+		n++;
+	return n > 10 || (w + n < s->len && s->t[w + n] != ' ') ? 0 : n;
+}
+
+/*
+ * Secrets in prose and on command lines, where the value does not follow the
+ * name as key=value: "my password is X", "Das neue Passwort lautet X",
+ * "Votre mot de passe : X", "AWS Secret Access Key [None]: X", "--password X".
+ * The name is the word around [nb, ne). Between it and the value may come a few
+ * filler words ("access", "key", "is", "lautet", "est", "es", ...), a bracketed
+ * default ("[None]", as aws configure prompts) and one ':' or '='; after an AWS
+ * name also one other short word ("Der AWS Secret Access Key lautet X"), but
+ * then only an AWS secret key counts. The value must be strong (all of lower
+ * case, upper case and digits).
+ */
+static void det_prose(struct scan *s, size_t nb, size_t ne)
+{
 	const unsigned char *t = s->t;
-	size_t len = s->len, b = kw, e = kw, v, ve;
+	size_t len = s->len, b = nb, e = ne, v, ve;
+	int other = 0, sep = 0, done = 0;
 	char key[72];
 
-	while (b > 0 && kw - b < 64 && key_ch(t[b - 1]))
+	while (b > 0 && nb - b < 64 && key_ch(t[b - 1]))
 		b--;
-	while (e < len && e - kw < 64 && key_ch(t[e]))
+	while (e < len && e - ne < 64 && key_ch(t[e]))
 		e++;
-	if (b > 0 && t[b - 1] == '-' && b > 1 && t[b - 2] == '-')
-		b--; /* --password */
+	s->prose_done = e;
 	key_norm(t, b, e, key);
 	int kind = key_kind(s->p, key);
 	if (!kind)
 		return;
 	v = e;
-	for (int r = 0; r < 3; r++) {
-		if (v >= len || t[v] != ' ')
+	for (int r = 0; r < 8 && !done; r++) {
+		size_t w = v, n;
+		while (w < len && w - v < 16 && (t[w] == ' ' || t[w] == '\t'))
+			w++;
+		if (w >= len)
 			return;
-		while (v < len && v - e < 16 && t[v] == ' ')
-			v++;
-		int moved = 0;
-		for (int k = 0; skip[k] && !moved; k++) {
-			size_t n = strlen(skip[k]);
-			if (len - v >= n && !strncasecmp((const char *)t + v, skip[k], n)) {
-				v += n - 1;
-				moved = 1;
-			}
+		if (sep) {
+			v = w;
+			done = 1;
+		} else if (t[w] == ':' || t[w] == '=') {
+			sep = 1;
+			v = w + 1;
+		} else if (t[w] == '[') {
+			const unsigned char *q = memchr(t + w, ']', len - w < 24 ? len - w : 24);
+			if (!q || memchr(t + w, '\n', (size_t)(q - (t + w))))
+				return;
+			v = (size_t)(q - t) + 1;
+			sep = v < len && (t[v] == ':' || t[v] == '=');
+			v += sep;
+		} else if (w == v) {
+			return; /* glued to the word before: not a value */
+		} else if ((n = filler_at(s, w)) != 0) {
+			v = w + n;
+		} else if (!other && (n = short_word_at(s, w)) != 0 &&
+			   ((kind & K_AWS) || ((kind & K_SECRET) && aws_context(s, b)))) {
+			other = 1;
+			v = w + n;
+		} else {
+			v = w;
+			done = 1;
 		}
-		if (!moved)
-			break;
 	}
-	if (v >= len || t[v] == ' ' || !value_at(s, v, &v, &ve))
+	if (!done || !value_at(s, v, &v, &ve))
 		return;
-	judge(s, kind, b, v, ve, 1);
+	judge(s, other ? kind | K_AWS_ONLY : kind, b, v, ve, 1);
 }
 
-/* Every "secret" / "passw" in any case: det_prose. memmem is fast on text. */
+/* The name of prose_names whose anchor has a pair at i (an even offset), if
+ * any: det_prose. */
+static void prose_at(struct scan *s, size_t i)
+{
+	for (size_t d = 2; d-- > 0;)
+		for (size_t k = 0; k < NPROSE; k++) {
+			const struct prose_name *pn = &prose_names[k];
+			size_t nb = i - d - pn->anchor, n;
+			if (i < d + pn->anchor || lower(s->t[nb]) != (unsigned char)pn->name[0] ||
+			    nb < s->prose_done || s->len - nb < (n = strlen(pn->name)) ||
+			    strncasecmp((const char *)s->t + nb, pn->name, n))
+				continue;
+			det_prose(s, nb, nb + n);
+			return;
+		}
+}
+
+/* Every name of prose_names (any case). */
 static void scan_prose(struct scan *s)
 {
-	static const char *const kw[] = {"ecret", "ECRET", "assw", "ASSW", NULL};
+	const unsigned char *t = s->t;
+	const uint64_t *pairs = s->p->prose_pairs;
+	size_t len = s->len;
 
-	for (int k = 0; kw[k] && !s->failed; k++) {
-		size_t n = strlen(kw[k]), at = 0;
-		const unsigned char *q;
-		while (at < s->len && (q = memmem(s->t + at, s->len - at, kw[k], n)) != NULL) {
-			size_t h = (size_t)(q - s->t);
-			if (h > 0)
-				det_prose(s, h - 1);
-			at = h + n;
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		unsigned pair = t[i] | (unsigned)t[i + 1] << 8;
+		if ((pairs[pair >> 6] >> (pair & 63)) & 1) {
+			prose_at(s, i);
+			if (s->failed)
+				return;
 		}
 	}
 }
@@ -1663,7 +1842,7 @@ static void resolve(struct qn_pii_hits *h)
 int qn_pii_scan(const struct qn_pii *p, const char *text, size_t len, struct qn_pii_hits *out,
 		struct qn_err *e)
 {
-	struct scan s = {p, (const unsigned char *)text, len, NULL, out, e, 0, 0, 0, 0};
+	struct scan s = {p, (const unsigned char *)text, len, NULL, out, e, 0, 0, 0, 0, 0};
 	const unsigned char *t = s.t;
 	const unsigned char *cls = p->cls;
 	int want_num = (p->o.types & (QN_PII_BIT(QN_PII_PHONE) | QN_PII_BIT(QN_PII_IPV4) |
@@ -1724,7 +1903,10 @@ int qn_pii_scan(const struct qn_pii *p, const char *text, size_t len, struct qn_
 			break;
 		case '+':
 		case '(':
-			if (want_num && i + 1 < len && is_dig(t[i + 1]) && num_boundary(&s, i))
+			if (want_num && i + 1 < len &&
+			    (is_dig(t[i + 1]) ||
+			     (c == '(' && t[i + 1] == '+' && i + 2 < len && is_dig(t[i + 2]))) &&
+			    num_boundary(&s, i))
 				end = det_numeric(&s, i);
 			else if (want_assign && c == '(' && i >= 6 && !memcmp(t + i - 6, "define", 6))
 				det_define(&s, i);

@@ -11,19 +11,47 @@
  *
  * qn_pii_scan takes bytes as they are: UTF-8 is expected but not required
  * (invalid sequences are simply bytes that belong to no finding; every
- * pattern is ASCII). It never reads outside [text, text + len). Each finding
- * is a type, a byte span [start, end) and a score in [0, 1]. The score starts
- * at the pattern's base score (validated structure: a Luhn-checked card, a
- * mod-97 IBAN, a known token prefix score high; loose shapes such as a bare
- * nine-digit SSN or an unpunctuated national phone number score low) and is
- * raised by context words within QN_PII_CONTEXT bytes before the value
- * ("phone", "card", "iban", "ssn", ...; for phones only when no other
- * number's label, such as "order" or "Kundennummer", comes after the phone
- * word). Findings under opts.min_score are
- * dropped; overlapping findings are resolved (higher score wins, then the
- * longer span, then the earlier one), so the result is sorted by start and
- * disjoint. The hits array is caller-owned: qn_pii_hits_init /
- * qn_pii_hits_release; it has a maximum count (QN_PII_MAX_HITS unless set).
+ * pattern is ASCII; some context words are UTF-8). It never reads outside
+ * [text, text + len). Each finding is a type, a byte span [start, end) and a
+ * score in [0, 1]. The score starts at the pattern's base score (validated
+ * structure: a Luhn-checked card, a mod-97 IBAN, a known token prefix score
+ * high; loose shapes such as a bare nine-digit SSN or an unpunctuated national
+ * phone number score low) and is raised by context words within
+ * QN_PII_CONTEXT bytes before the value ("card", "iban", "ssn", "ip",
+ * "address", ...). Findings under opts.min_score are dropped; overlapping
+ * findings are resolved (higher score wins, then the longer span, then the
+ * earlier one), so the result is sorted by start and disjoint. The hits array
+ * is caller-owned: qn_pii_hits_init / qn_pii_hits_release; it has a maximum
+ * count (QN_PII_MAX_HITS unless set).
+ *
+ * Phones: a number with a "+" country code (also "(+34) ..." and
+ * "+44 (0)20 ...", span from the "+" or the "("), a North American number
+ * ((415) 555-0123, 415-555-0123) or a national number with a trunk prefix and
+ * an area code of three or more digits (020 7946 0958, (030) 9018 1234,
+ * 089/21801234) or in the French layout (01 23 45 67 89) counts by itself (at
+ * the default minimum score). Looser layouts count only after a phone word
+ * within QN_PII_CONTEXT bytes: a two-digit area code
+ * (01 732 4436, 06 7304 6721, (02) 9271 7432, (03) 5136-8086, 03(1234)5678),
+ * the nine-digit plans without a trunk prefix, starting with 6 to 9
+ * (916 325 746, 95 560 94 93, 612 34 56 78), and a bare run of 10 or 11
+ * digits (0268542843, 4155550123). The phone
+ * words are "phone", "tel" (Tel., Telefon, Telefono, TEL), "t\u00e9l"
+ * (T\u00e9l., T\u00e9l\u00e9phone), "call", "mobil", "m\u00f3vil", "cell",
+ * "fax", "contact", "dial", "whatsapp", "sms", "fon", "handy", "ruf" and
+ * "anruf" (Rufen Sie an), "llam"/"ll\u00e1m" (Ll\u00e1manos, llame),
+ * "appel" (Appelez-nous), "chiam", "ligue", "tlf", "tfno", "zadzwo",
+ * "mobiel", Russian "tel", Japanese and Chinese "denwa" (U+96FB U+8A71,
+ * U+7535 U+8BDD) and "keitai", and the signs U+260E, U+2706 and the phone
+ * emoji; a phone word counts only when no other number's label (such as
+ * "order", "contract" or "Kundennummer") comes between it and the value.
+ *
+ * IPv4: a dotted quad at a word boundary, also after another number and a
+ * space ("ping -c 4 90.65.205.220"). It is not reported in a version
+ * position, as the first dotted number after "version", "ver.", "release",
+ * "build" or "firmware" in the 40 bytes before it ("Version 1.2.3.4",
+ * AssemblyVersion("5.2.7.0"), "bump Standards-Version to 4.6.0.1"); when
+ * another dotted number comes first, that one is the version and the address
+ * counts ("Version 9.5.6 deployed on 51.94.114.69").
  *
  * qn_pii_redact writes the text with every finding replaced by a tag
  * ("<EMAIL>") or a pseudonym ("<EMAIL_3f9a1c2b>": the first 32 bits of
@@ -34,23 +62,35 @@
  * meant to leave the process.
  *
  * Performance: one pass over the bytes finds cheap triggers ('@', digit runs
- * at a word boundary, ':' between hex digits, '=' or ':' after a key name,
- * upper-case word starts, the '_' '-' '.' inside token prefixes, and
- * "-----BEGIN"), plus a memmem pass for "secret" and "passw" (secrets in
- * prose and on command lines: "my password is X", "AWS Secret Access Key X");
- * the anchored patterns and validators run only there, each over a bounded
- * window, so ordinary prose goes by at a few hundred MB/s on one core.
+ * at a word boundary, '+' or '(' before a digit, ':' between hex digits, '='
+ * or ':' after a key name, upper-case word starts, the '_' '-' '.' inside
+ * token prefixes, and "-----BEGIN"), plus a second pass that tests every
+ * second byte pair against a bitmap to find the secret names of prose (see
+ * below); the anchored patterns and validators run only there, each over a
+ * bounded window, so ordinary prose goes by at a few hundred MB/s on one core.
  *
  * Secrets: AWS_SECRET_KEY is 40 base64 characters under an AWS secret name
  * (aws_secret_access_key) or under any secret name (secret_key,
  * SecretAccessKey) with "aws" or an AKIA/ASIA key id in the 256 bytes before.
  * GENERIC_SECRET is the value of a secret-ish name (password, passwd, *_pass,
  * secret, token, api_key, auth, credential, private/encryption/signing key;
- * also key="Name" value="..." and PHP define('NAME', '...')) that is 16 or more
- * characters: hex with some entropy, or mixing two of lower case, upper case
- * and digits (all three in prose) with an entropy near that of random
- * characters of its length. Placeholders (YOUR_..., xxxx, ****, ${...},
- * {{...}}, <...>, changeme, redacted, example) never count.
+ * German Passwort and Kennwort, French mot de passe, Spanish contrase\u00f1a
+ * and clave, Portuguese senha, Dutch wachtwoord; also key="Name" value="..."
+ * and PHP define('NAME', '...')) that is 16 or more characters: hex with some
+ * entropy, or mixing two of lower case, upper case and digits (all three in
+ * prose) with an entropy near that of random characters of its length.
+ * Placeholders (YOUR_..., xxxx, ****, ${...}, {{...}}, <...>, changeme,
+ * redacted, example) never count.
+ *
+ * In prose and on command lines the value follows a word containing
+ * "secret", "passw", "kennwort", "mot de passe", "contrase\u00f1a" or "clave"
+ * (any case) after at most a few filler words ("access", "key", "is", "was",
+ * "ist", "war", "lautet", "est", "es", "era", "de", "\u00e9", "\u00e8"), a
+ * bracketed default ("[None]", as aws configure prompts) and one ':' or '=':
+ * "my password is X", "Das neue Passwort lautet X", "Votre mot de passe : X",
+ * "AWS Secret Access Key [None]: X", "--password X". After an AWS secret name
+ * one other short word (up to 10 letters) may also come between ("Der AWS
+ * Secret Access Key lautet X"), and then only an AWS secret key counts.
  */
 #ifndef QN_PII_H
 #define QN_PII_H

@@ -17,7 +17,7 @@ static const struct {
 	int built;
 } tools[] = {
 	{"ingest", "HTML, XML, CSV, e-mail, text -> document JSON Lines", 1},
-	{"clean", "normalize, deduplicate, filter and redact documents", 0},
+	{"clean", "normalize, deduplicate, filter and redact documents", 1},
 	{"tokenize", "byte-level BPE tokenizers and token shards", 0},
 	{"train", "GPT-2 models on CPU: pre-training and fine-tuning", 0},
 	{"audit", "PII, secret and policy scans, evaluations, reports", 0},

@@ -22,7 +22,11 @@
  *   speed      MB/s of normalization + shingling + signature, one thread;
  *   memory     bytes of the LSH index a document.
  * -v adds the detection rate by Jaccard bin (the LSH S-curve) and the
- * largest clusters. Exit status: 1 when recall_cluster < 0.95 or
+ * largest clusters. With --clusters FILE the clusters are not computed
+ * here but read from quern-clean's output (kept documents and rejects, in
+ * one or more files joined with commas): every document whose
+ * metadata.reject names a duplicate_of joins that document's cluster, so
+ * the same recall and precision judge the tool end to end. Exit status: 1 when recall_cluster < 0.95 or
  * precision_cluster < 0.95 (0.99 with --verify), 2 on a usage error.
  */
 #include <errno.h>
@@ -133,6 +137,7 @@ static uint64_t pair_key(uint32_t a, uint32_t b)
 static void usage(FILE *f)
 {
 	fputs("usage: neardup_eval [--verify] [-T THRESHOLD] [--max-candidates N] [-v] "
+	      "[--clusters FILE[,FILE]] "
 	      "CORPUS.jsonl [TRUTH.tsv]\n",
 	      f);
 }
@@ -140,6 +145,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	int verify = 0, verbose = 0, ai = 1;
+	char *clusters_from = NULL;
 	double thr = QN_MINHASH_THRESHOLD;
 	size_t maxc = 256;
 	struct qn_minhash_params mp;
@@ -171,6 +177,8 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
+		} else if (!strcmp(argv[ai], "--clusters") && ai + 1 < argc) {
+			clusters_from = argv[++ai];
 		} else if (!strcmp(argv[ai], "--help")) {
 			usage(stdout);
 			return 0;
@@ -232,6 +240,10 @@ int main(int argc, char **argv)
 	}
 	qn_jsonl_close(&j);
 
+	by_id = xrealloc(NULL, (ndocs + 1) * sizeof *by_id);
+	for (uint32_t i = 0; i < ndocs; i++)
+		by_id[i] = i;
+	qsort(by_id, ndocs, sizeof *by_id, cmp_id);
 	/* Clusters; candidate pairs and their precision on the way. */
 	uf = qn_uf_new(ndocs);
 	uint32_t *cand = xrealloc(NULL, maxc * sizeof *cand);
@@ -243,6 +255,8 @@ int main(int argc, char **argv)
 			double jj = jac(d, cand[i]);
 			cand_pairs++;
 			cand_good += jj >= thr;
+			if (clusters_from)
+				continue;
 			if (!verify)
 				qn_uf_union(uf, d, cand[i]);
 			else if (jj >= thr)
@@ -250,11 +264,25 @@ int main(int argc, char **argv)
 		}
 	}
 
+	for (char *save = NULL, *f = clusters_from ? strtok_r(clusters_from, ",", &save) : NULL; f;
+	     f = strtok_r(NULL, ",", &save)) {
+		if (qn_jsonl_open(&j, f, QN_JSONL_MAX_LINE_DEFAULT, 0, &e) < 0)
+			die("%s", e.msg);
+		while ((rc = qn_jsonl_next(&j, &o, &e)) != 0) {
+			if (rc < 0)
+				die("%s", e.msg);
+			json_t *rej = json_object_get(json_object_get(o, "metadata"), "reject");
+			const char *dup = json_string_value(json_object_get(rej, "duplicate_of"));
+			long x = find_id(json_string_value(json_object_get(o, "id")));
+			long y = dup ? find_id(dup) : -1;
+			if (x >= 0 && y >= 0)
+				qn_uf_union(uf, (uint32_t)x, (uint32_t)y);
+			json_decref(o);
+		}
+		qn_jsonl_close(&j);
+	}
+
 	/* Truth: recall, and the S-curve by bin. */
-	by_id = xrealloc(NULL, (ndocs + 1) * sizeof *by_id);
-	for (uint32_t i = 0; i < ndocs; i++)
-		by_id[i] = i;
-	qsort(by_id, ndocs, sizeof *by_id, cmp_id);
 	size_t pos = 0, pos_cluster = 0, pos_cand = 0, ntruth = 0, mismatch = 0, unknown = 0;
 	enum { NBIN = 20 };
 	size_t bin_n[NBIN] = {0}, bin_cand[NBIN] = {0}, bin_clu[NBIN] = {0};
