@@ -39,6 +39,7 @@
 #include "config.h"
 #include "dindex.h"
 #include "doc.h"
+#include "docjson.h"
 #include "err.h"
 #include "filters.h"
 #include "hash.h"
@@ -1060,210 +1061,6 @@ static struct cn_dindex *dindex;
 		goto done;                                                          \
 	} while (0)
 
-/*
- * The fast path for a document line: the "text" value is found by a light
- * scan of the top-level object and decoded here, and jansson parses only the
- * rest (the line with "text": ""), which is small. Anything unusual (no
- * text string, an escape this decoder refuses, invalid UTF-8, a line the
- * reduced parse rejects) returns -1 and the caller parses the whole line
- * with jansson, whose messages then name the problem.
- */
-static const char *skip_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-static const char *skip_str(const char *p, const char *end)
-{
-	for (p++; p < end; p++) {
-		if (*p == '"')
-			return p + 1;
-		if (*p == '\\')
-			p++;
-	}
-	return NULL;
-}
-
-static const char *skip_val(const char *p, const char *end)
-{
-	int depth = 0;
-
-	if (p < end && *p == '"')
-		return skip_str(p, end);
-	while (p < end) {
-		char c = *p;
-		if (c == '"') {
-			if (!(p = skip_str(p, end)))
-				return NULL;
-			continue;
-		}
-		if (c == '{' || c == '[') {
-			depth++;
-		} else if (c == '}' || c == ']') {
-			if (depth == 0)
-				return p;
-			if (--depth == 0)
-				return p + 1;
-		} else if (c == ',' && depth == 0) {
-			return p;
-		}
-		p++;
-	}
-	return depth == 0 ? p : NULL;
-}
-
-static int hex4(const char *p, unsigned *v)
-{
-	*v = 0;
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-			     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-						    : 16u;
-		if (d > 15)
-			return -1;
-		*v = *v << 4 | d;
-	}
-	return 0;
-}
-
-/* Decodes the JSON string body p[0, n) into out; -1 on anything odd. */
-static int decode_str(const char *p, size_t n, struct qn_buf *out)
-{
-	const char *end = p + n;
-
-	qn_buf_reset(out);
-	if (qn_buf_grow(out, n + 1) < 0)
-		return -1;
-	char *o = out->data;
-	while (p < end) {
-		const char *q = p;
-		while (q < end && *q != '\\' && (unsigned char)*q >= 0x20)
-			q++;
-		memcpy(o, p, (size_t)(q - p));
-		o += q - p;
-		p = q;
-		if (p == end)
-			break;
-		if ((unsigned char)*p < 0x20 || p + 1 == end)
-			return -1;
-		char c = p[1];
-		p += 2;
-		switch (c) {
-		case 'n': *o++ = '\n'; break;
-		case 't': *o++ = '\t'; break;
-		case 'r': *o++ = '\r'; break;
-		case '"': *o++ = '"'; break;
-		case '\\': *o++ = '\\'; break;
-		case '/': *o++ = '/'; break;
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'u': {
-			unsigned u, lo;
-			if (end - p < 4 || hex4(p, &u) < 0)
-				return -1;
-			p += 4;
-			if (u >= 0xdc00 && u <= 0xdfff)
-				return -1;
-			if (u >= 0xd800 && u <= 0xdbff) {
-				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) < 0 ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					return -1;
-				p += 6;
-				u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
-			}
-			o += qn_utf8_encode(u, o);
-			break;
-		}
-		default:
-			return -1;
-		}
-	}
-	out->len = (size_t)(o - out->data);
-	out->data[out->len] = 0;
-	return qn_utf8_valid(out->data, out->len) ? 0 : -1;
-}
-
-/* Rewrites every \\u escape of a lone surrogate as \\ufffd (same length);
- * returns how many. */
-static size_t fix_surrogates(char *p, size_t n)
-{
-	size_t fixed = 0;
-	for (size_t i = 0; i + 6 <= n; i++) {
-		unsigned u, lo;
-		if (p[i] != '\\')
-			continue;
-		if (p[i + 1] != 'u' || hex4(p + i + 2, &u) < 0) {
-			i++; /* an escape of its own: skip its second character */
-			continue;
-		}
-		int pair = u >= 0xd800 && u <= 0xdbff && i + 12 <= n && p[i + 6] == '\\' &&
-			   p[i + 7] == 'u' && hex4(p + i + 8, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff;
-		if (pair) {
-			i += 11;
-		} else if (u >= 0xd800 && u <= 0xdfff) {
-			memcpy(p + i + 2, "fffd", 4);
-			fixed++;
-			i += 5;
-		} else {
-			i += 5;
-		}
-	}
-	return fixed;
-}
-
-static json_t *fast_parse(const char *line, size_t len, struct qn_buf *text, struct qn_buf *rest)
-{
-	const char *p = line, *end = line + len, *vs = NULL, *ve = NULL;
-
-	p = skip_ws(p, end);
-	if (p == end || *p++ != '{')
-		return NULL;
-	for (;;) {
-		p = skip_ws(p, end);
-		if (p < end && *p == '}')
-			break;
-		if (p == end || *p != '"')
-			return NULL;
-		const char *ks = p;
-		if (!(p = skip_str(p, end)))
-			return NULL;
-		int is_text = p - ks == 6 && !memcmp(ks, "\"text\"", 6);
-		p = skip_ws(p, end);
-		if (p == end || *p++ != ':')
-			return NULL;
-		p = skip_ws(p, end);
-		const char *v = p;
-		if (!(p = skip_val(p, end)))
-			return NULL;
-		if (is_text) {
-			if (vs || *v != '"')
-				return NULL;
-			vs = v;
-			ve = p;
-		}
-		p = skip_ws(p, end);
-		if (p < end && *p == ',') {
-			p++;
-			continue;
-		}
-		if (p < end && *p == '}')
-			break;
-		return NULL;
-	}
-	if (!vs || decode_str(vs + 1, (size_t)(ve - vs - 2), text) < 0)
-		return NULL;
-	qn_buf_reset(rest);
-	if (qn_buf_add(rest, line, (size_t)(vs - line)) < 0 || qn_buf_add(rest, "\"\"", 2) < 0 ||
-	    qn_buf_add(rest, ve, (size_t)(end - ve)) < 0)
-		return NULL;
-	json_error_t je;
-	return json_loadb(rest->data, rest->len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-}
-
 static void run_doc(struct wctx *w, struct batch *b, size_t i)
 {
 	struct dres *r = &b->res[i];
@@ -1286,7 +1083,7 @@ static void run_doc(struct wctx *w, struct batch *b, size_t i)
 		BAD("line longer than %zu bytes (--max-line); skipped", max_line);
 	const char *t = NULL;
 	size_t tl = 0;
-	obj = fast_parse(line, len, &w->text, &w->ser);
+	obj = cn_docjson_parse(line, len, &w->text, &w->ser);
 	if (obj) {
 		t = w->text.data;
 		tl = w->text.len;
@@ -1299,7 +1096,7 @@ static void run_doc(struct wctx *w, struct batch *b, size_t i)
 				 JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
 	}
 	if (!obj && strstr(je.text, "invalid Unicode") && !qn_buf_add(&fixed, line, len) &&
-	    fix_surrogates(fixed.data, fixed.len)) {
+	    cn_docjson_fix_surrogates(fixed.data, fixed.len)) {
 		/* A lone surrogate escape becomes U+FFFD, as invalid UTF-8 does. */
 		obj = json_loadb(fixed.data, fixed.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 		qn_buf_reset(&fixed);
@@ -1444,29 +1241,31 @@ static void run_doc(struct wctx *w, struct batch *b, size_t i)
 					cnt(cl, c->cbase + 2 + (size_t)k, w->qr.c4_removed[k]);
 				cnt(cl, c->cbase + 7, w->qr.c4_citations);
 			}
-			size_t after = tl;
-			if (rc == 0 && w->qr.has_text && w->qr.modified) {
-				cnt(cl, steps[c4].cbase + 8, 1);
-				if (qn_buf_add((qn_buf_reset(spare), spare), w->qr.text.data,
-					       w->qr.text.len) < 0)
-					BAD("out of memory");
-				after = spare->len;
-			}
-			for (int g = s->group; g < s->group_end; g++)
-				steplen[g] = c4 != NO_STEP && (size_t)g > c4 ? after : tl;
-			if (rc == 1) {
-				size_t g = (size_t)s->group;
-				for (; g < (size_t)s->group_end; g++)
+			/* The step that rejected it, if any; C4's lines are final when
+			 * it was a step after C4. */
+			size_t g = (size_t)s->group_end;
+			if (rc == 1)
+				for (g = (size_t)s->group; g < (size_t)s->group_end; g++)
 					if (!strcmp(w->qr.filter, qf_filter_name[steps[g].kind]))
 						break;
-				stop = g < (size_t)s->group_end ? g : si;
-				reason = w->qr.reason;
-				break;
-			}
-			if (after != tl || (rc == 0 && w->qr.has_text && w->qr.modified)) {
+			int c4_text = c4 != NO_STEP && w->qr.has_text && w->qr.modified &&
+				      (rc == 0 || (g < (size_t)s->group_end && g > c4));
+			size_t after = c4_text ? w->qr.text.len : tl;
+			for (size_t k = (size_t)s->group; k < (size_t)s->group_end; k++)
+				steplen[k] = c4 != NO_STEP && k > c4 ? after : tl;
+			if (c4_text) {
+				cnt(cl, steps[c4].cbase + 8, 1);
+				qn_buf_reset(spare);
+				if (qn_buf_add(spare, w->qr.text.data, w->qr.text.len) < 0)
+					BAD("out of memory");
 				t = spare->data;
 				tl = spare->len;
 				spare = spare == &w->a ? &w->b : &w->a;
+			}
+			if (rc == 1) {
+				stop = g < (size_t)s->group_end ? g : si;
+				reason = w->qr.reason;
+				break;
 			}
 			si = (size_t)s->group_end - 1;
 			break;
