@@ -87,8 +87,21 @@ done
 mkfifo "$T/fifo"
 "$I" --state "$S" -o "$T/l1.jsonl" "$T/fifo" >/dev/null 2>&1 &
 pid=$!
-sleep 0.3
+# Wait (up to 20 s, for loaded machines) until the first run holds the lock.
+i=0
+# F_GETLK only asks; it never takes the lock from under the first run.
+while [ $i -lt 200 ] && python3 -c '
+import fcntl, struct, sys
+fl = struct.pack("@hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)
+with open(sys.argv[1], "r+") as f:
+    t = struct.unpack("@hhqqi", fcntl.fcntl(f, fcntl.F_GETLK, fl))[0]
+sys.exit(1 if t != fcntl.F_UNLCK else 0)
+' "$S.lock" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
 expect_rc "second run while one holds the lock exits 75" 75 "$I" --state "$S" -o "$T/l2.jsonl" "$D"
 grep_in "lock message names the holder" "$T/err" "locked by another run \\(pid $pid\\)"
-printf 'unblock\n' >"$T/fifo"
+# Never hang on the FIFO, whatever happened to the first run.
+timeout 20 sh -c 'printf "unblock\n" >"$1"' sh "$T/fifo"
 wait $pid
