@@ -190,9 +190,10 @@ struct qf_token {
 long qf_split(const char *text, size_t len, struct qf_token **out);
 
 /*
- * qf_check with the reference (slow, straightforward) implementation of the
- * Gopher n-gram rules, for tests/unit/test_filters.c to check the fast path
- * against; same results, same contract.
+ * qf_check with the reference (slow, straightforward) implementations of
+ * the word splitter, the Gopher n-gram rules and the token counts the fast
+ * path gathers while splitting, for tests/unit/test_filters.c to check the
+ * fast path against; same results, same contract.
  */
 int qf_check_reference(const struct qf_config *c, const struct qf_words *badwords, const char *text,
 		       size_t len, struct qf_result *r);

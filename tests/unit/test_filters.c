@@ -2,7 +2,8 @@
  * test_filters.c - clean/filters: every rule of every quality filter, each
  * with a document just passing and one just failing at its threshold (the
  * comparison datatrove uses, strict or not), C4's line removals, the
- * bad-words boundary rule, and the word splitter.
+ * bad-words boundary rule, and the word splitter; then the fast path
+ * against qf_check_reference on generated documents.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -330,6 +331,19 @@ static void test_gopher_repetition(void)
 				 (int)strlen(top[t].gram) * top[t].count, total, d ? "rejects" : "keeps");
 			EXPECT(name, &c, NULL, &b, d ? reason : "keep");
 		}
+	}
+	/* every word 4 chars: the fast path's bound on a 2-gram (9 chars times
+	 * its count) is then exact */
+	for (int total = 449; total <= 450; total++) {
+		rep_none(&c);
+		c.top_ngram_frac[2] = 0.2;
+		qn_buf_reset(&b);
+		rep(&b, "abcd efgh ", 10);
+		b.data[--b.len] = 0;
+		pad_to(&b, (size_t)total, " ");
+		EXPECT(total == 449 ? "top_2_gram: 90 chars of 449, all words as long, rejects"
+				    : "top_2_gram: 90 chars of 450, all words as long, keeps",
+		       &c, NULL, &b, total == 449 ? "top_2_gram" : "keep");
 	}
 	rep_none(&c);
 	c.top_ngram_frac[2] = 0.2;
@@ -773,6 +787,200 @@ static void test_differential(void)
 	qf_result_release(&ref);
 }
 
+/* ---- the whole fast path against the reference, on web-like text ---- */
+
+static const char *const web_words[] = {
+	"the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "was", "with", "be",
+	"by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
+	"The", "It", "river", "market", "people", "system", "report", "between", "water", "school",
+	"thecat", "cat", "ab", "a-b", "well-known", "don't", "it\xe2\x80\x99s", "1,000", "3.14",
+	"2024", "e.g.", "U.S.", "r\xc3\xa9sum\xc3\xa9", "na\xc3\xafve", "Stra\xc3\x9f" "e",
+	"\xc3\xa9t\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "\xd0\xbc\xd0\xb8\xd1\x80",
+	"\xef\xbc\x91", "\xc2\xbd", "a\xcc\x81", ",", ",", ".", ";", ":", "(", ")", "--", "...",
+	"\xe2\x80\xa6", "#", "##", "!", "?", "\"", "\xe2\x80\x9c", "\xe2\x80\x9d", "\xe2\x80\x94",
+	"\xe2\x80\xa2", "\xc2\xa9", "[1]", "[edit]", "{", "http://x.example/a?b=c",
+	"abcdefghijklmnopqrstuvwxyz0123", "JavaScript", "lorem ipsum", "cookie policy",
+	"\xe2\x84\xaa" "elvin"};
+static const char *const web_breaks[] = {"\n", "\n", "\n", "\n\n", "\n\n\n", "\r\n", "\r",
+					 "\xe2\x80\xa8", "\xc2\x85", "\x0b", "\n \n", " \n"};
+
+/* Appends a line of lo..hi words, ending in punctuation most of the time. */
+static void web_line(struct qn_buf *b, int lo, int hi, int vocab)
+{
+	int n = lo + (int)rnd((uint32_t)(hi - lo + 1));
+	for (int i = 0; i < n; i++) {
+		int k = (int)rnd((uint32_t)vocab);
+		if (rnd(3))
+			k = (int)rnd(k + 1u); /* favour the common words */
+		add(b, "%s%s", i ? (rnd(40) ? " " : rnd(2) ? "\xc2\xa0" : "  ") : rnd(30) ? "" : "- ",
+		    web_words[k]);
+	}
+	static const char *const ends[] = {".", ".", ".", "?", "!", "...", "\"", "'", "", ":"};
+	add(b, "%s", ends[rnd(sizeof ends / sizeof *ends)]);
+}
+
+/*
+ * A document with repeated lines, paragraphs and phrases at rates drawn per
+ * document (none to most), line breaks of every kind now and then, and
+ * non-ASCII words; some get a few random bytes.
+ */
+static void web_doc(struct qn_buf *b)
+{
+	const int nw = (int)(sizeof web_words / sizeof *web_words);
+	int vocab = 8 + (int)rnd((uint32_t)nw - 7), lines = 1 + (int)rnd(rnd(8) ? 30 : 150);
+	uint32_t rep_line = rnd(4) ? rnd(15) : rnd(80), rep_phrase = rnd(3) ? rnd(10) : rnd(60);
+	size_t starts[512], nstart = 0;
+	qn_buf_reset(b);
+	for (int l = 0; l < lines; l++) {
+		if (l)
+			add(b, "%s", rnd(10) ? web_breaks[rnd(3)] : web_breaks[rnd(sizeof web_breaks / sizeof *web_breaks)]);
+		size_t st = b->len;
+		if (nstart && rnd(100) < rep_line) {
+			/* an earlier line again, maybe with its paragraph */
+			size_t from = starts[rnd((uint32_t)nstart)], to = from;
+			while (to < st && b->data[to] != '\n')
+				to++;
+			if (rnd(4) == 0)
+				while (to < st && !(b->data[to] == '\n' && to + 1 < st && b->data[to + 1] == '\n'))
+					to++;
+			char *copy = malloc(to - from + 1);
+			if (!copy)
+				abort();
+			memcpy(copy, b->data + from, to - from);
+			if (qn_buf_add(b, copy, to - from) < 0)
+				abort();
+			free(copy);
+		} else if (nstart && rnd(100) < rep_phrase) {
+			/* a run of words from earlier inside new text */
+			web_line(b, 1, 6, vocab);
+			size_t from = starts[rnd((uint32_t)nstart)], len = 5 + rnd(60);
+			if (from + len > st)
+				len = st - from;
+			char *copy = malloc(len + 1);
+			if (!copy)
+				abort();
+			memcpy(copy, b->data + from, len);
+			add(b, " ");
+			if (qn_buf_add(b, copy, len) < 0)
+				abort();
+			free(copy);
+			add(b, " ");
+			web_line(b, 1, 8, vocab);
+		} else {
+			web_line(b, rnd(5) ? 4 : 0, rnd(4) ? 16 : 40, vocab);
+		}
+		if (nstart < sizeof starts / sizeof *starts)
+			starts[nstart++] = st;
+	}
+	if (b->len && rnd(4) == 0)
+		for (int k = 1 + (int)rnd(4); k > 0; k--)
+			b->data[rnd((uint32_t)b->len)] = (char)rnd(256);
+}
+
+/* Same verdict, reason, C4 counts and kept text from both paths? */
+static int same_result(const struct qf_config *c, const struct qf_words *w, const struct qn_buf *b,
+		       struct qf_result *ref)
+{
+	const char *text = b->data ? b->data : "";
+	int r1 = qf_check(c, w, text, b->len, &R), r2 = qf_check_reference(c, w, text, b->len, ref);
+	if (r1 != r2 || (r1 == 1 && (strcmp(R.filter, ref->filter) || strcmp(R.reason, ref->reason))))
+		return 0;
+	if (R.c4_lines_total != ref->c4_lines_total || R.c4_lines_kept != ref->c4_lines_kept ||
+	    R.c4_citations != ref->c4_citations || memcmp(R.c4_removed, ref->c4_removed, sizeof R.c4_removed))
+		return 0;
+	return r1 != 0 || (R.has_text == ref->has_text && R.modified == ref->modified &&
+			   R.text.len == ref->text.len &&
+			   (!R.text.len || !memcmp(R.text.data, ref->text.data, R.text.len)));
+}
+
+/* The non-symbol word count, read off min_doc_words by bisection. */
+static long probe_words(const struct qn_buf *b, int reference, struct qf_result *ref)
+{
+	struct qf_config c;
+	long lo = 0, hi = (long)b->len + 1; /* nsym >= lo, nsym < hi */
+	only(&c, QF_GOPHER_QUALITY);
+	c.max_doc_words = 0;
+	c.min_avg_word_length = c.max_avg_word_length = c.max_symbol_word_ratio = 0;
+	c.max_bullet_lines_ratio = c.max_ellipsis_lines_ratio = c.max_non_alpha_words_ratio = 0;
+	c.min_stop_words = 0;
+	while (hi - lo > 1) {
+		long mid = lo + (hi - lo) / 2;
+		c.min_doc_words = mid;
+		int rc = reference ? qf_check_reference(&c, NULL, b->data ? b->data : "", b->len, ref)
+				   : qf_check(&c, NULL, b->data ? b->data : "", b->len, &R);
+		if (rc == 1)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return lo;
+}
+
+static void test_differential_web(void)
+{
+	struct qf_result ref;
+	struct qf_words *w = qf_words_new(0);
+	struct qn_err e;
+	struct qn_buf b;
+	int bad = 0, docs = 2500, checks = 0;
+	static const unsigned chains[] = {QF_DEFAULT_CHAIN, QF_GOPHER_REPETITION, QF_GOPHER_QUALITY,
+					  QF_C4_QUALITY, QF_FINEWEB_QUALITY, QF_ALL,
+					  QF_C4_QUALITY | QF_FINEWEB_QUALITY};
+
+	qf_result_init(&ref);
+	qn_buf_init(&b, QN_BUF_UNLIMITED);
+	if (!w || qf_words_add(w, "cat", 3, &e) < 0 || qf_words_add(w, "na\xc3\xafve", 6, &e) < 0)
+		abort();
+	rng_state = 0x9e3779b97f4a7c15ull;
+	for (int d = 0; d < docs && !bad; d++) {
+		struct qf_config c;
+		web_doc(&b);
+		for (size_t k = 0; k < sizeof chains / sizeof *chains && !bad; k++) {
+			qf_config_init(&c);
+			c.enable = chains[k];
+			if (d % 2) { /* loose thresholds, so that the later rules run too */
+				c.dup_line_frac = c.dup_para_frac = c.dup_line_char_frac = c.dup_para_char_frac = 0.95;
+				for (int g = 2; g <= QF_NGRAM_MAX; g++)
+					c.top_ngram_frac[g] = c.dup_ngram_frac[g] = rnd(4) ? 0.95 : 0;
+				c.min_doc_words = rnd(60);
+				c.max_symbol_word_ratio = 0.5;
+				c.c4_min_num_sentences = (long)rnd(8) - 1;
+				c.fw_char_duplicates_ratio = 0.5;
+				c.fw_line_punct_thr = 0.01;
+				c.fw_short_line_thr = 0.99;
+			}
+			bad = !same_result(&c, w, &b, &ref);
+			checks++;
+		}
+		/* n-gram rules alone, so that every one is compared, not just the first */
+		for (int k = 0; k < 4 && !bad; k++) {
+			int only_rule = (int)rnd(2 * QF_NGRAM_MAX), g = only_rule % QF_NGRAM_MAX + 1;
+			rep_none(&c);
+			if (only_rule < QF_NGRAM_MAX)
+				c.top_ngram_frac[g] = (double)rnd(400) / 1000;
+			else
+				c.dup_ngram_frac[g] = (double)rnd(300) / 1000;
+			bad = !same_result(&c, NULL, &b, &ref);
+			checks++;
+		}
+		if (!bad && d % 5 == 0) {
+			long n1 = probe_words(&b, 0, &ref), n2 = probe_words(&b, 1, &ref);
+			bad = n1 != n2;
+			checks++;
+			if (bad)
+				printf("# differential: doc %d: %ld words, reference %ld\n", d, n1, n2);
+		}
+		if (bad)
+			printf("# differential: doc %d (check %d): fast %s/%s, reference %s/%s\n# %.300s\n", d,
+			       checks, R.filter ? R.filter : "-", R.reason ? R.reason : "keep",
+			       ref.filter ? ref.filter : "-", ref.reason ? ref.reason : "keep", b.data);
+	}
+	CHECK_NAMED("differential: whole chain, fast path equals the reference on 2500 web-like documents", !bad);
+	qf_words_free(w);
+	qn_buf_release(&b);
+	qf_result_release(&ref);
+}
+
 /* ---- --bench: MB/s per filter on the prose of examples/out/docs.jsonl ---- */
 
 #include <time.h>
@@ -925,6 +1133,7 @@ int main(int argc, char **argv)
 	test_fineweb();
 	test_chain();
 	test_differential();
+	test_differential_web();
 	qf_result_release(&R);
 	return CHECK_DONE();
 }
