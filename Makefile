@@ -34,7 +34,8 @@ LIBS = $(PKG_LIBS) -lcsv -lcld2 -lstdc++ -lm
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libpcre2-dev libxml2-dev libzstd-dev libopenblas-dev libcsv-dev libjansson-dev \
 	libyaml-dev libxxhash-dev libssl-dev libutf8proc-dev libsqlite3-dev zlib1g-dev \
-	libcld2-dev zstd gzip jq time libxml2-utils w3m hyperfine python3 python3-jsonschema
+	libcld2-dev zstd gzip jq time libxml2-utils w3m hyperfine python3 python3-jsonschema nodejs \
+	sentencepiece
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -49,8 +50,9 @@ CLEAN_SRC := $(filter-out clean/clean.c,$(wildcard clean/*.c)) $(wildcard clean/
 CLEAN_OBJ := $(patsubst %.cc,$(BUILD)/%.o,$(CLEAN_SRC:%.c=$(BUILD)/%.o))
 LIBCLEAN := $(BUILD)/libclean.a
 
-TOOLS := $(BUILD)/bin/quern $(BUILD)/bin/quern-ingest $(BUILD)/bin/quern-clean
-MANS := quern/quern.1 ingest/quern-ingest.1 clean/quern-clean.1
+TOOLS := $(BUILD)/bin/quern $(BUILD)/bin/quern-ingest $(BUILD)/bin/quern-clean \
+	$(BUILD)/bin/quern-tokenize
+MANS := quern/quern.1 ingest/quern-ingest.1 clean/quern-clean.1 tokenize/quern-tokenize.1
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -100,6 +102,10 @@ $(BUILD)/bin/quern-clean: $(BUILD)/clean/clean.o $(LIBCLEAN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/bin/quern-tokenize: $(BUILD)/tokenize/tokenize.o $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBCLEAN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
@@ -119,7 +125,9 @@ deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-		$(DEB_PACKAGES)
+		$(DEB_PACKAGES) && \
+	{ command -v npm >/dev/null || \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; }
 
 demo:
 	$(MAKE) deps

@@ -18,7 +18,7 @@ static const struct {
 } tools[] = {
 	{"ingest", "HTML, XML, CSV, e-mail, text -> document JSON Lines", 1},
 	{"clean", "normalize, deduplicate, filter and redact documents", 1},
-	{"tokenize", "byte-level BPE tokenizers and token shards", 0},
+	{"tokenize", "byte-level BPE tokenizers and token shards", 1},
 	{"train", "GPT-2 models on CPU: pre-training and fine-tuning", 0},
 	{"audit", "PII, secret and policy scans, evaluations, reports", 0},
 	{"run", "pipelines with content-hash caching, cron-safe", 0},
