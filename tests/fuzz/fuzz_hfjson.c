@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    qn_bpe_decode(b, ids.v, ids.n, &out, &e) < 0)
 				abort();
 			if (qn_bpe_lossless(b, flags) &&
-			    (out.len != n || memcmp(out.data, text, n)))
+			    (out.len != n || (n && memcmp(out.data, text, n))))
 				abort();
 			if (k == 0) {
 				if (ids.n > first.cap) {
@@ -60,10 +60,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						abort();
 					first.cap = ids.n;
 				}
-				memcpy(first.v, ids.v, ids.n * sizeof *ids.v);
+				if (ids.n)
+					memcpy(first.v, ids.v, ids.n * sizeof *ids.v);
 				first.n = ids.n;
 			} else if (ids.n != first.n ||
-				   memcmp(ids.v, first.v, ids.n * sizeof *ids.v)) {
+				   (ids.n && memcmp(ids.v, first.v, ids.n * sizeof *ids.v))) {
 				abort();
 			}
 		}
