@@ -25,8 +25,8 @@
 # Results: bench/out/tokenize_train.txt. The machine should be idle: the
 # 1-minute load average at the start is printed with the results.
 #
-# The trainer is driven by tests/tools/bpe_ref_ids train until quern-tokenize
-# exists; QTRAIN overrides the command (it gets "-j N --vocab-size V -o DIR FILE").
+# The trainer is driven through quern-tokenize train (lib/bpe_train);
+# QTRAIN overrides the command (it gets "-j N --vocab-size V -o DIR FILE").
 set -eu
 B=$(cd "${1:-build}" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +35,7 @@ work=${BENCH_DIR:-/tmp/quern-bench}
 runs=${BENCH_RUNS:-3}
 vocabs=${BENCH_VOCABS:-8192 32000}
 threads=${BENCH_THREADS:-1 2}
-QTRAIN=${QTRAIN:-$B/tests/bpe_ref_ids train --pattern o200k --min-frequency 2}
+QTRAIN=${QTRAIN:-$B/bin/quern-tokenize train --pattern o200k --min-frequency 2}
 mkdir -p "$out" "$work"
 res="$out/tokenize_train.txt"
 : >"$res"
@@ -44,7 +44,7 @@ say() { echo "$@" | tee -a "$res"; }
 for t in hyperfine jq spm_train /usr/bin/time awk; do
 	command -v "$t" >/dev/null 2>&1 || { echo "bench: '$t' is missing; run 'make deps' (spm_train: Debian package sentencepiece)" >&2; exit 1; }
 done
-[ -x "$B/tests/bpe_ref_ids" ] && [ -x "$B/tests/gen_neardup" ] || { echo "bench: test tools missing in '$B'; run 'make test' once" >&2; exit 1; }
+[ -x "$B/bin/quern-tokenize" ] && [ -x "$B/tests/gen_neardup" ] || { echo "bench: test tools missing in '$B'; run 'make test' once" >&2; exit 1; }
 
 # The Zipfian corpus.
 zipf="$work/bpe-zipf-22m.txt"

@@ -70,6 +70,7 @@ static const char usage_text[] =
 	"      --special TOKEN            a special token (repeatable; default\n"
 	"                                 <|endoftext|>)\n"
 	"      --min-frequency N          least count of a merged pair (default 2)\n"
+	"      --lines                    every input line is one text, JSON or not\n"
 	"Encoding:\n"
 	"      --text-field NAME          the text of a document (default text)\n"
 	"      --template T               chatml (default) or plain, for prompt/\n"
@@ -102,7 +103,7 @@ static struct {
 	size_t vocab_size;
 	uint64_t min_frequency, shard_size;
 	double val_fraction;
-	int level, allow_special, jobs;
+	int level, allow_special, jobs, lines;
 	size_t max_line;
 } opt = {
 	.text_field = "text",
@@ -971,7 +972,7 @@ static void *train_work(void *job, void *ctx)
 		size_t len = b->len[i];
 		if (len == TOO_LONG)
 			BAD("line longer than %zu bytes (--max-line); skipped", opt.max_line);
-		if (line[strspn(line, " \t")] != '{') {
+		if (opt.lines || line[strspn(line, " \t")] != '{') {
 			/* Plain text: the line itself. */
 			b->items[i].ok = 2;
 			continue;
@@ -1189,6 +1190,7 @@ enum {
 	OPT_FORMAT,
 	OPT_SPLIT,
 	OPT_MAX_LINE,
+	OPT_LINES,
 };
 
 static const struct option longopts[] = {
@@ -1208,6 +1210,7 @@ static const struct option longopts[] = {
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"split", required_argument, NULL, OPT_SPLIT},
 	{"max-line", required_argument, NULL, OPT_MAX_LINE},
+	{"lines", no_argument, NULL, OPT_LINES},
 	{"jobs", required_argument, NULL, 'j'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
@@ -1285,6 +1288,7 @@ int main(int argc, char **argv)
 			opt.level = (int)v;
 			break;
 		case OPT_FORMAT: opt.format = optarg; break;
+		case OPT_LINES: opt.lines = 1; break;
 		case OPT_SPLIT: opt.split = optarg; break;
 		case OPT_MAX_LINE:
 			if (qn_parse_size(optarg, &sz) < 0 || sz < 1024)
