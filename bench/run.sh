@@ -8,6 +8,10 @@
 #   2. Extraction quality: token F1 over tests/extract/pages.
 #   3. Memory: a generated 1 GB MediaWiki dump streamed through
 #      quern-ingest -f mediawiki; peak RSS from GNU time.
+#   4. quern-clean (bench/clean.sh): the default chain and single steps
+#      against a re-implementation of datatrove's MinHash signature stage.
+#   5. quern-tokenize: encoding against npm tiktoken (bench/tokenize_encode.sh)
+#      and training against spm_train (bench/tokenize_train.sh).
 #
 # Timings are medians of hyperfine runs. BENCH_COPIES sets how many copies
 # of each fixture page make the HTML corpus (default 40), BENCH_WIKI the
@@ -80,5 +84,19 @@ awk -v kb="$kb" -v s="$secs" -v b="$dbytes" 'BEGIN {
 	printf "%.2f GB in %.1f s (%.1f MB/s), peak RSS %.1f MB\n", b / 1e9, s, b / s / 1e6, kb / 1024
 }' | tee -a "$res"
 rm -f "$dump"
+
+# 4. quern-clean: throughput against a MinHash peer, near-dup index memory.
+say ""
+sh "$top/bench/clean.sh" "$B"
+cat "$out/clean.txt" >>"$res"
+
+# 5. quern-tokenize: encoding against npm tiktoken, training against
+#    sentencepiece's spm_train.
+say ""
+sh "$top/bench/tokenize_encode.sh" "$B"
+cat "$out/tokenize_encode.txt" >>"$res"
+say ""
+sh "$top/bench/tokenize_train.sh" "$B"
+cat "$out/tokenize_train.txt" >>"$res"
 say ""
 say "results: $res"

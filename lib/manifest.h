@@ -39,7 +39,11 @@ void qn_manifest_set(struct qn_manifest *m, const char *key, json_t *v);
 /* Stamps the end time and writes the manifest atomically. */
 int qn_manifest_write(struct qn_manifest *m, const char *path, struct qn_err *e);
 
-/* The conventional manifest path for an output: "<output>.manifest.json". */
+/*
+ * The conventional manifest path for an output: "<output>.manifest.json";
+ * NULL when output exists and is not a regular file (a device such as
+ * /dev/null, a FIFO: nothing is written beside it) or memory ran out.
+ */
 char *qn_manifest_path_for(const char *output);
 
 #endif

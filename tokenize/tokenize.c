@@ -822,6 +822,29 @@ static int write_out(struct batch *b)
 	return 0;
 }
 
+/* Appends ids as "1,22,333" (printf per id would cost more than encoding). */
+static void put_ids(struct qn_buf *out, const uint32_t *v, size_t n)
+{
+	if (!n || qn_buf_grow(out, n * 11) < 0)
+		return;
+	char *o = out->data + out->len;
+	for (size_t i = 0; i < n; i++) {
+		char d[10];
+		int k = 0;
+		uint32_t x = v[i];
+		do {
+			d[k++] = (char)('0' + x % 10);
+			x /= 10;
+		} while (x);
+		if (i)
+			*o++ = ',';
+		while (k)
+			*o++ = d[--k];
+	}
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = 0;
+}
+
 static void *ids_work(void *job, void *ctx)
 {
 	struct batch *b = job;
@@ -841,8 +864,7 @@ static void *ids_work(void *job, void *ctx)
 			if (it->pair)
 				qn_buf_adds(&b->out, k ? ",\"role\":\"rejected\"" : ",\"role\":\"chosen\"");
 			qn_buf_adds(&b->out, ",\"ids\":[");
-			for (size_t t = 0; t < it->ids[k].n; t++)
-				qn_buf_printf(&b->out, t ? ",%u" : "%u", it->ids[k].v[t]);
+			put_ids(&b->out, it->ids[k].v, it->ids[k].n);
 			qn_buf_adds(&b->out, "]");
 			if (it->masked) {
 				qn_buf_adds(&b->out, ",\"mask\":[");
