@@ -43,6 +43,7 @@
 #include "err.h"
 #include "filters.h"
 #include "hash.h"
+#include "lines.h"
 #include "lang.h"
 #include "linedup.h"
 #include "manifest.h"
@@ -835,12 +836,7 @@ struct dres {
 
 struct batch {
 	int pass;
-	const char *file;
-	struct qn_buf in;   /* the lines, each NUL-terminated */
-	size_t *off;	    /* line i starts at in.data + off[i] */
-	size_t *len;
-	uint64_t *lineno;
-	size_t n, cap;
+	struct qn_lines l;
 	/* results */
 	struct dres *res;
 	struct qn_buf out, ids, msgs;
@@ -853,8 +849,7 @@ static struct batch *batch_new(int pass, const char *file)
 	if (!b)
 		return NULL;
 	b->pass = pass;
-	b->file = file;
-	qn_buf_init(&b->in, QN_BUF_UNLIMITED);
+	qn_lines_init(&b->l, file);
 	qn_buf_init(&b->out, QN_BUF_UNLIMITED);
 	qn_buf_init(&b->ids, QN_BUF_UNLIMITED);
 	qn_buf_init(&b->msgs, QN_BUF_UNLIMITED);
@@ -865,47 +860,17 @@ static void batch_free(struct batch *b)
 {
 	if (!b)
 		return;
-	for (size_t i = 0; b->res && i < b->n; i++) {
+	for (size_t i = 0; b->res && i < b->l.n; i++) {
 		free(b->res[i].set);
 		free(b->res[i].lines);
 	}
-	qn_buf_release(&b->in);
+	qn_lines_release(&b->l);
 	qn_buf_release(&b->out);
 	qn_buf_release(&b->ids);
 	qn_buf_release(&b->msgs);
-	free(b->off);
-	free(b->len);
-	free(b->lineno);
 	free(b->res);
 	free(b->keys);
 	free(b);
-}
-
-static int batch_add(struct batch *b, const char *line, size_t len, uint64_t lineno)
-{
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		size_t *o = realloc(b->off, cap * sizeof *o);
-		if (!o)
-			return -1;
-		b->off = o;
-		o = realloc(b->len, cap * sizeof *o);
-		if (!o)
-			return -1;
-		b->len = o;
-		uint64_t *l = realloc(b->lineno, cap * sizeof *l);
-		if (!l)
-			return -1;
-		b->lineno = l;
-		b->cap = cap;
-	}
-	b->off[b->n] = b->in.len;
-	b->len[b->n] = len;
-	b->lineno[b->n] = lineno;
-	if (qn_buf_add(&b->in, line, len) < 0 || qn_buf_addc(&b->in, 0) < 0)
-		return -1;
-	b->n++;
-	return 0;
 }
 
 /* ---- one document ------------------------------------------------------------ */
@@ -1046,7 +1011,6 @@ static int lang_kept(const struct step *s, const char *code)
 	return 0;
 }
 
-#define TOO_LONG ((size_t)-1) /* batch line length: over --max-line */
 static size_t max_line = (size_t)256 << 20;
 static int jobs = 1;
 static struct cn_linecount *linecount;
@@ -1054,8 +1018,8 @@ static struct cn_dindex *dindex;
 
 #define BAD(...)                                                                    \
 	do {                                                                        \
-		qn_buf_printf(&b->msgs, "%s:%llu: ", b->file,                       \
-			      (unsigned long long)b->lineno[i]);                    \
+		qn_buf_printf(&b->msgs, "%s:%llu: ", b->l.file,                       \
+			      (unsigned long long)b->l.lineno[i]);                    \
 		qn_buf_printf(&b->msgs, __VA_ARGS__);                               \
 		qn_buf_addc(&b->msgs, '\n');                                        \
 		goto done;                                                          \
@@ -1064,8 +1028,8 @@ static struct cn_dindex *dindex;
 static void run_doc(struct wctx *w, struct batch *b, size_t i)
 {
 	struct dres *r = &b->res[i];
-	const char *line = b->in.data + b->off[i];
-	size_t len = b->len[i];
+	const char *line = b->l.in.data + b->l.off[i];
+	size_t len = b->l.len[i];
 	json_error_t je;
 	json_t *obj = NULL, *meta = NULL;
 	struct qn_buf fixed;
@@ -1079,7 +1043,7 @@ static void run_doc(struct wctx *w, struct batch *b, size_t i)
 
 	memset(r, 0, sizeof *r);
 	qn_buf_init(&fixed, QN_BUF_UNLIMITED);
-	if (len == TOO_LONG)
+	if (len == QN_LINES_TOO_LONG)
 		BAD("line longer than %zu bytes (--max-line); skipped", max_line);
 	const char *t = NULL;
 	size_t tl = 0;
@@ -1418,15 +1382,15 @@ static void *work(void *job, void *ctx)
 	struct wctx *w = wctx_get();
 
 	(void)ctx;
-	b->res = calloc(b->n ? b->n : 1, sizeof *b->res);
+	b->res = calloc(b->l.n ? b->l.n : 1, sizeof *b->res);
 	size_t nb = near_at >= 0 ? steps[near_at].mh.bands : 0;
-	b->keys = calloc(b->n * nb + 1, sizeof *b->keys);
+	b->keys = calloc(b->l.n * nb + 1, sizeof *b->keys);
 	if (!w || !b->res || !b->keys) {
 		free(b->res);
 		b->res = NULL;
 		return b;
 	}
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->l.n; i++)
 		run_doc(w, b, i);
 	return b;
 }
@@ -1727,7 +1691,7 @@ static int emit(void *job, void *ctx)
 		qn_error("out of memory");
 		r->failed = 1;
 	}
-	for (size_t i = 0; b->res && i < b->n && !r->failed; i++) {
+	for (size_t i = 0; b->res && i < b->l.n && !r->failed; i++) {
 		struct dres *x = &b->res[i];
 		if (!x->ok) {
 			r->bad_lines++;
@@ -2153,15 +2117,15 @@ static int feed(struct run *r, int pass)
 				continue;
 			if (pass == PASS_CLEAN)
 				r->lines++;
-			if (batch_add(b, lr == 1 ? line.data : "", lr == 1 ? line.len : 0, lineno) <
+			if (qn_lines_add(&b->l, lr == 1 ? line.data : "", lr == 1 ? line.len : 0, lineno) <
 			    0) {
 				qn_error("out of memory");
 				r->failed = 1;
 				break;
 			}
 			if (lr == QN_RD_TOOLONG)
-				b->len[b->n - 1] = TOO_LONG;
-			if (b->n >= BATCH_LINES || b->in.len >= BATCH_BYTES) {
+				b->l.len[b->l.n - 1] = QN_LINES_TOO_LONG;
+			if (b->l.n >= BATCH_LINES || b->l.in.len >= BATCH_BYTES) {
 				r->raw_bytes = qn_rd_raw_bytes(rd);
 				if (qn_pool_submit(pool, b) != 0) {
 					b = NULL;
@@ -2170,7 +2134,7 @@ static int feed(struct run *r, int pass)
 				b = batch_new(pass, name);
 			}
 		}
-		if (b && b->n && !r->failed) {
+		if (b && b->l.n && !r->failed) {
 			if (qn_pool_submit(pool, b) != 0)
 				r->failed = 1;
 		} else {

@@ -35,6 +35,7 @@
 #include "doc.h"
 #include "err.h"
 #include "hash.h"
+#include "lines.h"
 #include "manifest.h"
 #include "pool.h"
 #include "rd.h"
@@ -164,7 +165,6 @@ static struct qn_bpe *load_tokenizer(const char *arg, const char *encoding)
 
 #define BATCH_LINES 256
 #define BATCH_BYTES (4u << 20)
-#define TOO_LONG ((size_t)-1)
 
 struct item {
 	int ok;
@@ -182,11 +182,7 @@ struct item {
 };
 
 struct batch {
-	const char *file;
-	struct qn_buf in;
-	size_t *off, *len;
-	uint64_t *lineno;
-	size_t n, cap;
+	struct qn_lines l;
 	struct item *items;
 	struct qn_buf msgs, out; /* out: ids/decode lines */
 };
@@ -196,8 +192,7 @@ static struct batch *batch_new(const char *file)
 	struct batch *b = calloc(1, sizeof *b);
 	if (!b)
 		return NULL;
-	b->file = file;
-	qn_buf_init(&b->in, QN_BUF_UNLIMITED);
+	qn_lines_init(&b->l, file);
 	qn_buf_init(&b->msgs, QN_BUF_UNLIMITED);
 	qn_buf_init(&b->out, QN_BUF_UNLIMITED);
 	return b;
@@ -207,7 +202,7 @@ static void batch_free(struct batch *b)
 {
 	if (!b)
 		return;
-	for (size_t i = 0; b->items && i < b->n; i++) {
+	for (size_t i = 0; b->items && i < b->l.n; i++) {
 		struct item *it = &b->items[i];
 		for (int k = 0; k < 2; k++) {
 			qn_bpe_ids_release(&it->ids[k]);
@@ -218,40 +213,11 @@ static void batch_free(struct batch *b)
 		free(it->task);
 		free(it->label);
 	}
-	qn_buf_release(&b->in);
+	qn_lines_release(&b->l);
 	qn_buf_release(&b->msgs);
 	qn_buf_release(&b->out);
-	free(b->off);
-	free(b->len);
-	free(b->lineno);
 	free(b->items);
 	free(b);
-}
-
-static int batch_add(struct batch *b, const char *line, size_t len, uint64_t lineno)
-{
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		size_t *o = realloc(b->off, cap * sizeof *o);
-		if (!o)
-			return -1;
-		b->off = o;
-		if (!(o = realloc(b->len, cap * sizeof *o)))
-			return -1;
-		b->len = o;
-		uint64_t *l = realloc(b->lineno, cap * sizeof *l);
-		if (!l)
-			return -1;
-		b->lineno = l;
-		b->cap = cap;
-	}
-	b->off[b->n] = b->in.len;
-	b->len[b->n] = len;
-	b->lineno[b->n] = lineno;
-	if (qn_buf_add(&b->in, line, len == TOO_LONG ? 0 : len) < 0 || qn_buf_addc(&b->in, 0) < 0)
-		return -1;
-	b->n++;
-	return 0;
 }
 
 typedef void *(*work_fn)(void *job, void *ctx);
@@ -306,12 +272,12 @@ static int feed(char **inputs, int ninputs, work_fn work, emit_fn emit, void *ct
 				continue;
 			rs.lines++;
 			rs.bytes += lr == 1 ? line.len : 0;
-			if (batch_add(b, line.data, lr == 1 ? line.len : TOO_LONG, lineno) < 0) {
+			if (qn_lines_add(&b->l, line.data, lr == 1 ? line.len : QN_LINES_TOO_LONG, lineno) < 0) {
 				qn_error("out of memory");
 				rs.failed = 1;
 				break;
 			}
-			if (b->n >= BATCH_LINES || b->in.len >= BATCH_BYTES) {
+			if (b->l.n >= BATCH_LINES || b->l.in.len >= BATCH_BYTES) {
 				if (qn_pool_submit(pool, b) != 0) {
 					b = NULL;
 					rs.failed = 1;
@@ -320,7 +286,7 @@ static int feed(char **inputs, int ninputs, work_fn work, emit_fn emit, void *ct
 				b = batch_new(name);
 			}
 		}
-		if (b && b->n && !rs.failed)
+		if (b && b->l.n && !rs.failed)
 			qn_pool_submit(pool, b);
 		else
 			batch_free(b);
@@ -351,8 +317,8 @@ static void print_msgs(struct batch *b)
 
 #define BAD(...)                                                                       \
 	do {                                                                           \
-		qn_buf_printf(&b->msgs, "%s:%llu: ", b->file,                          \
-			      (unsigned long long)b->lineno[i]);                       \
+		qn_buf_printf(&b->msgs, "%s:%llu: ", b->l.file,                          \
+			      (unsigned long long)b->l.lineno[i]);                       \
 		qn_buf_printf(&b->msgs, __VA_ARGS__);                                  \
 		qn_buf_addc(&b->msgs, '\n');                                           \
 		goto bad;                                                              \
@@ -482,8 +448,8 @@ static const char *str_field(json_t *o, const char *k, size_t *n)
 static void encode_item(struct wctx *w, struct batch *b, size_t i)
 {
 	struct item *it = &b->items[i];
-	const char *line = b->in.data + b->off[i];
-	size_t len = b->len[i];
+	const char *line = b->l.in.data + b->l.off[i];
+	size_t len = b->l.len[i];
 	unsigned flags = opt.allow_special ? QN_BPE_ALLOW_SPECIAL : 0;
 	json_error_t je;
 	json_t *o = NULL;
@@ -493,7 +459,7 @@ static void encode_item(struct wctx *w, struct batch *b, size_t i)
 
 	for (int k = 0; k < 2; k++)
 		qn_bpe_ids_init(&it->ids[k], QN_SHARD_DOC_MAX);
-	if (len == TOO_LONG)
+	if (len == QN_LINES_TOO_LONG)
 		BAD("line longer than %zu bytes (--max-line); skipped", opt.max_line);
 	o = json_loadb(line, len, JSON_ALLOW_NUL, &je);
 	if (!json_is_object(o))
@@ -636,10 +602,10 @@ static void *encode_work(void *job, void *ctx)
 	struct batch *b = job;
 	struct wctx *w = wctx_get();
 	(void)ctx;
-	b->items = calloc(b->n ? b->n : 1, sizeof *b->items);
+	b->items = calloc(b->l.n ? b->l.n : 1, sizeof *b->items);
 	if (!w || !b->items)
 		return b;
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->l.n; i++)
 		encode_item(w, b, i);
 	return b;
 }
@@ -665,7 +631,7 @@ static int encode_emit(void *job, void *ctx)
 		qn_error("out of memory");
 		rs.failed = 1;
 	}
-	for (size_t i = 0; b->items && i < b->n && !rs.failed; i++) {
+	for (size_t i = 0; b->items && i < b->l.n && !rs.failed; i++) {
 		struct item *it = &b->items[i];
 		if (!it->ok)
 			continue;
@@ -703,7 +669,7 @@ static int encode_emit(void *job, void *ctx)
 		int rc = it->pair ? qn_shard_writer_add_pair(r->w[split], &d[0], &d[1], &e)
 				  : qn_shard_writer_add(r->w[split], &d[0], &e);
 		if (rc < 0) {
-			qn_error("%s:%llu: %s", b->file, (unsigned long long)b->lineno[i], e.msg);
+			qn_error("%s:%llu: %s", b->l.file, (unsigned long long)b->l.lineno[i], e.msg);
 			rs.failed = 1;
 			break;
 		}
@@ -850,10 +816,10 @@ static void *ids_work(void *job, void *ctx)
 	struct batch *b = job;
 	struct wctx *w = wctx_get();
 	(void)ctx;
-	b->items = calloc(b->n ? b->n : 1, sizeof *b->items);
+	b->items = calloc(b->l.n ? b->l.n : 1, sizeof *b->items);
 	if (!w || !b->items)
 		return b;
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->l.n; i++) {
 		struct item *it = &b->items[i];
 		encode_item(w, b, i);
 		if (!it->ok)
@@ -885,14 +851,14 @@ static void *decode_work(void *job, void *ctx)
 	struct qn_buf text;
 	(void)ctx;
 	qn_buf_init(&text, QN_BUF_UNLIMITED);
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->l.n; i++) {
 		json_error_t je;
 		json_t *o = NULL;
 		uint32_t *ids = NULL;
 		struct qn_err e;
-		if (b->len[i] == TOO_LONG)
+		if (b->l.len[i] == QN_LINES_TOO_LONG)
 			BAD("line longer than %zu bytes (--max-line); skipped", opt.max_line);
-		o = json_loadb(b->in.data + b->off[i], b->len[i], 0, &je);
+		o = json_loadb(b->l.in.data + b->l.off[i], b->l.len[i], 0, &je);
 		json_t *a = json_object_get(o, "ids");
 		if (!json_is_array(a))
 			BAD(o ? "no \"ids\" array" : "invalid JSON at column %d: %s", je.column,
@@ -983,16 +949,16 @@ static void *train_work(void *job, void *ctx)
 {
 	struct batch *b = job;
 	(void)ctx;
-	b->items = calloc(b->n ? b->n : 1, sizeof *b->items);
+	b->items = calloc(b->l.n ? b->l.n : 1, sizeof *b->items);
 	if (!b->items)
 		return b;
 	/* Parse here; the trainer counts (with its own threads) on the main thread. */
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->l.n; i++) {
 		json_error_t je;
 		json_t *o = NULL;
-		const char *line = b->in.data + b->off[i];
-		size_t len = b->len[i];
-		if (len == TOO_LONG)
+		const char *line = b->l.in.data + b->l.off[i];
+		size_t len = b->l.len[i];
+		if (len == QN_LINES_TOO_LONG)
 			BAD("line longer than %zu bytes (--max-line); skipped", opt.max_line);
 		if (opt.lines || line[strspn(line, " \t")] != '{') {
 			/* Plain text: the line itself. */
@@ -1037,10 +1003,10 @@ static int train_emit(void *job, void *ctx)
 	struct train_run *r = ctx;
 	struct qn_err e;
 	print_msgs(b);
-	for (size_t i = 0; b->items && i < b->n && !rs.failed; i++) {
+	for (size_t i = 0; b->items && i < b->l.n && !rs.failed; i++) {
 		struct item *it = &b->items[i];
-		const char *s = it->ok == 2 ? b->in.data + b->off[i] : it->text;
-		size_t n = it->ok == 2 ? b->len[i] : it->tlen;
+		const char *s = it->ok == 2 ? b->l.in.data + b->l.off[i] : it->text;
+		size_t n = it->ok == 2 ? b->l.len[i] : it->tlen;
 		if (it->ok && qn_bpet_add_text(r->t, s, n, &e) < 0) {
 			qn_error("%s", e.msg);
 			rs.failed = 1;
