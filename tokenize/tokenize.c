@@ -590,11 +590,20 @@ static void names_free(struct names *t)
 	free(t->v);
 }
 
+#define WQ 8 /* batches queued for the writer thread */
+
 struct enc_run {
 	struct qn_shard_writer *w[QN_SHARD_NSPLITS];
 	struct names tasks, labels;
 	uint64_t docs[QN_SHARD_NSPLITS], tokens, pairs;
-	int wfailed;
+	/* the writer thread and its queue */
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *q[WQ];
+	size_t qhead, qn;
+	int qdone, wfailed;
 };
 
 static void *encode_work(void *job, void *ctx)
@@ -620,18 +629,17 @@ static int split_of(const char *id)
 	return u < opt.val_fraction ? QN_SHARD_VAL : QN_SHARD_TRAIN;
 }
 
-static int encode_emit(void *job, void *ctx)
+/* Writes one batch's documents, in order; on the writer thread. */
+static void write_batch(struct enc_run *r, struct batch *b)
 {
-	struct batch *b = job;
-	struct enc_run *r = ctx;
 	struct qn_err e;
+	int failed = 0;
 
-	print_msgs(b);
 	if (!b->items) {
 		qn_error("out of memory");
-		rs.failed = 1;
+		failed = 1;
 	}
-	for (size_t i = 0; b->items && i < b->l.n && !rs.failed; i++) {
+	for (size_t i = 0; b->items && i < b->l.n && !failed; i++) {
 		struct item *it = &b->items[i];
 		if (!it->ok)
 			continue;
@@ -639,7 +647,7 @@ static int encode_emit(void *job, void *ctx)
 		long label = it->label ? name_id(&r->labels, it->label) : it->label_int;
 		if (task < 0 || (it->label && label < 0) || task > 65535) {
 			qn_error(task > 65535 ? "more than 65536 tasks" : "out of memory");
-			rs.failed = 1;
+			failed = 1;
 			break;
 		}
 		if (it->label_int >= 0) {
@@ -648,7 +656,7 @@ static int encode_emit(void *job, void *ctx)
 			while (r->labels.n <= (size_t)it->label_int) {
 				snprintf(nm, sizeof nm, "%zu", r->labels.n);
 				if (name_id(&r->labels, nm) < 0) {
-					rs.failed = 1;
+					failed = 1;
 					break;
 				}
 			}
@@ -670,7 +678,7 @@ static int encode_emit(void *job, void *ctx)
 				  : qn_shard_writer_add(r->w[split], &d[0], &e);
 		if (rc < 0) {
 			qn_error("%s:%llu: %s", b->l.file, (unsigned long long)b->l.lineno[i], e.msg);
-			rs.failed = 1;
+			failed = 1;
 			break;
 		}
 		r->docs[split] += it->ndocs;
@@ -679,7 +687,76 @@ static int encode_emit(void *job, void *ctx)
 			r->tokens += it->ids[k].n;
 	}
 	batch_free(b);
-	return rs.failed;
+	if (failed) {
+		pthread_mutex_lock(&r->mu);
+		r->wfailed = 1;
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
+/*
+ * With -j 2 or more the shard writer (varint coding and zstd) runs on a
+ * thread of its own, fed in order through a short queue, so the main thread
+ * goes on reading and the workers on encoding while blocks are compressed.
+ * With -j 1 everything runs on one thread.
+ */
+static void *writer_main(void *arg)
+{
+	struct enc_run *r = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		while (!r->qn && !r->qdone)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (!r->qn) {
+			pthread_mutex_unlock(&r->mu);
+			return NULL;
+		}
+		struct batch *b = r->q[r->qhead];
+		r->qhead = (r->qhead + 1) % WQ;
+		r->qn--;
+		pthread_cond_broadcast(&r->cv);
+		int skip = r->wfailed;
+		pthread_mutex_unlock(&r->mu);
+		if (skip)
+			batch_free(b);
+		else
+			write_batch(r, b);
+	}
+}
+
+static int encode_emit(void *job, void *ctx)
+{
+	struct batch *b = job;
+	struct enc_run *r = ctx;
+
+	print_msgs(b);
+	if (!r->started) {
+		/* -j 1: one thread does everything. */
+		write_batch(r, b);
+		return r->wfailed;
+	}
+	pthread_mutex_lock(&r->mu);
+	while (r->qn == WQ)
+		pthread_cond_wait(&r->cv, &r->mu);
+	r->q[(r->qhead + r->qn) % WQ] = b;
+	r->qn++;
+	pthread_cond_broadcast(&r->cv);
+	int failed = r->wfailed;
+	pthread_mutex_unlock(&r->mu);
+	return failed;
+}
+
+/* Stops the writer thread after the queue is empty; 0, or -1 when it failed. */
+static int writer_join(struct enc_run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->qdone = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->th, NULL);
+	r->started = 0;
+	return r->wfailed ? -1 : 0;
 }
 
 static int cmd_encode(int argc, char **argv, int argi)
@@ -714,7 +791,17 @@ static int cmd_encode(int argc, char **argv, int argi)
 	/* Task 0 is the one of examples that name none. */
 	if (name_id(&r.tasks, "default") < 0)
 		goto out;
-	if (feed(argv + argi, argc - argi, encode_work, encode_emit, &r) < 0)
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	if (opt.jobs > 1) {
+		if (pthread_create(&r.th, NULL, writer_main, &r) != 0) {
+			qn_error("cannot start a thread");
+			goto out;
+		}
+		r.started = 1;
+	}
+	int fed = feed(argv + argi, argc - argi, encode_work, encode_emit, &r);
+	if ((r.started && writer_join(&r) < 0) || r.wfailed || fed < 0)
 		goto out;
 	for (int s = 0; s < QN_SHARD_NSPLITS; s++)
 		if (qn_shard_writer_close(r.w[s], &e) < 0) {
@@ -766,6 +853,8 @@ static int cmd_encode(int argc, char **argv, int argi)
 		(unsigned long long)r.tokens, r.tokens ? (double)rs.bytes / (double)r.tokens : 0);
 	rc = rs.bad_lines || rs.bad_inputs ? 1 : 0;
 out:
+	if (r.started)
+		writer_join(&r);
 	for (int s = 0; s < QN_SHARD_NSPLITS; s++)
 		qn_shard_writer_free(r.w[s]);
 	names_free(&r.tasks);
