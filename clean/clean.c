@@ -1047,7 +1047,7 @@ static void run_doc(struct wctx *w, struct batch *b, size_t i)
 		BAD("line longer than %zu bytes (--max-line); skipped", max_line);
 	const char *t = NULL;
 	size_t tl = 0;
-	obj = cn_docjson_parse(line, len, &w->text, &w->ser);
+	obj = qn_docjson_parse(line, len, &w->text, &w->ser);
 	if (obj) {
 		t = w->text.data;
 		tl = w->text.len;
@@ -1060,7 +1060,7 @@ static void run_doc(struct wctx *w, struct batch *b, size_t i)
 				 JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &je);
 	}
 	if (!obj && strstr(je.text, "invalid Unicode") && !qn_buf_add(&fixed, line, len) &&
-	    cn_docjson_fix_surrogates(fixed.data, fixed.len)) {
+	    qn_docjson_fix_surrogates(fixed.data, fixed.len)) {
 		/* A lone surrogate escape becomes U+FFFD, as invalid UTF-8 does. */
 		obj = json_loadb(fixed.data, fixed.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 		qn_buf_reset(&fixed);

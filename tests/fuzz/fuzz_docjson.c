@@ -1,5 +1,5 @@
 /*
- * fuzz_docjson.c - libFuzzer target for clean/docjson, quern-clean's fast
+ * fuzz_docjson.c - libFuzzer target for lib/docjson, the tools' fast
  * path for document lines. The input is one line. Whenever the fast path
  * accepts it, jansson's parse of the whole line must accept it too, with
  * the same text and, text aside, an equal object; and the surrogate fixer
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	qn_buf_init(&text, QN_BUF_UNLIMITED);
 	qn_buf_init(&rest, QN_BUF_UNLIMITED);
-	json_t *fast = cn_docjson_parse(line, size, &text, &rest);
+	json_t *fast = qn_docjson_parse(line, size, &text, &rest);
 	if (fast) {
 		json_t *full = json_loadb(line, size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 		if (!full)
@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *copy = malloc(size + 1);
 	if (copy) {
 		memcpy(copy, data, size);
-		cn_docjson_fix_surrogates(copy, size);
-		if (cn_docjson_fix_surrogates(copy, size) != 0)
+		qn_docjson_fix_surrogates(copy, size);
+		if (qn_docjson_fix_surrogates(copy, size) != 0)
 			abort(); /* a second pass must find nothing */
 		free(copy);
 	}

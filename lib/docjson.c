@@ -130,7 +130,7 @@ static int decode_str(const char *p, size_t n, struct qn_buf *out)
 
 /* Rewrites every \\u escape of a lone surrogate as \\ufffd (same length);
  * returns how many. */
-size_t cn_docjson_fix_surrogates(char *p, size_t n)
+size_t qn_docjson_fix_surrogates(char *p, size_t n)
 {
 	size_t fixed = 0;
 	for (size_t i = 0; i + 6 <= n; i++) {
@@ -156,7 +156,7 @@ size_t cn_docjson_fix_surrogates(char *p, size_t n)
 	return fixed;
 }
 
-json_t *cn_docjson_parse(const char *line, size_t len, struct qn_buf *text, struct qn_buf *rest)
+json_t *qn_docjson_parse(const char *line, size_t len, struct qn_buf *text, struct qn_buf *rest)
 {
 	const char *p = line, *end = line + len, *vs = NULL, *ve = NULL;
 

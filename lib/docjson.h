@@ -1,5 +1,6 @@
 /*
- * docjson.h - the fast path quern-clean reads document lines with.
+ * docjson.h - the fast path quern-clean and quern-tokenize read document
+ * lines with.
  *
  * A document line is mostly its "text". jansson decodes strings one
  * character at a time through a stream; here the top-level object is
@@ -11,7 +12,7 @@
  * reduced parse fail, and the caller falls back to parsing the whole line
  * with jansson, whose messages then name the problem.
  *
- * cn_docjson_parse returns the parsed object (the caller json_decref's it)
+ * qn_docjson_parse returns the parsed object (the caller json_decref's it)
  * with "text" set to "" and the decoded text in *text, or NULL for the
  * fallback: no top-level "text" string, a duplicate "text", an escape it
  * refuses (a lone surrogate, a control character), text that is not valid
@@ -20,13 +21,13 @@
  * JSON_ALLOW_NUL (tests/fuzz/fuzz_docjson.c checks that). rest is scratch.
  * It never reads outside [line, line + len).
  *
- * cn_docjson_fix_surrogates rewrites, in place, each \u escape of a lone
+ * qn_docjson_fix_surrogates rewrites, in place, each \u escape of a lone
  * surrogate (one jansson refuses) as \ufffd, the same length, and returns
  * how many it rewrote, so a document with one is repaired rather than lost,
  * as one with invalid UTF-8 bytes is.
  */
-#ifndef CN_DOCJSON_H
-#define CN_DOCJSON_H
+#ifndef QN_DOCJSON_H
+#define QN_DOCJSON_H
 
 #include <stddef.h>
 
@@ -34,7 +35,7 @@
 
 struct qn_buf;
 
-json_t *cn_docjson_parse(const char *line, size_t len, struct qn_buf *text, struct qn_buf *rest);
-size_t cn_docjson_fix_surrogates(char *p, size_t n);
+json_t *qn_docjson_parse(const char *line, size_t len, struct qn_buf *text, struct qn_buf *rest);
+size_t qn_docjson_fix_surrogates(char *p, size_t n);
 
 #endif
