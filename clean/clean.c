@@ -337,39 +337,6 @@ static void *field_ptr(struct step *s, const struct pdef *d)
 	return (char *)s + d->off;
 }
 
-/*
- * Writing a value back (cn_set_*) makes a new node without a place; the
- * place of the value it replaces is kept, for later messages.
- */
-static const struct cn_val *wb_old;
-static const char *wb_file;
-static unsigned wb_line, wb_col, wb_kline, wb_kcol;
-
-static void remember_place(const struct cn_val *m, const char *key)
-{
-	wb_old = cn_val_get(m, key);
-	if (wb_old) {
-		wb_file = wb_old->file;
-		wb_line = wb_old->line;
-		wb_col = wb_old->col;
-		wb_kline = wb_old->kline;
-		wb_kcol = wb_old->kcol;
-	}
-}
-
-static int write_back(struct cn_val *m, const char *key, int rc)
-{
-	struct cn_val *v = (struct cn_val *)cn_val_get(m, key);
-	if (rc == 0 && v && wb_old) {
-		v->file = wb_file;
-		v->line = wb_line;
-		v->col = wb_col;
-		v->kline = wb_kline;
-		v->kcol = wb_kcol;
-	}
-	return rc;
-}
-
 /* Reads one parameter into the step (absent: the default stays), then
  * writes the effective value back in its plain form, so --print-config
  * shows every parameter, defaults included. */
@@ -379,14 +346,13 @@ static int read_param(struct step *s, const struct pdef *d, struct qn_err *e)
 	void *p = field_ptr(s, d);
 	int rc;
 
-	remember_place(m, d->key);
 	switch (d->t) {
 	case P_BOOL: {
 		int v = *(int *)p;
 		if ((rc = cn_get_bool(m, d->key, &v, e)) < 0)
 			return -1;
 		*(int *)p = v;
-		return write_back(m, d->key, cn_set_bool(m, d->key, v));
+		return cn_set_bool(m, d->key, v);
 	}
 	case P_INT:
 	case P_LONG:
@@ -406,14 +372,14 @@ static int read_param(struct step *s, const struct pdef *d, struct qn_err *e)
 			*(size_t *)p = (size_t)v;
 		else
 			*(unsigned *)p = (unsigned)v;
-		return write_back(m, d->key, cn_set_int(m, d->key, v));
+		return cn_set_int(m, d->key, v);
 	}
 	case P_DBL: {
 		double v = *(double *)p;
 		if ((rc = cn_get_double(m, d->key, d->min, d->max, &v, e)) < 0)
 			return -1;
 		*(double *)p = v;
-		return write_back(m, d->key, cn_set_double(m, d->key, v));
+		return cn_set_double(m, d->key, v);
 	}
 	case P_U64: {
 		const char *str = NULL;
@@ -433,7 +399,7 @@ static int read_param(struct step *s, const struct pdef *d, struct qn_err *e)
 			*(uint64_t *)p = v;
 		}
 		snprintf(t, sizeof t, "0x%016llx", (unsigned long long)*(uint64_t *)p);
-		return write_back(m, d->key, cn_set_str(m, d->key, t));
+		return cn_set_str(m, d->key, t);
 	}
 	case P_STR: {
 		const char *v = *(const char **)p;
@@ -448,7 +414,7 @@ static int read_param(struct step *s, const struct pdef *d, struct qn_err *e)
 		if ((rc = cn_get_choice(m, d->key, d->choices, &v, e)) < 0)
 			return -1;
 		*(int *)p = v;
-		return write_back(m, d->key, cn_set_str(m, d->key, d->choices[v]));
+		return cn_set_str(m, d->key, d->choices[v]);
 	}
 	}
 	return 0;
@@ -1472,7 +1438,7 @@ struct run {
 	FILE *spool;
 	int direct; /* no dedup step: pass 1 writes the outputs itself */
 	int failed; /* a write or memory failure: stop */
-	uint64_t bad_lines, bad_inputs, lines;
+	uint64_t bad_lines, bad_inputs;
 	/* documents */
 	size_t ndocs, cap;
 	uint64_t *id_off;
@@ -1510,7 +1476,7 @@ struct run {
 	uint64_t raw_bytes;
 };
 
-enum { F_NEAR = 1, F_SHORT = 2, F_EXACT = 4 };
+enum { F_NEAR = 1, F_EXACT = 4 };
 
 static int grow_docs(struct run *r)
 {
@@ -1599,7 +1565,7 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-static int finish_doc(struct run *r, size_t d, const char *rec, size_t size);
+static int finish_doc(struct run *r, size_t d, const char *rec);
 
 /* One document, in input order, on the main thread. */
 static int add_doc(struct run *r, struct batch *b, struct dres *x)
@@ -1610,7 +1576,7 @@ static int add_doc(struct run *r, struct batch *b, struct dres *x)
 	if (r->direct) {
 		/* Nothing to remember: memory stays flat however long the input. */
 		r->ndocs++;
-		return finish_doc(r, d, b->out.data + x->rec_off, 0);
+		return finish_doc(r, d, b->out.data + x->rec_off);
 	}
 	if (grow_docs(r) < 0)
 		return -1;
@@ -1635,10 +1601,8 @@ static int add_doc(struct run *r, struct batch *b, struct dres *x)
 		int joins = x->has_sig && !(exact_at >= 0 && r->egroup[d] != d);
 		if (r->nprio)
 			r->nprio[d] = x->prio_near;
-		if (x->too_short && !(exact_at >= 0 && r->egroup[d] != d)) {
-			r->flags[d] |= F_SHORT;
+		if (x->too_short && !(exact_at >= 0 && r->egroup[d] != d))
 			r->too_short++;
-		}
 		if (qn_lsh_add_keys(r->lsh, joins ? b->keys + x->keys_off : NULL, &node, &e) < 0 ||
 		    qn_uf_grow(r->uf, (size_t)node + 1) < 0)
 			return -1;
@@ -1835,8 +1799,7 @@ static int put(struct run *r, struct qn_wr *w, struct qn_buf *b)
 	return 0;
 }
 
-/* size is unused: the record says its own; kept for the reader's sake. */
-static int finish_doc(struct run *r, size_t d, const char *rec, size_t size)
+static int finish_doc(struct run *r, size_t d, const char *rec)
 {
 	struct rec_head hd;
 	const char *p = rec + sizeof hd;
@@ -1864,7 +1827,6 @@ static int finish_doc(struct run *r, size_t d, const char *rec, size_t size)
 		p += nb * sizeof *keybuf;
 	}
 	const char *json = p;
-	(void)size;
 
 	/* The first step that removes it, in chain order. */
 	size_t stop = hd.stop;
@@ -2010,7 +1972,7 @@ static int pass2(struct run *r)
 			r->failed = 1;
 			break;
 		}
-		finish_doc(r, d, rec.data, hd.size);
+		finish_doc(r, d, rec.data);
 	}
 	qn_buf_release(&rec);
 	return r->failed ? -1 : 0;
@@ -2115,8 +2077,6 @@ static int feed(struct run *r, int pass)
 			lineno++;
 			if (lr == 1 && is_blank(line.data, line.len))
 				continue;
-			if (pass == PASS_CLEAN)
-				r->lines++;
 			if (qn_lines_add(&b->l, lr == 1 ? line.data : "", lr == 1 ? line.len : 0, lineno) <
 			    0) {
 				qn_error("out of memory");

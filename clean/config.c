@@ -507,8 +507,9 @@ static struct cn_val *slot(struct cn_val *map, const char *key)
 	for (size_t i = 0; i < map->n; i++) {
 		if (map->v[i].key && !strcmp(map->v[i].key, key)) {
 			struct cn_val *v = &map->v[i];
+			/* The new value keeps the old one's place, so a message
+			 * about it still points into the file. */
 			cn_val_release(v);
-			v->line = v->col = 0;
 			v->quoted = 0;
 			return v;
 		}

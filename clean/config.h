@@ -113,7 +113,9 @@ int cn_check_keys(const struct cn_val *map, const char *const *known, const char
 /*
  * Setters for defaults and flags: replace key's value in map (a CN_MAP, or
  * a CN_NULL that becomes an empty map) or append it. 0, or -1 when out of
- * memory. The new value has no place (line 0).
+ * memory. A value that replaces one keeps its place (file:line:col), so
+ * later messages about it still point into the file; an appended one has
+ * none (line 0).
  */
 int cn_set_str(struct cn_val *map, const char *key, const char *value);
 int cn_set_int(struct cn_val *map, const char *key, long value);

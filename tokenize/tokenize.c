@@ -609,7 +609,7 @@ static void names_free(struct names *t)
 struct enc_run {
 	struct qn_shard_writer *w[QN_SHARD_NSPLITS];
 	struct names tasks, labels;
-	uint64_t docs[QN_SHARD_NSPLITS], tokens, pairs;
+	uint64_t docs[QN_SHARD_NSPLITS], tokens;
 	/* the writer thread and its queue */
 	pthread_t th;
 	int started;
@@ -696,7 +696,6 @@ static void write_batch(struct enc_run *r, struct batch *b)
 			break;
 		}
 		r->docs[split] += it->ndocs;
-		r->pairs += it->pair;
 		for (size_t k = 0; k < it->ndocs; k++)
 			r->tokens += it->ids[k].n;
 	}
