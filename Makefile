@@ -23,13 +23,15 @@ CFLAGS ?= $(OPT) -g
 PKGS = libxml-2.0 libzstd jansson libxxhash libcrypto sqlite3 zlib libpcre2-8 libutf8proc yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-QN_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+# OpenMP threads the model's kernels (lib/gpt2.c); empty for the fuzz build.
+OMPFLAGS ?= -fopenmp
+QN_CFLAGS = $(OMPFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Ilib $(PKG_CFLAGS) $(SANFLAGS) -pthread -MMD -MP
 # C++ only for the shims over C++ libraries (clean/lang.cc over CLD2).
 CXXFLAGS ?= $(OPT) -g
 QN_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Ilib $(PKG_CFLAGS) $(SANFLAGS) -pthread -MMD -MP
-QN_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lcsv -lcld2 -lstdc++ -lm
+QN_LDFLAGS = $(SANFLAGS) $(OMPFLAGS) -pthread $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lcsv -lcld2 -lopenblas -lstdc++ -lm
 
 DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libpcre2-dev libxml2-dev libzstd-dev libopenblas-dev libcsv-dev libjansson-dev \
@@ -51,8 +53,14 @@ CLEAN_OBJ := $(patsubst %.cc,$(BUILD)/%.o,$(CLEAN_SRC:%.c=$(BUILD)/%.o))
 LIBCLEAN := $(BUILD)/libclean.a
 
 TOOLS := $(BUILD)/bin/quern $(BUILD)/bin/quern-ingest $(BUILD)/bin/quern-clean \
-	$(BUILD)/bin/quern-tokenize
-MANS := quern/quern.1 ingest/quern-ingest.1 clean/quern-clean.1 tokenize/quern-tokenize.1
+	$(BUILD)/bin/quern-tokenize $(BUILD)/bin/quern-train
+MANS := quern/quern.1 ingest/quern-ingest.1 clean/quern-clean.1 tokenize/quern-tokenize.1 \
+	train/quern-train.1
+
+# quern-train's modules (the shard loader) come before its main.
+TRAIN_SRC := $(filter-out train/train.c,$(wildcard train/*.c))
+TRAIN_OBJ := $(TRAIN_SRC:%.c=$(BUILD)/%.o)
+LIBTRAIN := $(BUILD)/libtrain.a
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -65,8 +73,11 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 .SECONDARY:
 
 # Tests may look inside the tools; the library may not.
-$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean
+$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean -Itrain
 $(BUILD)/clean/%.o: QN_CFLAGS += -Iclean
+$(BUILD)/train/%.o: QN_CFLAGS += -Itrain
+# The model's elementwise loops vectorize at -O3 (gcc's -O2 cost model declines them).
+$(BUILD)/lib/gpt2.o: QN_CFLAGS += -O3
 
 all: $(TOOLS)
 
@@ -90,6 +101,10 @@ $(LIBCLEAN): $(CLEAN_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(LIBTRAIN): $(TRAIN_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 $(BUILD)/bin/quern: $(BUILD)/quern/quern.o $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
@@ -106,11 +121,15 @@ $(BUILD)/bin/quern-tokenize: $(BUILD)/tokenize/tokenize.o $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBCLEAN) $(LIBQN)
+$(BUILD)/bin/quern-train: $(BUILD)/train/train.o $(LIBTRAIN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINGEST) $(LIBCLEAN) $(LIBQN)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBCLEAN) $(LIBTRAIN) $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINGEST) $(LIBCLEAN) $(LIBTRAIN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -141,7 +160,7 @@ bench: $(TOOLS) $(TEST_TOOLS)
 FUZZ_BUILD = build-fuzz
 FUZZ_SECONDS ?= 0
 fuzz:
-	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CXX=clang++ SANITIZE=address,undefined \
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CXX=clang++ SANITIZE=address,undefined OMPFLAGS= \
 		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" CXXFLAGS="-O1 -g -fsanitize=fuzzer-no-link" \
 		$(FUZZ_BUILD)/libquern.a $(FUZZ_BUILD)/libingest.a \
 		$(FUZZ_BUILD)/libclean.a

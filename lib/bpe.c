@@ -1,12 +1,15 @@
 /* bpe.c - see bpe.h and docs/tokenizers.md. */
 #include "bpe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
@@ -2444,4 +2447,65 @@ int qn_bpe_decode(const struct qn_bpe *b, const uint32_t *ids, size_t n, struct 
 			return qn_errf(e, "decoded text is longer than %zu bytes", out->max);
 	}
 	return 0;
+}
+
+/* ---- naming a tokenizer ------------------------------------------------------ */
+
+static int has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && !strcmp(s + n - m, suf);
+}
+
+static struct qn_bpe *load_rank_file(const char *path, const char *encoding, struct qn_err *e)
+{
+	char name[256];
+	const char *base = strrchr(path, '/');
+	snprintf(name, sizeof name, "%s", base ? base + 1 : path);
+	if (has_suffix(name, ".tiktoken"))
+		name[strlen(name) - strlen(".tiktoken")] = 0;
+	const struct qn_bpe_spec *spec = qn_bpe_spec_named(encoding ? encoding : name);
+	if (!spec) {
+		qn_errf(e,
+			"'%s': which encoding is it? name it with --encoding (r50k_base, "
+			"cl100k_base, o200k_base)",
+			path);
+		return NULL;
+	}
+	return qn_bpe_load_tiktoken(path, spec, e);
+}
+
+struct qn_bpe *qn_bpe_load_spec(const char *arg, const char *encoding, struct qn_err *e)
+{
+	struct stat st;
+	char path[4096];
+
+	if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(path, sizeof path, "%s/tokenizer.json", arg);
+		if (access(path, F_OK) == 0)
+			return qn_bpe_load_hf(path, e);
+		DIR *d = opendir(arg);
+		struct dirent *de;
+		int found = 0;
+		while (d && (de = readdir(d)))
+			if (has_suffix(de->d_name, ".tiktoken") && de->d_name[0] != '.') {
+				if (found++) {
+					closedir(d);
+					qn_errf(e, "'%s': more than one .tiktoken file; name one",
+						arg);
+					return NULL;
+				}
+				snprintf(path, sizeof path, "%s/%s", arg, de->d_name);
+			}
+		if (d)
+			closedir(d);
+		if (!found) {
+			qn_errf(e, "'%s': no tokenizer.json or .tiktoken file in it", arg);
+			return NULL;
+		}
+		return load_rank_file(path, encoding, e);
+	}
+	if (has_suffix(arg, ".tiktoken"))
+		return load_rank_file(arg, encoding, e);
+	return qn_bpe_load_hf(arg, e);
 }

@@ -131,6 +131,13 @@ struct qn_bpe *qn_bpe_parse_hf(const void *data, size_t len, const char *fname, 
  */
 struct qn_bpe *qn_bpe_from_tokens(const unsigned char *const *tokens, const size_t *lens, size_t n,
 				  const struct qn_bpe_spec *spec, struct qn_err *e);
+/*
+ * A tokenizer as the tools name it (-t): a directory (its tokenizer.json,
+ * else its one *.tiktoken file), FILE.tiktoken (the encoding from encoding,
+ * or else the file name), or any other file as a tokenizer.json. NULL with
+ * e filled; a rank file whose encoding is unknown asks for --encoding.
+ */
+struct qn_bpe *qn_bpe_load_spec(const char *arg, const char *encoding, struct qn_err *e);
 void qn_bpe_free(struct qn_bpe *b);
 
 /* One more than the largest id (ranked, merged or special). */

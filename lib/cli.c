@@ -177,3 +177,16 @@ void qn_progress_finish(struct qn_progress *p)
 	if (p->on && p->last > p->start)
 		fprintf(stderr, "\r\033[K");
 }
+
+int qn_parse_number(const char *what, const char *s, double min, double max, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= min && v <= max)) {
+		qn_usage_error("%s: expected a number from %g to %g, not '%s'", what, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}

@@ -43,6 +43,13 @@ int qn_print_version(void);
  */
 int qn_close_stdout(int rc);
 
+/*
+ * Parses a number in [min, max] for option what; on a bad value prints the
+ * usage error ("what: expected a number from min to max, not 's'") and
+ * returns -1.
+ */
+int qn_parse_number(const char *what, const char *s, double min, double max, double *out);
+
 /* Parses a size like "64M", "1G", "4096"; -1 on a bad value. */
 int qn_parse_size(const char *s, uint64_t *out);
 

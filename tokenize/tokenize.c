@@ -1309,19 +1309,6 @@ static const struct option longopts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-static int parse_num(const char *what, const char *s, double min, double max, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= min && v <= max)) {
-		qn_usage_error("%s: expected a number from %g to %g, not '%s'", what, min, max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	int c, rc;
@@ -1344,14 +1331,14 @@ int main(int argc, char **argv)
 		case 't': opt.tokenizer = optarg; break;
 		case OPT_ENCODING: opt.encoding = optarg; break;
 		case OPT_VOCAB:
-			if (parse_num("--vocab-size", optarg, 257, QN_BPE_MAX_ID, &v) < 0)
+			if (qn_parse_number("--vocab-size", optarg, 257, QN_BPE_MAX_ID, &v) < 0)
 				return QN_EXIT_USAGE;
 			opt.vocab_size = (size_t)v;
 			break;
 		case OPT_PATTERN: opt.pattern = optarg; break;
 		case OPT_SPECIAL: opt.specials[opt.nspecials++] = optarg; break;
 		case OPT_MINFREQ:
-			if (parse_num("--min-frequency", optarg, 1, 1e18, &v) < 0)
+			if (qn_parse_number("--min-frequency", optarg, 1, 1e18, &v) < 0)
 				return QN_EXIT_USAGE;
 			opt.min_frequency = (uint64_t)v;
 			break;
@@ -1363,7 +1350,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ALLOW_SPECIAL: opt.allow_special = 1; break;
 		case OPT_VAL:
-			if (parse_num("--val-fraction", optarg, 0, 1, &opt.val_fraction) < 0)
+			if (qn_parse_number("--val-fraction", optarg, 0, 1, &opt.val_fraction) < 0)
 				return QN_EXIT_USAGE;
 			break;
 		case OPT_SHARD_SIZE:
@@ -1373,7 +1360,7 @@ int main(int argc, char **argv)
 			opt.shard_size = sz;
 			break;
 		case OPT_LEVEL:
-			if (parse_num("--level", optarg, -7, 22, &v) < 0)
+			if (qn_parse_number("--level", optarg, -7, 22, &v) < 0)
 				return QN_EXIT_USAGE;
 			opt.level = (int)v;
 			break;
@@ -1387,7 +1374,7 @@ int main(int argc, char **argv)
 			opt.max_line = (size_t)sz;
 			break;
 		case 'j':
-			if (parse_num("-j", optarg, 0, 1024, &v) < 0)
+			if (qn_parse_number("-j", optarg, 0, 1024, &v) < 0)
 				return QN_EXIT_USAGE;
 			opt.jobs = v ? (int)v : qn_ncpu();
 			break;

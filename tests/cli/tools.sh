@@ -2,7 +2,7 @@
 # flag, stdin via -, a missing file, and a full disk.
 . "$QN_TOP/tests/cli/lib.sh"
 
-for tool in quern quern-ingest quern-clean quern-tokenize; do
+for tool in quern quern-ingest quern-clean quern-tokenize quern-train; do
 	b="$QN_BIN/$tool"
 	expect_rc "$tool --help exits 0" 0 "$b" --help
 	grep_in "$tool --help shows usage" "$T/out" "^usage: $tool "
@@ -26,7 +26,7 @@ expect_rc "quern clean runs quern-clean" 0 "$QN_BIN/quern" clean --version
 grep_in "quern clean prints quern-clean's version" "$T/out" "^quern-clean "
 expect_rc "quern tokenize runs quern-tokenize" 0 "$QN_BIN/quern" tokenize --version
 grep_in "quern tokenize prints quern-tokenize's version" "$T/out" "^quern-tokenize "
-expect_rc "quern names unbuilt tools" 1 "$QN_BIN/quern" train
+expect_rc "quern names unbuilt tools" 1 "$QN_BIN/quern" audit
 grep_in "unbuilt tool message" "$T/err" "not built yet"
 
 # stdin via -, a missing file, a full disk.

@@ -1,0 +1,1479 @@
+/*
+ * gpt2.c - the GPT-2 model (see gpt2.h): kernels, forward and backward,
+ * AdamW, KV-cache inference, config.json and safetensors I/O.
+ *
+ * Shapes: B rows of T tokens, N = B*T positions, C = n_embd, H heads of
+ * hd = C/H, F = n_inner, V = vocab_size, L layers. Activations are row-major
+ * (N, width). Each kernel below says its shapes. Parallel loops use a static
+ * OpenMP schedule over a split that depends only on the thread count, and
+ * every reduction runs in a fixed order inside one thread, so results are
+ * bit-identical from run to run at the same thread count.
+ */
+#include "gpt2.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#define OMP_FOR _Pragma("omp parallel for schedule(static)")
+#else
+#define OMP_FOR
+#endif
+
+#include "err.h"
+#include "pool.h"
+#include "safetensors.h"
+#include "wr.h"
+
+#define LIMIT_LAYERS 1024
+#define LIMIT_WIDTH 65536
+#define LIMIT_POSITIONS 1048576
+#define LIMIT_VOCAB (1 << 22)
+#define LIMIT_PARAMS (1ull << 36) /* 256 GiB of float32 */
+#define ROW_BLOCK 64		  /* attention row block: the causal triangle in tiles */
+
+/* ---- configuration ---------------------------------------------------------- */
+
+void qn_gpt2_config_default(struct qn_gpt2_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->n_layer = 12;
+	c->n_head = 12;
+	c->n_embd = 768;
+	c->n_positions = 1024;
+	c->vocab_size = 50257;
+	c->eps = 1e-5f;
+	c->bos_token_id = -1;
+	c->eos_token_id = -1;
+}
+
+int qn_gpt2_config_check(const struct qn_gpt2_config *c, const char *name, struct qn_err *e)
+{
+	if (c->n_layer < 1 || c->n_layer > LIMIT_LAYERS)
+		return qn_errf(e, "'%s': n_layer %d is not in 1..%d", name, c->n_layer,
+			       LIMIT_LAYERS);
+	if (c->n_embd < 1 || c->n_embd > LIMIT_WIDTH)
+		return qn_errf(e, "'%s': n_embd %d is not in 1..%d", name, c->n_embd, LIMIT_WIDTH);
+	if (c->n_head < 1 || c->n_head > c->n_embd || c->n_embd % c->n_head)
+		return qn_errf(e, "'%s': n_head %d does not divide n_embd %d", name, c->n_head,
+			       c->n_embd);
+	if (c->n_positions < 1 || c->n_positions > LIMIT_POSITIONS)
+		return qn_errf(e, "'%s': n_positions %d is not in 1..%d", name, c->n_positions,
+			       LIMIT_POSITIONS);
+	if (c->vocab_size < 1 || c->vocab_size > LIMIT_VOCAB)
+		return qn_errf(e, "'%s': vocab_size %d is not in 1..%d", name, c->vocab_size,
+			       LIMIT_VOCAB);
+	if (c->n_inner < 0 || c->n_inner > 4 * LIMIT_WIDTH)
+		return qn_errf(e, "'%s': n_inner %d is out of range", name, c->n_inner);
+	if (!(c->eps > 0 && c->eps < 1))
+		return qn_errf(e, "'%s': layer_norm_epsilon %g is not in (0, 1)", name,
+			       (double)c->eps);
+	if (c->bos_token_id >= c->vocab_size || c->eos_token_id >= c->vocab_size)
+		return qn_errf(e, "'%s': bos/eos token id past vocab_size %d", name,
+			       c->vocab_size);
+	uint64_t C = (uint64_t)c->n_embd, F = c->n_inner ? (uint64_t)c->n_inner : 4 * C;
+	uint64_t n = (uint64_t)c->vocab_size * C + (uint64_t)c->n_positions * C +
+		     (uint64_t)c->n_layer * (4 * C * C + 2 * C * F + 9 * C + F) + 2 * C;
+	if (n > LIMIT_PARAMS)
+		return qn_errf(e, "'%s': %llu parameters is more than this build handles", name,
+			       (unsigned long long)n);
+	return 0;
+}
+
+static int json_int_field(json_t *o, const char *key, int *out, int required, const char *name,
+			  struct qn_err *e)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return qn_errf(e, "'%s': field '%s' is missing", name, key);
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return qn_errf(e, "'%s': field '%s' is not an integer", name, key);
+	if (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX)
+		return qn_errf(e, "'%s': field '%s' is out of range", name, key);
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+int qn_gpt2_config_parse(const char *buf, size_t len, const char *name, struct qn_gpt2_config *c,
+			 struct qn_err *e)
+{
+	json_error_t je;
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	int rc = -1;
+
+	qn_gpt2_config_default(c);
+	if (!o)
+		return qn_errf(e, "'%s': line %d col %d: %s", name, je.line, je.column, je.text);
+	if (!json_is_object(o)) {
+		qn_errf(e, "'%s': not a JSON object", name);
+		goto out;
+	}
+	json_t *v = json_object_get(o, "model_type");
+	if (v && (!json_is_string(v) || strcmp(json_string_value(v), "gpt2"))) {
+		qn_errf(e, "'%s': model_type is not \"gpt2\"", name);
+		goto out;
+	}
+	v = json_object_get(o, "activation_function");
+	if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "gelu_new") &&
+					 strcmp(json_string_value(v), "gelu_pytorch_tanh")))) {
+		qn_errf(e, "'%s': activation_function must be gelu_new (the tanh form)", name);
+		goto out;
+	}
+	v = json_object_get(o, "tie_word_embeddings");
+	if (v && !json_is_true(v)) {
+		qn_errf(e, "'%s': tie_word_embeddings must be true", name);
+		goto out;
+	}
+	if (json_int_field(o, "n_layer", &c->n_layer, 1, name, e) ||
+	    json_int_field(o, "n_head", &c->n_head, 1, name, e) ||
+	    json_int_field(o, "n_embd", &c->n_embd, 1, name, e) ||
+	    json_int_field(o, "n_positions", &c->n_positions, 1, name, e) ||
+	    json_int_field(o, "vocab_size", &c->vocab_size, 1, name, e) ||
+	    json_int_field(o, "n_inner", &c->n_inner, 0, name, e) ||
+	    json_int_field(o, "bos_token_id", &c->bos_token_id, 0, name, e) ||
+	    json_int_field(o, "eos_token_id", &c->eos_token_id, 0, name, e))
+		goto out;
+	v = json_object_get(o, "layer_norm_epsilon");
+	if (v) {
+		if (!json_is_number(v)) {
+			qn_errf(e, "'%s': field 'layer_norm_epsilon' is not a number", name);
+			goto out;
+		}
+		c->eps = (float)json_number_value(v);
+	}
+	v = json_object_get(o, "quern_tokenizer");
+	if (v) {
+		const char *s = json_string_value(v);
+		if (!s || strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64) {
+			qn_errf(e, "'%s': quern_tokenizer is not a 64-digit fingerprint", name);
+			goto out;
+		}
+		memcpy(c->tokenizer, s, 65);
+	}
+	if (c->bos_token_id < 0)
+		c->bos_token_id = -1;
+	if (c->eos_token_id < 0)
+		c->eos_token_id = -1;
+	rc = qn_gpt2_config_check(c, name, e);
+out:
+	json_decref(o);
+	return rc;
+}
+
+int qn_gpt2_config_load(const char *path, struct qn_gpt2_config *c, struct qn_err *e)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return qn_errno(e, errno, "cannot open '%s'", path);
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len == cap) {
+			if (cap >= (16u << 20)) {
+				free(buf);
+				fclose(f);
+				return qn_errf(e, "'%s': larger than 16 MiB", path);
+			}
+			cap = cap ? 2 * cap : 4096;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return qn_errf(e, "'%s': out of memory", path);
+			}
+			buf = nb;
+		}
+		size_t got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	int rc = bad ? qn_errf(e, "cannot read '%s'", path)
+		     : qn_gpt2_config_parse(buf, len, path, c, e);
+	free(buf);
+	return rc;
+}
+
+int qn_gpt2_config_write(const char *path, const struct qn_gpt2_config *c, struct qn_err *e)
+{
+	json_t *o = json_object();
+	json_t *arch = json_array();
+	json_array_append_new(arch, json_string("GPT2LMHeadModel"));
+	json_object_set_new(o, "activation_function", json_string("gelu_new"));
+	json_object_set_new(o, "architectures", arch);
+	json_object_set_new(o, "attn_pdrop", json_real(0.0));
+	json_object_set_new(o, "bos_token_id",
+			    c->bos_token_id >= 0 ? json_integer(c->bos_token_id) : json_null());
+	json_object_set_new(o, "embd_pdrop", json_real(0.0));
+	json_object_set_new(o, "eos_token_id",
+			    c->eos_token_id >= 0 ? json_integer(c->eos_token_id) : json_null());
+	json_object_set_new(o, "initializer_range", json_real(0.02));
+	char eps[32]; /* the float's shortest decimal: 1e-05, not 9.99999975e-06 */
+	for (int digits = 6; digits <= 9; digits++) {
+		snprintf(eps, sizeof eps, "%.*g", digits, (double)c->eps);
+		if ((float)strtod(eps, NULL) == c->eps)
+			break;
+	}
+	json_object_set_new(o, "layer_norm_epsilon", json_real(strtod(eps, NULL)));
+	json_object_set_new(o, "model_type", json_string("gpt2"));
+	json_object_set_new(o, "n_ctx", json_integer(c->n_positions));
+	json_object_set_new(o, "n_embd", json_integer(c->n_embd));
+	json_object_set_new(o, "n_head", json_integer(c->n_head));
+	json_object_set_new(o, "n_inner", c->n_inner ? json_integer(c->n_inner) : json_null());
+	json_object_set_new(o, "n_layer", json_integer(c->n_layer));
+	json_object_set_new(o, "n_positions", json_integer(c->n_positions));
+	if (c->tokenizer[0])
+		json_object_set_new(o, "quern_tokenizer", json_string(c->tokenizer));
+	json_object_set_new(o, "resid_pdrop", json_real(0.0));
+	json_object_set_new(o, "tie_word_embeddings", json_true());
+	json_object_set_new(o, "torch_dtype", json_string("float32"));
+	json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
+	json_decref(o);
+	if (!s)
+		return qn_errf(e, "'%s': out of memory", path);
+	size_t n = strlen(s);
+	s[n] = '\n';
+	int rc = qn_write_file_atomic(path, s, n + 1, e);
+	free(s);
+	return rc;
+}
+
+/* ---- the parameter table ---------------------------------------------------- */
+
+enum {
+	T_LN1W,
+	T_LN1B,
+	T_QKVW,
+	T_QKVB,
+	T_ATTPW,
+	T_ATTPB,
+	T_LN2W,
+	T_LN2B,
+	T_FCW,
+	T_FCB,
+	T_FCPW,
+	T_FCPB,
+	T_PER_LAYER
+};
+
+static const char *const layer_names[T_PER_LAYER] = {
+	"ln_1.weight",	      "ln_1.bias",	   "attn.c_attn.weight", "attn.c_attn.bias",
+	"attn.c_proj.weight", "attn.c_proj.bias",  "ln_2.weight",	 "ln_2.bias",
+	"mlp.c_fc.weight",    "mlp.c_fc.bias",	   "mlp.c_proj.weight",	 "mlp.c_proj.bias",
+};
+
+/* Pointers to one block's tensors inside a flat array (params or grads). */
+struct block {
+	float *ln1w, *ln1b, *qkvw, *qkvb, *attpw, *attpb, *ln2w, *ln2b, *fcw, *fcb, *fcpw, *fcpb;
+};
+
+#define WTE 0
+#define WPE 1
+#define FIRST_LAYER 2
+
+static int ninner(const struct qn_gpt2_config *c)
+{
+	return c->n_inner ? c->n_inner : 4 * c->n_embd;
+}
+
+static void block_at(const struct qn_gpt2 *m, float *base, int l, struct block *b)
+{
+	const struct qn_gpt2_tensor *t = m->tensors + FIRST_LAYER + (size_t)l * T_PER_LAYER;
+	float **p = &b->ln1w;
+	for (int i = 0; i < T_PER_LAYER; i++)
+		p[i] = base + t[i].offset;
+}
+
+static float *tensor_at(const struct qn_gpt2 *m, float *base, size_t i)
+{
+	return base + m->tensors[i].offset;
+}
+
+static size_t lnf_index(const struct qn_gpt2 *m)
+{
+	return FIRST_LAYER + (size_t)m->cfg.n_layer * T_PER_LAYER;
+}
+
+struct qn_gpt2 *qn_gpt2_new(const struct qn_gpt2_config *c, struct qn_err *e)
+{
+	if (qn_gpt2_config_check(c, "config", e))
+		return NULL;
+	struct qn_gpt2 *m = calloc(1, sizeof *m);
+	if (!m) {
+		qn_errf(e, "out of memory");
+		return NULL;
+	}
+	m->cfg = *c;
+	m->threads = 1;
+	m->ntensors = FIRST_LAYER + (size_t)c->n_layer * T_PER_LAYER + 2;
+	m->tensors = calloc(m->ntensors, sizeof *m->tensors);
+	if (!m->tensors) {
+		free(m);
+		qn_errf(e, "out of memory");
+		return NULL;
+	}
+	size_t C = (size_t)c->n_embd, F = (size_t)ninner(c), off = 0, k = 0;
+#define ADD(nm, layer_, dec, d0, d1)                                                       \
+	do {                                                                               \
+		struct qn_gpt2_tensor *t_ = m->tensors + k++;                              \
+		snprintf(t_->name, sizeof t_->name, "%s", nm);                             \
+		t_->shape[0] = (d0);                                                       \
+		t_->shape[1] = (d1);                                                       \
+		t_->ndim = (d1) ? 2 : 1;                                                   \
+		t_->numel = (size_t)(d0) * ((d1) ? (size_t)(d1) : 1);                      \
+		t_->offset = off;                                                          \
+		t_->layer = layer_;                                                        \
+		t_->decay = dec;                                                           \
+		off += t_->numel;                                                          \
+	} while (0)
+	ADD("wte.weight", -1, 0, (size_t)c->vocab_size, C);
+	ADD("wpe.weight", -1, 0, (size_t)c->n_positions, C);
+	for (int l = 0; l < c->n_layer; l++) {
+		char nm[48];
+		const size_t rows[T_PER_LAYER] = {C, C, C, 3 * C, C, C, C, C, C, F, F, C};
+		const size_t cols[T_PER_LAYER] = {0, 0, 3 * C, 0, C, 0, 0, 0, F, 0, C, 0};
+		for (int i = 0; i < T_PER_LAYER; i++) {
+			snprintf(nm, sizeof nm, "h.%d.%s", l, layer_names[i]);
+			ADD(nm, l, cols[i] != 0, rows[i], cols[i]);
+		}
+	}
+	ADD("ln_f.weight", -1, 0, C, 0);
+	ADD("ln_f.bias", -1, 0, C, 0);
+#undef ADD
+	m->nparams = off;
+	m->params = calloc(off, sizeof(float));
+	if (!m->params) {
+		qn_errf(e, "out of memory for %zu parameters", off);
+		qn_gpt2_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void qn_gpt2_free(struct qn_gpt2 *m)
+{
+	if (!m)
+		return;
+	free(m->params);
+	free(m->grads);
+	free(m->tensors);
+	free(m);
+}
+
+void qn_gpt2_set_threads(struct qn_gpt2 *m, int threads)
+{
+	m->threads = threads > 0 ? threads : qn_ncpu();
+#ifdef _OPENMP
+	omp_set_num_threads(m->threads);
+#endif
+	/* Parallelism is ours: each sgemm runs on the thread that calls it. */
+	openblas_set_num_threads(1);
+}
+
+const struct qn_gpt2_tensor *qn_gpt2_find(const struct qn_gpt2 *m, const char *name)
+{
+	for (size_t i = 0; i < m->ntensors; i++)
+		if (!strcmp(m->tensors[i].name, name))
+			return m->tensors + i;
+	return NULL;
+}
+
+/* splitmix64 seeds a xoshiro256**; Box-Muller gives normals. */
+struct rng {
+	uint64_t s[4];
+};
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void rng_seed(struct rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix(&seed);
+}
+
+static uint64_t rng_next(struct rng *r)
+{
+	uint64_t *s = r->s, x = s[1] * 5;
+	uint64_t out = ((x << 7) | (x >> 57)) * 9, t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = (s[3] << 45) | (s[3] >> 19);
+	return out;
+}
+
+static double rng_normal(struct rng *r)
+{
+	double u1 = ((rng_next(r) >> 11) + 1) * 0x1.0p-53; /* (0, 1] */
+	double u2 = (rng_next(r) >> 11) * 0x1.0p-53;
+	return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+void qn_gpt2_init_weights(struct qn_gpt2 *m, uint64_t seed)
+{
+	struct rng r;
+	rng_seed(&r, seed);
+	double proj_std = 0.02 / sqrt(2.0 * m->cfg.n_layer);
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct qn_gpt2_tensor *t = m->tensors + i;
+		float *p = m->params + t->offset;
+		const char *nm = t->name;
+		size_t n = strlen(nm);
+		if (t->ndim == 2) {
+			double sd = (n > 13 && !strcmp(nm + n - 13, "c_proj.weight")) ? proj_std
+										      : 0.02;
+			for (size_t j = 0; j < t->numel; j++)
+				p[j] = (float)(sd * rng_normal(&r));
+		} else {
+			float v = (n > 7 && !strcmp(nm + n - 7, ".weight")) &&
+						  (strstr(nm, "ln_") != NULL)
+					  ? 1.0f
+					  : 0.0f;
+			for (size_t j = 0; j < t->numel; j++)
+				p[j] = v;
+		}
+	}
+}
+
+/* ---- checkpoint I/O --------------------------------------------------------- */
+
+static int ignored_name(const char *nm)
+{
+	size_t n = strlen(nm);
+	return (n > 10 && !strcmp(nm + n - 10, ".attn.bias") && !strstr(nm, "c_attn")) ||
+	       (n > 17 && !strcmp(nm + n - 17, ".attn.masked_bias"));
+}
+
+int qn_gpt2_load_weights(struct qn_gpt2 *m, const struct qn_st *st, struct qn_err *e)
+{
+	const char *file = qn_st_name(st);
+	unsigned char *seen = calloc(m->ntensors, 1);
+	int rc = -1;
+	if (!seen)
+		return qn_errf(e, "out of memory");
+	for (size_t i = 0; i < qn_st_count(st); i++) {
+		const struct qn_st_tensor *t = qn_st_at(st, i);
+		const char *nm = t->name;
+		if (!strncmp(nm, "transformer.", 12))
+			nm += 12;
+		if (ignored_name(nm))
+			continue;
+		if (!strcmp(nm, "lm_head.weight")) {
+			/* Tied to wte: only its shape is checked. */
+			if (t->ndim != 2 || t->shape[0] != (uint64_t)m->cfg.vocab_size ||
+			    t->shape[1] != (uint64_t)m->cfg.n_embd) {
+				qn_errf(e, "'%s': tensor 'lm_head.weight' does not have wte's shape",
+					file);
+				goto out;
+			}
+			continue;
+		}
+		const struct qn_gpt2_tensor *mt = qn_gpt2_find(m, nm);
+		if (!mt) {
+			qn_errf(e, "'%s': tensor '%s' is not a GPT-2 parameter of this config",
+				file, t->name);
+			goto out;
+		}
+		int same = t->ndim == mt->ndim && t->shape[0] == mt->shape[0] &&
+			   (mt->ndim == 1 || t->shape[1] == mt->shape[1]);
+		if (!same) {
+			char got[96] = "", want[64];
+			for (int d = 0; d < t->ndim && d < 4; d++)
+				snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu",
+					 d ? "," : "", (unsigned long long)t->shape[d]);
+			if (mt->ndim == 2)
+				snprintf(want, sizeof want, "%llu,%llu",
+					 (unsigned long long)mt->shape[0],
+					 (unsigned long long)mt->shape[1]);
+			else
+				snprintf(want, sizeof want, "%llu",
+					 (unsigned long long)mt->shape[0]);
+			qn_errf(e, "'%s': tensor '%s' has shape [%s], the config needs [%s]", file,
+				t->name, got, want);
+			goto out;
+		}
+		size_t k = (size_t)(mt - m->tensors);
+		if (seen[k]) {
+			qn_errf(e, "'%s': tensor '%s' appears twice (with and without prefix)",
+				file, t->name);
+			goto out;
+		}
+		seen[k] = 1;
+		if (qn_st_read_f32(st, t, m->params + mt->offset, mt->numel, e))
+			goto out;
+	}
+	for (size_t k = 0; k < m->ntensors; k++)
+		if (!seen[k]) {
+			qn_errf(e, "'%s': tensor '%s' is missing", file, m->tensors[k].name);
+			goto out;
+		}
+	for (size_t j = 0; j < m->nparams; j++)
+		if (!isfinite(m->params[j])) {
+			for (size_t k = 0; k < m->ntensors; k++)
+				if (j >= m->tensors[k].offset &&
+				    j < m->tensors[k].offset + m->tensors[k].numel) {
+					qn_errf(e, "'%s': tensor '%s' holds a NaN or infinity",
+						file, m->tensors[k].name);
+					break;
+				}
+			goto out;
+		}
+	rc = 0;
+out:
+	free(seen);
+	return rc;
+}
+
+struct qn_gpt2 *qn_gpt2_load(const char *dir, struct qn_err *e)
+{
+	char path[4096];
+	struct qn_gpt2_config c;
+	snprintf(path, sizeof path, "%s/%s", dir, QN_GPT2_CONFIG);
+	if (qn_gpt2_config_load(path, &c, e))
+		return NULL;
+	struct qn_gpt2 *m = qn_gpt2_new(&c, e);
+	if (!m) {
+		qn_err_prefix(e, "'%s'", path);
+		return NULL;
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, QN_GPT2_WEIGHTS);
+	struct qn_st *st = qn_st_open(path, e);
+	if (!st || qn_gpt2_load_weights(m, st, e)) {
+		qn_st_close(st);
+		qn_gpt2_free(m);
+		return NULL;
+	}
+	qn_st_close(st);
+	return m;
+}
+
+int qn_gpt2_st_add(const struct qn_gpt2 *m, struct qn_st_writer *w, const char *prefix,
+		   const float *values, struct qn_err *e)
+{
+	char nm[128];
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct qn_gpt2_tensor *t = m->tensors + i;
+		snprintf(nm, sizeof nm, "%s%s", prefix, t->name);
+		if (qn_st_writer_add(w, nm, QN_ST_F32, t->ndim, t->shape, values + t->offset, e))
+			return -1;
+	}
+	return 0;
+}
+
+int qn_gpt2_save(const struct qn_gpt2 *m, const char *dir, struct qn_err *e)
+{
+	char path[4096];
+	struct qn_st_writer *w = qn_st_writer_new();
+	if (!w)
+		return qn_errf(e, "out of memory");
+	snprintf(path, sizeof path, "%s/%s", dir, QN_GPT2_WEIGHTS);
+	int rc = qn_gpt2_st_add(m, w, "", m->params, e);
+	if (!rc)
+		rc = qn_st_writer_meta(w, "format", "pt", e);
+	if (!rc)
+		rc = qn_st_writer_write(w, path, e);
+	qn_st_writer_free(w);
+	if (rc)
+		return -1;
+	snprintf(path, sizeof path, "%s/%s", dir, QN_GPT2_CONFIG);
+	return qn_gpt2_config_write(path, &m->cfg, e);
+}
+
+/* ---- kernels ---------------------------------------------------------------- */
+
+/* Rows [r0, r1) of n split into `parts` near-equal pieces. */
+static void split(size_t n, int parts, int i, size_t *r0, size_t *r1)
+{
+	*r0 = n * (size_t)i / (size_t)parts;
+	*r1 = n * (size_t)(i + 1) / (size_t)parts;
+}
+
+/*
+ * out (N, M) = in (N, K) . w (K, M) + bias, or += when acc (the residual
+ * stream already in out). Rows split across threads.
+ */
+static void matmul(float *out, const float *in, const float *w, const float *bias, size_t N,
+		   size_t K, size_t M, int acc, int threads)
+{
+	OMP_FOR
+	for (int p = 0; p < threads; p++) {
+		size_t r0, r1;
+		split(N, threads, p, &r0, &r1);
+		if (r0 == r1)
+			continue;
+		float beta = acc ? 1.0f : 0.0f;
+		if (bias) {
+			for (size_t r = r0; r < r1; r++) {
+				float *o = out + r * M;
+				if (acc)
+					for (size_t j = 0; j < M; j++)
+						o[j] += bias[j];
+				else
+					memcpy(o, bias, M * sizeof *o);
+			}
+			beta = 1.0f;
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)M,
+			    (int)K, 1.0f, in + r0 * K, (int)K, w, (int)M, beta, out + r0 * M,
+			    (int)M);
+	}
+}
+
+/*
+ * Backward of matmul: din (N, K) = dout (N, M) . w^T (rows split; added
+ * when din_acc), dw (K, M) += in^T . dout and dbias (M) += column sums
+ * (columns split, each reduced over N in order).
+ */
+static void matmul_back(float *din, float *dw, float *dbias, const float *dout, const float *in,
+			const float *w, size_t N, size_t K, size_t M, int din_acc, int threads)
+{
+	OMP_FOR
+	for (int p = 0; p < threads; p++) {
+		size_t c0, c1;
+		split(M, threads, p, &c0, &c1);
+		if (c0 == c1)
+			continue;
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)(c1 - c0),
+			    (int)N, 1.0f, in, (int)K, dout + c0, (int)M, 1.0f, dw + c0, (int)M);
+		if (dbias)
+			for (size_t r = 0; r < N; r++) {
+				const float *d = dout + r * M;
+				for (size_t j = c0; j < c1; j++)
+					dbias[j] += d[j];
+			}
+	}
+	if (!din)
+		return;
+	OMP_FOR
+	for (int p = 0; p < threads; p++) {
+		size_t r0, r1;
+		split(N, threads, p, &r0, &r1);
+		if (r0 == r1)
+			continue;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)K,
+			    (int)M, 1.0f, dout + r0 * M, (int)M, w, (int)M, din_acc ? 1.0f : 0.0f,
+			    din + r0 * K, (int)K);
+	}
+}
+
+/* out (N, C) = LayerNorm(x) * w + b; mean and rstd (N) kept for backward. */
+static void layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
+		      const float *b, size_t N, size_t C, float eps, int threads)
+{
+	OMP_FOR
+	for (int p = 0; p < threads; p++) {
+		size_t r0, r1;
+		split(N, threads, p, &r0, &r1);
+		for (size_t r = r0; r < r1; r++) {
+			const float *xr = x + r * C;
+			double s = 0, v = 0;
+			for (size_t i = 0; i < C; i++)
+				s += xr[i];
+			double mu = s / (double)C;
+			for (size_t i = 0; i < C; i++) {
+				double d = xr[i] - mu;
+				v += d * d;
+			}
+			float rs = (float)(1.0 / sqrt(v / (double)C + eps));
+			float mf = (float)mu;
+			float *o = out + r * C;
+			for (size_t i = 0; i < C; i++)
+				o[i] = (xr[i] - mf) * rs * w[i] + b[i];
+			if (mean) {
+				mean[r] = mf;
+				rstd[r] = rs;
+			}
+		}
+	}
+}
+
+/*
+ * Backward of layernorm: dx (N, C) = or += the input gradient; dw, db (C)
+ * += their gradients (columns split across threads, rows in order).
+ */
+static void layernorm_back(float *dx, float *dw, float *db, const float *dout, const float *x,
+			   const float *mean, const float *rstd, const float *w, size_t N,
+			   size_t C, int dx_acc, int threads)
+{
+	OMP_FOR
+	for (int p = 0; p < threads; p++) {
+		size_t c0, c1;
+		split(C, threads, p, &c0, &c1);
+		for (size_t r = 0; r < N; r++) {
+			const float *xr = x + r * C, *d = dout + r * C;
+			float mu = mean[r], rs = rstd[r];
+			for (size_t i = c0; i < c1; i++) {
+				dw[i] += d[i] * ((xr[i] - mu) * rs);
+				db[i] += d[i];
+			}
+		}
+	}
+	if (!dx)
+		return;
+	OMP_FOR
+	for (int p = 0; p < threads; p++) {
+		size_t r0, r1;
+		split(N, threads, p, &r0, &r1);
+		for (size_t r = r0; r < r1; r++) {
+			const float *xr = x + r * C, *d = dout + r * C;
+			float mu = mean[r], rs = rstd[r];
+			double s1 = 0, s2 = 0;
+			for (size_t i = 0; i < C; i++) {
+				float g = d[i] * w[i];
+				s1 += g;
+				s2 += g * ((xr[i] - mu) * rs);
+			}
+			float m1 = (float)(s1 / (double)C), m2 = (float)(s2 / (double)C);
+			float *o = dx + r * C;
+			for (size_t i = 0; i < C; i++) {
+				float g = d[i] * w[i], xh = (xr[i] - mu) * rs;
+				float v = rs * (g - m1 - xh * m2);
+				o[i] = dx_acc ? o[i] + v : v;
+			}
+		}
+	}
+}
+
+/*
+ * Elementwise kernels. They are built for AVX-512, AVX2 and the baseline
+ * and picked at load time; each clone computes the same bits (ISO C mode:
+ * no contraction into FMA, and no reordered sums). OpenBLAS's sgemm
+ * kernels, which it also picks by CPU, do differ in their last bits, so
+ * bit-identical resumes need the same kind of CPU as well as the same
+ * thread count.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+/*
+ * exp(x), relative error below 2e-7: x = n ln2 + r with |r| <= ln2/2
+ * (Cody-Waite, Cephes' split of ln2), a degree-6 Taylor polynomial for
+ * exp(r), and 2^n built in the exponent bits. Inputs are clamped to
+ * [-87, 88], which keeps 2^n normal; softmax and tanh need nothing wider.
+ * Unlike libm's expf it has no branches, so loops over it vectorize.
+ */
+static inline float exp_approx(float x)
+{
+	x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+	float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
+	float r = x - n * 0.693359375f;
+	r = r + n * 2.12194440e-4f;
+	float p = 1.38888889e-3f;
+	p = p * r + 8.33333333e-3f;
+	p = p * r + 4.16666667e-2f;
+	p = p * r + 1.66666667e-1f;
+	p = p * r + 0.5f;
+	p = p * r + 1.0f;
+	p = p * r + 1.0f;
+	uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+	float scale;
+	memcpy(&scale, &bits, sizeof scale);
+	return p * scale;
+}
+
+/* tanh(u) = 1 - 2 / (exp(2u) + 1): absolute error about 1e-7. */
+static inline float tanh_approx(float u)
+{
+	return 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
+}
+
+/* x[j] = exp(x[j] - mx), j < n. */
+VECTOR_CLONES static void exp_shift(float *restrict x, size_t n, float mx)
+{
+	for (size_t j = 0; j < n; j++)
+		x[j] = exp_approx(x[j] - mx);
+}
+
+VECTOR_CLONES static void scale_span(float *restrict x, size_t n, float s)
+{
+	for (size_t j = 0; j < n; j++)
+		x[j] *= s;
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+
+/* GELU, tanh form ("gelu_new"). */
+VECTOR_CLONES static void gelu_span(float *restrict out, const float *restrict x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i];
+		out[i] = 0.5f * v * (1.0f + tanh_approx(GELU_K * (v + 0.044715f * v * v * v)));
+	}
+}
+
+/* d *= GELU'(x). */
+VECTOR_CLONES static void gelu_back_span(float *restrict d, const float *restrict x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i];
+		float th = tanh_approx(GELU_K * (v + 0.044715f * v * v * v));
+		float sech2 = 1.0f - th * th;
+		float g = 0.5f * (1.0f + th) +
+			  0.5f * v * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
+		d[i] *= g;
+	}
+}
+
+static void gelu(float *out, const float *x, size_t n, int threads)
+{
+	OMP_FOR
+	for (int p = 0; p < threads; p++) {
+		size_t i0, i1;
+		split(n, threads, p, &i0, &i1);
+		gelu_span(out + i0, x + i0, i1 - i0);
+	}
+}
+
+static void gelu_back(float *d, const float *x, size_t n, int threads)
+{
+	OMP_FOR
+	for (int p = 0; p < threads; p++) {
+		size_t i0, i1;
+		split(n, threads, p, &i0, &i1);
+		gelu_back_span(d + i0, x + i0, i1 - i0);
+	}
+}
+
+/*
+ * Causal attention of one (row, head): q, k, v point at the head's columns
+ * of the (T, 3C) qkv rows (stride ld = 3C); P (T, T) gets the softmax
+ * probabilities with zeros above the diagonal; out (T, hd), stride ldo.
+ * Scores are computed in row blocks, each only up to its last column.
+ */
+static void attend(float *out, size_t ldo, float *P, const float *q, const float *k,
+		   const float *v, size_t ld, int T, int hd, float scale)
+{
+	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
+		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hd, scale,
+			    q + (size_t)r0 * ld, (int)ld, k, (int)ld, 0.0f, P + (size_t)r0 * T, T);
+	}
+	for (int i = 0; i < T; i++) {
+		float *row = P + (size_t)i * T, mx = row[0], s = 0;
+		for (int j = 1; j <= i; j++)
+			mx = row[j] > mx ? row[j] : mx;
+		exp_shift(row, (size_t)i + 1, mx);
+		for (int j = 0; j <= i; j++)
+			s += row[j];
+		scale_span(row, (size_t)i + 1, 1.0f / s);
+		memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
+	}
+	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
+		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, 1.0f,
+			    P + (size_t)r0 * T, T, v, (int)ld, 0.0f, out + (size_t)r0 * ldo,
+			    (int)ldo);
+	}
+}
+
+/*
+ * Backward of attend for one (row, head): dq, dk, dv (stride ld) are
+ * written from dout (stride ldo), P and q, k, v; dS (T, T) is scratch.
+ */
+static void attend_back(float *dq, float *dk, float *dv, float *dS, const float *dout,
+			size_t ldo, const float *P, const float *q, const float *k,
+			const float *v, size_t ld, int T, int hd, float scale)
+{
+	/* dP = dout . v^T on the lower triangle, row blocks. */
+	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
+		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hd, 1.0f,
+			    dout + (size_t)r0 * ldo, (int)ldo, v, (int)ld, 0.0f,
+			    dS + (size_t)r0 * T, T);
+	}
+	/* dv = P^T . dout: row j of dv sums rows i >= j, column blocks. */
+	for (int c0 = 0; c0 < T; c0 += ROW_BLOCK) {
+		int c1 = c0 + ROW_BLOCK < T ? c0 + ROW_BLOCK : T;
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, hd, T - c0, 1.0f,
+			    P + (size_t)c0 * T + c0, T, dout + (size_t)c0 * ldo, (int)ldo, 0.0f,
+			    dv + (size_t)c0 * ld, (int)ld);
+	}
+	/* Softmax backward: dS = P * (dP - sum(P * dP)), zero above the diagonal. */
+	for (int i = 0; i < T; i++) {
+		const float *pr = P + (size_t)i * T;
+		float *dr = dS + (size_t)i * T, s = 0;
+		for (int j = 0; j <= i; j++)
+			s += pr[j] * dr[j];
+		for (int j = 0; j <= i; j++)
+			dr[j] = pr[j] * (dr[j] - s);
+		for (int j = i + 1; j < T; j++)
+			dr[j] = 0;
+	}
+	/* dq = scale * dS . k; dk = scale * dS^T . q. */
+	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
+		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, scale,
+			    dS + (size_t)r0 * T, T, k, (int)ld, 0.0f, dq + (size_t)r0 * ld, (int)ld);
+	}
+	for (int c0 = 0; c0 < T; c0 += ROW_BLOCK) {
+		int c1 = c0 + ROW_BLOCK < T ? c0 + ROW_BLOCK : T;
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, hd, T - c0, scale,
+			    dS + (size_t)c0 * T + c0, T, q + (size_t)c0 * ld, (int)ld, 0.0f,
+			    dk + (size_t)c0 * ld, (int)ld);
+	}
+}
+
+/* ---- training --------------------------------------------------------------- */
+
+struct qn_gpt2_train {
+	struct qn_gpt2 *m;
+	int Bmax, Tmax;
+	int B, T; /* of the last forward */
+	/* Per layer (index l * size): */
+	float *res;		/* (L+1) x N x C: block inputs, then the last output */
+	float *ln1, *ln1_mean, *ln1_rstd;
+	float *qkv;		/* N x 3C */
+	float *att;		/* B x H x T x T */
+	float *atty;		/* N x C */
+	float *res2;		/* N x C: after the attention residual */
+	float *ln2, *ln2_mean, *ln2_rstd;
+	float *fch;		/* N x F: before GELU */
+	/* Shared: */
+	float *lnf, *lnf_mean, *lnf_rstd;
+	float *probs;		/* N x V: logits, then probabilities, then their gradient */
+	float *act;		/* N x F: GELU output (recomputed in backward) */
+	float *dres, *dln, *datty;
+	float *dqkv;		/* N x 3C */
+	float *dfch;		/* N x F */
+	float *dS;		/* threads x T x T */
+	float *weight;		/* N: each position's share of the loss */
+	double *rowloss;	/* N */
+	uint32_t *inputs, *targets;
+	int nthreads_alloc;
+};
+
+static void *xcalloc(size_t n, size_t size, int *fail)
+{
+	void *p = n ? calloc(n, size) : NULL;
+	if (n && !p)
+		*fail = 1;
+	return p;
+}
+
+struct qn_gpt2_train *qn_gpt2_train_new(struct qn_gpt2 *m, int B, int T, struct qn_err *e)
+{
+	const struct qn_gpt2_config *c = &m->cfg;
+	if (B < 1 || T < 1 || T > c->n_positions) {
+		qn_errf(e, "batch %d x %d does not fit a context of %d", B, T, c->n_positions);
+		return NULL;
+	}
+	struct qn_gpt2_train *t = calloc(1, sizeof *t);
+	if (!t) {
+		qn_errf(e, "out of memory");
+		return NULL;
+	}
+	size_t L = (size_t)c->n_layer, N = (size_t)B * T, C = (size_t)c->n_embd,
+	       F = (size_t)ninner(c), V = (size_t)c->vocab_size, H = (size_t)c->n_head;
+	int fail = 0;
+	t->m = m;
+	t->Bmax = B;
+	t->Tmax = T;
+	t->res = xcalloc((L + 1) * N * C, sizeof(float), &fail);
+	t->ln1 = xcalloc(L * N * C, sizeof(float), &fail);
+	t->ln1_mean = xcalloc(L * N, sizeof(float), &fail);
+	t->ln1_rstd = xcalloc(L * N, sizeof(float), &fail);
+	t->qkv = xcalloc(L * N * 3 * C, sizeof(float), &fail);
+	t->att = xcalloc(L * (size_t)B * H * (size_t)T * T, sizeof(float), &fail);
+	t->atty = xcalloc(L * N * C, sizeof(float), &fail);
+	t->res2 = xcalloc(L * N * C, sizeof(float), &fail);
+	t->ln2 = xcalloc(L * N * C, sizeof(float), &fail);
+	t->ln2_mean = xcalloc(L * N, sizeof(float), &fail);
+	t->ln2_rstd = xcalloc(L * N, sizeof(float), &fail);
+	t->fch = xcalloc(L * N * F, sizeof(float), &fail);
+	t->lnf = xcalloc(N * C, sizeof(float), &fail);
+	t->lnf_mean = xcalloc(N, sizeof(float), &fail);
+	t->lnf_rstd = xcalloc(N, sizeof(float), &fail);
+	t->probs = xcalloc(N * V, sizeof(float), &fail);
+	t->act = xcalloc(N * F, sizeof(float), &fail);
+	t->dres = xcalloc(N * C, sizeof(float), &fail);
+	t->dln = xcalloc(N * C, sizeof(float), &fail);
+	t->datty = xcalloc(N * C, sizeof(float), &fail);
+	t->dqkv = xcalloc(N * 3 * C, sizeof(float), &fail);
+	t->dfch = xcalloc(N * F, sizeof(float), &fail);
+	t->nthreads_alloc = m->threads;
+	t->dS = xcalloc((size_t)m->threads * T * T, sizeof(float), &fail);
+	t->weight = xcalloc(N, sizeof(float), &fail);
+	t->rowloss = xcalloc(N, sizeof(double), &fail);
+	t->inputs = xcalloc(N, sizeof(uint32_t), &fail);
+	t->targets = xcalloc(N, sizeof(uint32_t), &fail);
+	if (!m->grads)
+		m->grads = xcalloc(m->nparams, sizeof(float), &fail);
+	if (fail) {
+		qn_gpt2_train_free(t);
+		qn_errf(e, "out of memory for the activations of a %d x %d batch", B, T);
+		return NULL;
+	}
+	return t;
+}
+
+void qn_gpt2_train_free(struct qn_gpt2_train *t)
+{
+	if (!t)
+		return;
+	float *bufs[] = {t->res,  t->ln1,      t->ln1_mean, t->ln1_rstd, t->qkv,     t->att,
+			 t->atty, t->res2,     t->ln2,	    t->ln2_mean, t->ln2_rstd, t->fch,
+			 t->lnf,  t->lnf_mean, t->lnf_rstd, t->probs,	 t->act,      t->dres,
+			 t->dln,  t->datty,    t->dqkv,	    t->dfch,	 t->dS,	      t->weight};
+	for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+		free(bufs[i]);
+	free(t->rowloss);
+	free(t->inputs);
+	free(t->targets);
+	free(t);
+}
+
+void qn_gpt2_zero_grads(struct qn_gpt2 *m)
+{
+	if (m->grads)
+		memset(m->grads, 0, m->nparams * sizeof(float));
+}
+
+/* The shared forward of the blocks over t->inputs; fills t->res[L]. */
+static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
+{
+	struct qn_gpt2 *m = t->m;
+	const struct qn_gpt2_config *c = &m->cfg;
+	size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)ninner(c);
+	int H = c->n_head, hd = c->n_embd / H, th = m->threads;
+	float scale = 1.0f / sqrtf((float)hd);
+	const float *wte = tensor_at(m, m->params, WTE), *wpe = tensor_at(m, m->params, WPE);
+
+	OMP_FOR
+	for (size_t r = 0; r < N; r++) {
+		const float *a = wte + (size_t)t->inputs[r] * C, *p = wpe + (r % (size_t)T) * C;
+		float *o = t->res + r * C;
+		for (size_t i = 0; i < C; i++)
+			o[i] = a[i] + p[i];
+	}
+	for (int l = 0; l < c->n_layer; l++) {
+		struct block w;
+		block_at(m, m->params, l, &w);
+		const float *x = t->res + (size_t)l * N * C;
+		float *ln1 = t->ln1 + (size_t)l * N * C, *qkv = t->qkv + (size_t)l * N * 3 * C;
+		float *att = t->att + (size_t)l * B * H * (size_t)T * T;
+		float *atty = t->atty + (size_t)l * N * C, *res2 = t->res2 + (size_t)l * N * C;
+		float *ln2 = t->ln2 + (size_t)l * N * C, *fch = t->fch + (size_t)l * N * F;
+		float *out = t->res + (size_t)(l + 1) * N * C;
+
+		layernorm(ln1, t->ln1_mean + (size_t)l * N, t->ln1_rstd + (size_t)l * N, x, w.ln1w,
+			  w.ln1b, N, C, c->eps, th);
+		matmul(qkv, ln1, w.qkvw, w.qkvb, N, C, 3 * C, 0, th);
+		OMP_FOR
+		for (int bh = 0; bh < B * H; bh++) {
+			int b = bh / H, h = bh % H;
+			const float *q = qkv + (size_t)b * T * 3 * C + (size_t)h * hd;
+			attend(atty + (size_t)b * T * C + (size_t)h * hd, C,
+			       att + (size_t)bh * T * T, q, q + C, q + 2 * C, 3 * C, T, hd, scale);
+		}
+		memcpy(res2, x, N * C * sizeof(float));
+		matmul(res2, atty, w.attpw, w.attpb, N, C, C, 1, th);
+		layernorm(ln2, t->ln2_mean + (size_t)l * N, t->ln2_rstd + (size_t)l * N, res2,
+			  w.ln2w, w.ln2b, N, C, c->eps, th);
+		matmul(fch, ln2, w.fcw, w.fcb, N, C, F, 0, th);
+		gelu(t->act, fch, N * F, th);
+		memcpy(out, res2, N * C * sizeof(float));
+		matmul(out, t->act, w.fcpw, w.fcpb, N, F, C, 1, th);
+	}
+}
+
+double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const uint32_t *targets,
+		       const uint8_t *mask, double denom, int B, int T, size_t *counted,
+		       float *logits)
+{
+	struct qn_gpt2 *m = t->m;
+	const struct qn_gpt2_config *c = &m->cfg;
+	size_t N = (size_t)B * T, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
+	size_t L = (size_t)c->n_layer;
+	int th = m->threads;
+
+	t->B = B;
+	t->T = T;
+	memcpy(t->inputs, inputs, N * sizeof *inputs);
+	memcpy(t->targets, targets, N * sizeof *targets);
+	size_t n = 0;
+	for (size_t r = 0; r < N; r++)
+		n += !mask || mask[r];
+	if (counted)
+		*counted = n;
+	double div = denom > 0 ? denom : (double)n;
+	for (size_t r = 0; r < N; r++)
+		t->weight[r] = (!mask || mask[r]) && div > 0 ? (float)(1.0 / div) : 0.0f;
+
+	blocks_forward(t, B, T);
+	const float *lnfw = tensor_at(m, m->params, lnf_index(m));
+	const float *lnfb = tensor_at(m, m->params, lnf_index(m) + 1);
+	layernorm(t->lnf, t->lnf_mean, t->lnf_rstd, t->res + L * N * C, lnfw, lnfb, N, C, c->eps,
+		  th);
+	/* logits (N, V) = lnf (N, C) . wte^T: the tied output projection. */
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t r0, r1;
+		split(N, th, p, &r0, &r1);
+		if (r0 < r1)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)V,
+				    (int)C, 1.0f, t->lnf + r0 * C, (int)C,
+				    tensor_at(m, m->params, WTE), (int)C, 0.0f,
+				    t->probs + r0 * V, (int)V);
+	}
+	if (logits)
+		memcpy(logits, t->probs, N * V * sizeof(float));
+
+	/* Softmax in place and the loss, each row's in its own slot. */
+	double *rowloss = t->rowloss;
+	OMP_FOR
+	for (size_t r = 0; r < N; r++) {
+		float *row = t->probs + r * V, mx = row[0], lt = row[targets[r]];
+		for (size_t j = 1; j < V; j++)
+			mx = row[j] > mx ? row[j] : mx;
+		double s = 0;
+		exp_shift(row, V, mx);
+		for (size_t j = 0; j < V; j++)
+			s += row[j];
+		rowloss[r] = (log(s) + mx - lt) * t->weight[r];
+		scale_span(row, V, (float)(1.0 / s));
+	}
+	double loss = 0;
+	for (size_t r = 0; r < N; r++)
+		loss += rowloss[r];
+	return loss;
+}
+
+void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
+{
+	struct qn_gpt2 *m = t->m;
+	const struct qn_gpt2_config *c = &m->cfg;
+	int B = t->B, T = t->T, H = c->n_head, hd = c->n_embd / H, th = m->threads;
+	size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)ninner(c);
+	size_t V = (size_t)c->vocab_size, L = (size_t)c->n_layer;
+	float ascale = 1.0f / sqrtf((float)hd);
+	float *wte = tensor_at(m, m->params, WTE), *dwte = tensor_at(m, m->grads, WTE);
+
+	/* dlogits = (probs - onehot(target)) * weight * scale, in place. */
+	OMP_FOR
+	for (size_t r = 0; r < N; r++) {
+		float *row = t->probs + r * V, w = t->weight[r] * scale;
+		if (w == 0) {
+			memset(row, 0, V * sizeof *row);
+			continue;
+		}
+		for (size_t j = 0; j < V; j++)
+			row[j] *= w;
+		row[t->targets[r]] -= w;
+	}
+	/* dwte += dlogits^T . lnf (vocabulary rows split); dlnf = dlogits . wte. */
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t v0, v1;
+		split(V, th, p, &v0, &v1);
+		if (v0 < v1)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(v1 - v0), (int)C,
+				    (int)N, 1.0f, t->probs + v0, (int)V, t->lnf, (int)C, 1.0f,
+				    dwte + v0 * C, (int)C);
+	}
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t r0, r1;
+		split(N, th, p, &r0, &r1);
+		if (r0 < r1)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0),
+				    (int)C, (int)V, 1.0f, t->probs + r0 * V, (int)V, wte, (int)C,
+				    0.0f, t->dln + r0 * C, (int)C);
+	}
+	size_t f = lnf_index(m);
+	layernorm_back(t->dres, tensor_at(m, m->grads, f), tensor_at(m, m->grads, f + 1), t->dln,
+		       t->res + L * N * C, t->lnf_mean, t->lnf_rstd, tensor_at(m, m->params, f),
+		       N, C, 0, th);
+
+	for (int l = c->n_layer - 1; l >= 0; l--) {
+		struct block w, g;
+		block_at(m, m->params, l, &w);
+		block_at(m, m->grads, l, &g);
+		const float *x = t->res + (size_t)l * N * C;
+		const float *ln1 = t->ln1 + (size_t)l * N * C, *qkv = t->qkv + (size_t)l * N * 3 * C;
+		const float *att = t->att + (size_t)l * B * H * (size_t)T * T;
+		const float *atty = t->atty + (size_t)l * N * C;
+		const float *res2 = t->res2 + (size_t)l * N * C;
+		const float *ln2 = t->ln2 + (size_t)l * N * C, *fch = t->fch + (size_t)l * N * F;
+
+		/* MLP: out = res2 + gelu(ln2 . fcw + fcb) . fcpw + fcpb; dres is dout. */
+		gelu(t->act, fch, N * F, th);
+		matmul_back(t->dfch, g.fcpw, g.fcpb, t->dres, t->act, w.fcpw, N, F, C, 0, th);
+		gelu_back(t->dfch, fch, N * F, th);
+		matmul_back(t->dln, g.fcw, g.fcb, t->dfch, ln2, w.fcw, N, C, F, 0, th);
+		layernorm_back(t->dres, g.ln2w, g.ln2b, t->dln, res2, t->ln2_mean + (size_t)l * N,
+			       t->ln2_rstd + (size_t)l * N, w.ln2w, N, C, 1, th);
+
+		/* Attention: res2 = x + atty . attpw + attpb; dres is now dres2. */
+		matmul_back(t->datty, g.attpw, g.attpb, t->dres, atty, w.attpw, N, C, C, 0, th);
+		/* One dS slot per part (not per OpenMP thread): parts <= the slots allocated. */
+		int parts = th < t->nthreads_alloc ? th : t->nthreads_alloc;
+		OMP_FOR
+		for (int p = 0; p < parts; p++) {
+			size_t i0, i1;
+			split((size_t)B * H, parts, p, &i0, &i1);
+			for (size_t bh = i0; bh < i1; bh++) {
+				int b = (int)bh / H, h = (int)bh % H;
+				size_t off = (size_t)b * T * 3 * C + (size_t)h * hd;
+				const float *q = qkv + off;
+				float *dq = t->dqkv + off;
+				attend_back(dq, dq + C, dq + 2 * C, t->dS + (size_t)p * T * T,
+					    t->datty + (size_t)b * T * C + (size_t)h * hd, C,
+					    att + bh * T * T, q, q + C, q + 2 * C, 3 * C, T, hd,
+					    ascale);
+			}
+		}
+		matmul_back(t->dln, g.qkvw, g.qkvb, t->dqkv, ln1, w.qkvw, N, C, 3 * C, 0, th);
+		layernorm_back(t->dres, g.ln1w, g.ln1b, t->dln, x, t->ln1_mean + (size_t)l * N,
+			       t->ln1_rstd + (size_t)l * N, w.ln1w, N, C, 1, th);
+	}
+
+	/* Embeddings: columns split, positions in order, so repeats add up the same way. */
+	float *dwpe = tensor_at(m, m->grads, WPE);
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t c0, c1;
+		split(C, th, p, &c0, &c1);
+		for (size_t r = 0; r < N; r++) {
+			const float *d = t->dres + r * C;
+			float *a = dwte + (size_t)t->inputs[r] * C, *q = dwpe + (r % (size_t)T) * C;
+			for (size_t i = c0; i < c1; i++) {
+				a[i] += d[i];
+				q[i] += d[i];
+			}
+		}
+	}
+}
+
+double qn_gpt2_grad_norm(const struct qn_gpt2 *m)
+{
+	/* Per tensor, then over tensors, as torch.nn.utils.clip_grad_norm_ does. */
+	double total = 0;
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const float *g = m->grads + m->tensors[i].offset;
+		double s = 0;
+		for (size_t j = 0; j < m->tensors[i].numel; j++)
+			s += (double)g[j] * g[j];
+		total += s;
+	}
+	return sqrt(total);
+}
+
+double qn_gpt2_clip_grads(struct qn_gpt2 *m, double max_norm)
+{
+	double norm = qn_gpt2_grad_norm(m);
+	double coef = max_norm / (norm + 1e-6);
+	if (coef < 1.0) {
+		float cf = (float)coef;
+		for (size_t j = 0; j < m->nparams; j++)
+			m->grads[j] *= cf;
+	}
+	return norm;
+}
+
+void qn_gpt2_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_adamw *o,
+		   long step)
+{
+	double bc1 = 1.0 - pow(o->beta1, (double)step), bc2 = 1.0 - pow(o->beta2, (double)step);
+	float step_size = (float)(o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+	float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+	for (size_t i = 0; i < m->ntensors; i++) {
+		const struct qn_gpt2_tensor *t = m->tensors + i;
+		float decay = t->decay ? (float)(1.0 - o->lr * o->weight_decay) : 1.0f;
+		float *p = m->params + t->offset, *g = m->grads + t->offset;
+		float *mm = mom + t->offset, *vv = var + t->offset;
+		size_t n = t->numel;
+		int th = m->threads;
+		OMP_FOR
+		for (int q = 0; q < th; q++) {
+			size_t j0, j1;
+			split(n, th, q, &j0, &j1);
+			for (size_t j = j0; j < j1; j++) {
+				float gj = g[j];
+				p[j] *= decay;
+				mm[j] = b1 * mm[j] + (1 - b1) * gj;
+				vv[j] = b2 * vv[j] + (1 - b2) * gj * gj;
+				float denom = sqrtf(vv[j]) / bc2_sqrt + eps;
+				p[j] -= step_size * (mm[j] / denom);
+			}
+		}
+	}
+}
+
+/* ---- inference with a KV cache ---------------------------------------------- */
+
+#define INFER_CHUNK 128 /* positions a pass: bounds the scratch */
+
+struct qn_gpt2_infer {
+	struct qn_gpt2 *m;
+	int pos;
+	float *k, *v; /* L x P x C */
+	float *x, *ln, *qkv, *atty, *fch, *act; /* chunk scratch */
+	float *S;				/* H x chunk x P */
+};
+
+struct qn_gpt2_infer *qn_gpt2_infer_new(struct qn_gpt2 *m, struct qn_err *e)
+{
+	const struct qn_gpt2_config *c = &m->cfg;
+	size_t L = (size_t)c->n_layer, P = (size_t)c->n_positions, C = (size_t)c->n_embd;
+	size_t F = (size_t)ninner(c), H = (size_t)c->n_head, R = INFER_CHUNK;
+	struct qn_gpt2_infer *g = calloc(1, sizeof *g);
+	int fail = 0;
+	if (!g) {
+		qn_errf(e, "out of memory");
+		return NULL;
+	}
+	g->m = m;
+	g->k = xcalloc(L * P * C, sizeof(float), &fail);
+	g->v = xcalloc(L * P * C, sizeof(float), &fail);
+	g->x = xcalloc(R * C, sizeof(float), &fail);
+	g->ln = xcalloc(R * C, sizeof(float), &fail);
+	g->qkv = xcalloc(R * 3 * C, sizeof(float), &fail);
+	g->atty = xcalloc(R * C, sizeof(float), &fail);
+	g->fch = xcalloc(R * F, sizeof(float), &fail);
+	g->act = xcalloc(R * F, sizeof(float), &fail);
+	g->S = xcalloc(H * R * P, sizeof(float), &fail);
+	if (fail) {
+		qn_gpt2_infer_free(g);
+		qn_errf(e, "out of memory for the KV cache");
+		return NULL;
+	}
+	return g;
+}
+
+void qn_gpt2_infer_free(struct qn_gpt2_infer *g)
+{
+	if (!g)
+		return;
+	free(g->k);
+	free(g->v);
+	free(g->x);
+	free(g->ln);
+	free(g->qkv);
+	free(g->atty);
+	free(g->fch);
+	free(g->act);
+	free(g->S);
+	free(g);
+}
+
+void qn_gpt2_infer_reset(struct qn_gpt2_infer *g)
+{
+	g->pos = 0;
+}
+
+int qn_gpt2_infer_pos(const struct qn_gpt2_infer *g)
+{
+	return g->pos;
+}
+
+/* n <= INFER_CHUNK tokens at g->pos; logits for the last or for all. */
+static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *logits,
+			int all)
+{
+	struct qn_gpt2 *m = g->m;
+	const struct qn_gpt2_config *c = &m->cfg;
+	size_t C = (size_t)c->n_embd, F = (size_t)ninner(c), V = (size_t)c->vocab_size;
+	size_t P = (size_t)c->n_positions, R = INFER_CHUNK;
+	int H = c->n_head, hd = c->n_embd / H, th = m->threads, p0 = g->pos;
+	float scale = 1.0f / sqrtf((float)hd);
+	const float *wte = tensor_at(m, m->params, WTE), *wpe = tensor_at(m, m->params, WPE);
+
+	for (int i = 0; i < n; i++)
+		for (size_t j = 0; j < C; j++)
+			g->x[i * C + j] = wte[tokens[i] * C + j] + wpe[(size_t)(p0 + i) * C + j];
+	for (int l = 0; l < c->n_layer; l++) {
+		struct block w;
+		block_at(m, m->params, l, &w);
+		float *kc = g->k + (size_t)l * P * C, *vc = g->v + (size_t)l * P * C;
+		layernorm(g->ln, NULL, NULL, g->x, w.ln1w, w.ln1b, (size_t)n, C, c->eps, th);
+		matmul(g->qkv, g->ln, w.qkvw, w.qkvb, (size_t)n, C, 3 * C, 0, th);
+		for (int i = 0; i < n; i++) {
+			memcpy(kc + (size_t)(p0 + i) * C, g->qkv + i * 3 * C + C, C * sizeof(float));
+			memcpy(vc + (size_t)(p0 + i) * C, g->qkv + i * 3 * C + 2 * C,
+			       C * sizeof(float));
+		}
+		int ncols = p0 + n;
+		OMP_FOR
+		for (int h = 0; h < H; h++) {
+			float *S = g->S + (size_t)h * R * P;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, ncols, hd, scale,
+				    g->qkv + (size_t)h * hd, (int)(3 * C), kc + (size_t)h * hd,
+				    (int)C, 0.0f, S, (int)P);
+			for (int i = 0; i < n; i++) {
+				float *row = S + (size_t)i * P, mx = row[0], s = 0;
+				int last = p0 + i;
+				for (int j = 1; j <= last; j++)
+					mx = row[j] > mx ? row[j] : mx;
+				exp_shift(row, (size_t)last + 1, mx);
+				for (int j = 0; j <= last; j++)
+					s += row[j];
+				scale_span(row, (size_t)last + 1, 1.0f / s);
+				for (int j = last + 1; j < ncols; j++)
+					row[j] = 0;
+			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, ncols, 1.0f, S,
+				    (int)P, vc + (size_t)h * hd, (int)C, 0.0f,
+				    g->atty + (size_t)h * hd, (int)C);
+		}
+		matmul(g->x, g->atty, w.attpw, w.attpb, (size_t)n, C, C, 1, th);
+		layernorm(g->ln, NULL, NULL, g->x, w.ln2w, w.ln2b, (size_t)n, C, c->eps, th);
+		matmul(g->fch, g->ln, w.fcw, w.fcb, (size_t)n, C, F, 0, th);
+		gelu(g->act, g->fch, (size_t)n * F, th);
+		matmul(g->x, g->act, w.fcpw, w.fcpb, (size_t)n, F, C, 1, th);
+	}
+	size_t f = lnf_index(m), first = all ? 0 : (size_t)n - 1, rows = (size_t)n - first;
+	layernorm(g->ln, NULL, NULL, g->x + first * C, tensor_at(m, m->params, f),
+		  tensor_at(m, m->params, f + 1), rows, C, c->eps, th);
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t v0, v1;
+		split(V, th, p, &v0, &v1);
+		if (v0 < v1)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows,
+				    (int)(v1 - v0), (int)C, 1.0f, g->ln, (int)C, wte + v0 * C,
+				    (int)C, 0.0f, logits + v0, (int)V);
+	}
+	g->pos += n;
+}
+
+int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *logits,
+		       int all, struct qn_err *e)
+{
+	const struct qn_gpt2_config *c = &g->m->cfg;
+	if (n < 1 || g->pos + n > c->n_positions)
+		return qn_errf(e, "%d tokens after %d do not fit the context of %d", n, g->pos,
+			       c->n_positions);
+	for (int i = 0; i < n; i++)
+		if (tokens[i] >= (uint32_t)c->vocab_size)
+			return qn_errf(e, "token id %u is past the vocabulary (%d)", tokens[i],
+				       c->vocab_size);
+	for (int i = 0; i < n; i += INFER_CHUNK) {
+		int k = n - i < INFER_CHUNK ? n - i : INFER_CHUNK;
+		infer_chunk(g, tokens + i, k, all ? logits + (size_t)i * c->vocab_size : logits,
+			    all);
+	}
+	return 0;
+}

@@ -1,0 +1,180 @@
+/*
+ * gpt2.h - the GPT-2 model: parameters, forward and backward passes, AdamW,
+ * generation with a KV cache, and Hugging Face checkpoint I/O. quern-train
+ * trains with it; quern-audit scores and samples with it.
+ *
+ * The architecture is Hugging Face's GPT2LMHeadModel: learned token and
+ * position embeddings, pre-LayerNorm blocks (LayerNorm, causal multi-head
+ * self-attention, residual; LayerNorm, MLP with the tanh form of GELU,
+ * residual), a final LayerNorm, and the output projection tied to the token
+ * embedding. Everything is float32. Parameters live in one flat array in
+ * Hugging Face's order and layout (Conv1D weights are (in, out), so a layer
+ * is y = x W + b), which makes checkpoint I/O a copy and lets optimizers
+ * and gradient reductions treat the model as one vector.
+ *
+ * Every matrix product is an OpenBLAS sgemm (attention per head, on the
+ * causal lower triangle only, in row blocks). Work is split across OpenMP
+ * threads at this level, with OpenBLAS itself single-threaded, so the split
+ * and therefore every bit of the result depend only on the thread count.
+ *
+ * Activations kept for backward, per layer: the block input, the two
+ * LayerNorm outputs with their means and reciprocal deviations, q/k/v, one
+ * T x T buffer of attention probabilities a head (the scores before the
+ * softmax and every gradient are scratch shared by all layers), the
+ * attention output, the mid-block residual and the MLP's pre-activation
+ * (GELU is recomputed in backward). The logits buffer is shared and turned
+ * into its own gradient in place.
+ *
+ * Ownership: qn_gpt2_new / qn_gpt2_load return a model the caller frees
+ * with qn_gpt2_free; qn_gpt2_train_new / qn_gpt2_infer_new return state
+ * bound to one model, freed with their _free before the model.
+ */
+#ifndef QN_GPT2_H
+#define QN_GPT2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct qn_err;
+struct qn_st;
+struct qn_st_writer;
+
+#define QN_GPT2_CONFIG "config.json"
+#define QN_GPT2_WEIGHTS "model.safetensors"
+
+struct qn_gpt2_config {
+	int n_layer, n_head, n_embd, n_positions, vocab_size;
+	int n_inner;	 /* MLP width; 4 * n_embd when 0 */
+	float eps;	 /* layer_norm_epsilon */
+	int bos_token_id; /* -1: none */
+	int eos_token_id; /* -1: none */
+	char tokenizer[65]; /* the tokenizer's fingerprint; "" when unknown */
+};
+
+/* GPT-2 small's shape with the given sizes; the rest defaulted. */
+void qn_gpt2_config_default(struct qn_gpt2_config *c);
+/* Sizes within limits, heads dividing the width. */
+int qn_gpt2_config_check(const struct qn_gpt2_config *c, const char *name, struct qn_err *e);
+/* config.json with GPT2Config field names; errors name the file and field. */
+int qn_gpt2_config_load(const char *path, struct qn_gpt2_config *c, struct qn_err *e);
+int qn_gpt2_config_parse(const char *buf, size_t len, const char *name, struct qn_gpt2_config *c,
+			 struct qn_err *e);
+int qn_gpt2_config_write(const char *path, const struct qn_gpt2_config *c, struct qn_err *e);
+
+/* One parameter tensor inside the flat array. */
+struct qn_gpt2_tensor {
+	char name[48];	   /* Hugging Face name, e.g. "h.0.attn.c_attn.weight" */
+	int ndim;	   /* 1 or 2 */
+	uint64_t shape[2]; /* Hugging Face layout */
+	size_t offset, numel;
+	int layer; /* block index; -1 for embeddings and ln_f */
+	int decay; /* a block's matrix: AdamW weight decay applies */
+};
+
+struct qn_gpt2 {
+	struct qn_gpt2_config cfg;
+	float *params; /* nparams floats */
+	float *grads;  /* nparams floats, allocated by qn_gpt2_train_new */
+	size_t nparams;
+	struct qn_gpt2_tensor *tensors; /* Hugging Face order */
+	size_t ntensors;
+	int threads;
+};
+
+/* A model of this shape with every parameter zero. */
+struct qn_gpt2 *qn_gpt2_new(const struct qn_gpt2_config *c, struct qn_err *e);
+void qn_gpt2_free(struct qn_gpt2 *m);
+/* GPT-2's initialisation, reproducible from seed. */
+void qn_gpt2_init_weights(struct qn_gpt2 *m, uint64_t seed);
+/* Threads for every later call (at least 1; 0 = one per CPU). */
+void qn_gpt2_set_threads(struct qn_gpt2 *m, int threads);
+const struct qn_gpt2_tensor *qn_gpt2_find(const struct qn_gpt2 *m, const char *name);
+
+/*
+ * Weights from a safetensors file in Hugging Face GPT-2 naming: names with
+ * or without the "transformer." prefix, the attention mask buffers
+ * (h.N.attn.bias, h.N.attn.masked_bias) ignored, lm_head.weight accepted
+ * when its shape is the embedding's (tied). Every parameter must be there
+ * with its exact shape; F32, F16, BF16 and F64 are read.
+ */
+int qn_gpt2_load_weights(struct qn_gpt2 *m, const struct qn_st *st, struct qn_err *e);
+/* DIR/config.json and DIR/model.safetensors. */
+struct qn_gpt2 *qn_gpt2_load(const char *dir, struct qn_err *e);
+/*
+ * Writes DIR/config.json and DIR/model.safetensors (names without prefix,
+ * as openai-community/gpt2 ships them), each atomically.
+ */
+int qn_gpt2_save(const struct qn_gpt2 *m, const char *dir, struct qn_err *e);
+/*
+ * Adds every tensor of values (nparams floats in the model's layout: the
+ * parameters, their gradients, optimizer moments) to w as prefix + name.
+ * The names are kept by the model; values must outlive the write.
+ */
+int qn_gpt2_st_add(const struct qn_gpt2 *m, struct qn_st_writer *w, const char *prefix,
+		   const float *values, struct qn_err *e);
+
+/* ---- training ---- */
+
+struct qn_gpt2_train;
+
+/* Activations for batches of up to B rows of T tokens; allocates m->grads. */
+struct qn_gpt2_train *qn_gpt2_train_new(struct qn_gpt2 *m, int B, int T, struct qn_err *e);
+void qn_gpt2_train_free(struct qn_gpt2_train *t);
+
+/*
+ * Forward pass over inputs[B*T] predicting targets[B*T]. mask (NULL: every
+ * position) selects the positions that count; the loss is the sum of their
+ * cross-entropies divided by denom (0: by their number). Returns that loss;
+ * *counted (may be NULL) gets the number of positions counted. logits, when
+ * not NULL, receives the B*T*V logits. Token ids must be below vocab_size
+ * and T at most n_positions (the caller checks).
+ */
+double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const uint32_t *targets,
+		       const uint8_t *mask, double denom, int B, int T, size_t *counted,
+		       float *logits);
+/* Backward of the last forward; adds the gradient (times scale) to m->grads. */
+void qn_gpt2_backward(struct qn_gpt2_train *t, float scale);
+void qn_gpt2_zero_grads(struct qn_gpt2 *m);
+/* The L2 norm of all of m->grads. */
+double qn_gpt2_grad_norm(const struct qn_gpt2 *m);
+/*
+ * torch.nn.utils.clip_grad_norm_: scales the gradients by
+ * max_norm / (norm + 1e-6) when that is below 1. Returns the norm before.
+ */
+double qn_gpt2_clip_grads(struct qn_gpt2 *m, double max_norm);
+
+struct qn_adamw {
+	double lr, beta1, beta2, eps, weight_decay;
+};
+/*
+ * One AdamW step (PyTorch's formula, decoupled weight decay on the blocks'
+ * matrices only); step counts from 1. mom and var hold nparams floats each.
+ */
+void qn_gpt2_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_adamw *o,
+		   long step);
+
+/* ---- inference with a KV cache ---- */
+
+struct qn_gpt2_infer;
+
+struct qn_gpt2_infer *qn_gpt2_infer_new(struct qn_gpt2 *m, struct qn_err *e);
+void qn_gpt2_infer_free(struct qn_gpt2_infer *g);
+/* Forgets the cached positions. */
+void qn_gpt2_infer_reset(struct qn_gpt2_infer *g);
+/* Positions cached so far. */
+int qn_gpt2_infer_pos(const struct qn_gpt2_infer *g);
+/*
+ * Appends n tokens (pos + n <= n_positions) and computes logits: for the
+ * last token only (all == 0; logits holds V floats) or for each of the n
+ * (logits holds n * V floats).
+ */
+int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *logits,
+		       int all, struct qn_err *e);
+
+/* Parameter count with the tied embedding once. */
+static inline size_t qn_gpt2_nparams(const struct qn_gpt2 *m)
+{
+	return m->nparams;
+}
+
+#endif

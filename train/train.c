@@ -1,0 +1,1921 @@
+/*
+ * quern-train - GPT-2 models on the CPU: create, train, sample, score, check.
+ *
+ * The model code is lib/gpt2.c; this file is the command line around it:
+ * checkpoint directories (Hugging Face layout plus a training-state file),
+ * the training loop (AdamW, cosine schedule, clipping, accumulation,
+ * validation, metrics, periodic atomic checkpoints, exact resume, clean
+ * stops on SIGINT/SIGTERM), generation and scoring over JSON lines, and
+ * `check`, which writes logits, loss and gradients for comparison against
+ * another implementation.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpe.h"
+#include "buf.h"
+#include "cli.h"
+#include "err.h"
+#include "gpt2.h"
+#include "hash.h"
+#include "utf8.h"
+#include "loader.h"
+#include "manifest.h"
+#include "pool.h"
+#include "rd.h"
+#include "safetensors.h"
+#include "shard.h"
+#include "wr.h"
+
+static const char usage_text[] =
+	"usage: quern-train <command> [options]\n"
+	"\n"
+	"GPT-2 models on the CPU (OpenBLAS).\n"
+	"\n"
+	"Commands:\n"
+	"  init -o DIR [model options]          a new model, seeded\n"
+	"  fit MODEL --data SHARDS -o DIR       train: pre-training, continued pre-training\n"
+	"                                       or full fine-tuning from MODEL\n"
+	"  sample MODEL [file ...]              {\"prompt\"} lines in, generations out\n"
+	"  score MODEL [file ...]               {\"text\"} or {\"context\",\"continuation\"}\n"
+	"                                       lines in, per-token log-probabilities out\n"
+	"  check MODEL --batch FILE -o OUT      logits, loss and gradients of one batch\n"
+	"                                       (and --steps K AdamW steps) as safetensors\n"
+	"\n"
+	"MODEL is a checkpoint directory: config.json, model.safetensors and the\n"
+	"tokenizer files (Hugging Face layout; openai-community/gpt2 loads as is).\n"
+	"\n"
+	"Model (init):\n"
+	"      --config FILE          a GPT2Config config.json\n"
+	"      --layers N             blocks (default 12)\n"
+	"      --heads N              attention heads (default 12)\n"
+	"      --width N              embedding width (default 768)\n"
+	"      --context N            positions (default 1024)\n"
+	"      --inner N              MLP width (default 4 x width)\n"
+	"      --vocab N              vocabulary (default: the tokenizer's)\n"
+	"  -t, --tokenizer TOK        FILE.tiktoken, tokenizer.json or a directory\n"
+	"      --encoding NAME        the named encoding of a .tiktoken file\n"
+	"Training (fit):\n"
+	"      --data DIR             token shards (quern-tokenize encode)\n"
+	"      --steps N              optimizer steps (default 1000)\n"
+	"      --batch N              sequences a micro-batch (default 8)\n"
+	"      --context N            tokens a sequence (default: the model's, at most 1024)\n"
+	"      --accum N              micro-batches a step (default 1)\n"
+	"      --lr X                 peak learning rate (default 3e-4)\n"
+	"      --min-lr X             cosine floor (default lr / 10)\n"
+	"      --warmup N             linear warmup steps (default 0)\n"
+	"      --schedule S           cosine (default) or constant\n"
+	"      --weight-decay X       on the blocks' matrices (default 0.1)\n"
+	"      --beta1 X, --beta2 X   AdamW moments (default 0.9, 0.95)\n"
+	"      --eps X                AdamW epsilon (default 1e-8)\n"
+	"      --clip X               global gradient norm (default 1.0; 0 = off)\n"
+	"      --seed N               data order (default 1337); init: weights\n"
+	"      --no-shuffle           documents in stored order\n"
+	"      --eval-every N         validation every N steps (default: at the end)\n"
+	"      --eval-batches N       validation batches (default 20)\n"
+	"      --save-every N         checkpoint every N steps (default 500)\n"
+	"      --keep N               checkpoints kept (default 2)\n"
+	"      --metrics FILE         metrics JSON lines (default DIR/metrics.jsonl)\n"
+	"      --resume               go on from DIR's last checkpoint\n"
+	"Generation (sample):\n"
+	"      --max-tokens N         tokens a completion (default 64)\n"
+	"      --temperature X        0 = greedy (default 1)\n"
+	"      --top-k N              (default 0 = off)\n"
+	"      --top-p X              nucleus (default 1 = off)\n"
+	"      --stop STR             stop string (repeatable)\n"
+	"      --seed N               sampling seed (default 1337)\n"
+	"      --allow-special        special-token text in prompts and texts becomes\n"
+	"                             the special token (sample, score)\n"
+	"Checking (check):\n"
+	"      --batch FILE           token ids: JSON [[...], ...] rows of T+1, or raw\n"
+	"                             little-endian uint32 with --shape B,T\n"
+	"      --steps K              AdamW steps on the batch (optimizer flags as fit)\n"
+	"Runs:\n"
+	"  -o, --output PATH          output directory (init, fit) or file\n"
+	"  -j, --threads N            threads (default 0 = one per CPU)\n"
+	"  -q, --quiet                no warnings\n"
+	"  -v, --verbose              more detail\n"
+	"  -h, --help                 this help\n"
+	"  -V, --version              the version\n"
+	"\n"
+	"Exit status: 0 done; 1 a failure (bad input, NaN loss, I/O); 2 usage error;\n"
+	"130/143 fit stopped by SIGINT/SIGTERM after saving a checkpoint.\n";
+
+/* ---- options -------------------------------------------------------------- */
+
+static struct {
+	const char *cmd, *output, *tokenizer, *encoding, *config, *data, *metrics, *batch_file;
+	const char *schedule;
+	const char **stops;
+	size_t nstops;
+	int layers, heads, width, context, inner, vocab;
+	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep;
+	double lr, min_lr, wd, beta1, beta2, eps, clip;
+	uint64_t seed;
+	int shuffle, resume, threads, shape_b, shape_t, have_shape, steps_set, allow_special;
+	long max_tokens, top_k;
+	double temperature, top_p;
+} opt = {
+	.layers = 12,
+	.heads = 12,
+	.width = 768,
+	.context = 0,
+	.steps = 1000,
+	.batch = 8,
+	.accum = 1,
+	.eval_batches = 20,
+	.save_every = 500,
+	.keep = 2,
+	.lr = 3e-4,
+	.min_lr = -1,
+	.wd = 0.1,
+	.beta1 = 0.9,
+	.beta2 = 0.95,
+	.eps = 1e-8,
+	.clip = 1.0,
+	.seed = 1337,
+	.shuffle = 1,
+	.schedule = "cosine",
+	.max_tokens = 64,
+	.temperature = 1.0,
+	.top_p = 1.0,
+};
+
+static int g_argc;
+static char **g_argv;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int make_dir(const char *p)
+{
+	if (mkdir(p, 0777) == 0 || (errno == EEXIST && is_dir(p)))
+		return 0;
+	qn_error("cannot create '%s': %s", p, strerror(errno));
+	return -1;
+}
+
+static int fsync_dir(const char *p)
+{
+	int fd = open(p, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* ---- tokenizer files -------------------------------------------------------- */
+
+static int has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && !strcmp(s + n - m, suf);
+}
+
+/* The files that make up a tokenizer, as checkpoint directories carry them. */
+static int is_tokenizer_file(const char *name)
+{
+	return !strcmp(name, "tokenizer.json") || !strcmp(name, "quern-tokenizer.json") ||
+	       !strcmp(name, "tokenizer_config.json") || !strcmp(name, "vocab.json") ||
+	       !strcmp(name, "merges.txt") || !strcmp(name, "special_tokens_map.json") ||
+	       (has_suffix(name, ".tiktoken") && name[0] != '.');
+}
+
+static int copy_file(const char *from, const char *to, struct qn_err *e)
+{
+	struct qn_rd *r = qn_rd_open(from, QN_RD_RAW, e);
+	if (!r)
+		return -1;
+	struct qn_wr *w = qn_wr_open(to, QN_WR_PLAIN, e);
+	if (!w) {
+		qn_rd_close(r);
+		return -1;
+	}
+	char buf[65536];
+	ssize_t n;
+	while ((n = qn_rd_read(r, buf, sizeof buf, e)) > 0)
+		if (qn_wr_write(w, buf, (size_t)n, e)) {
+			n = -1;
+			break;
+		}
+	qn_rd_close(r);
+	if (n < 0) {
+		qn_wr_abort(w);
+		return -1;
+	}
+	return qn_wr_commit(w, NULL, e);
+}
+
+/* Copies the tokenizer files of src (a directory or one file) into dir. */
+static int copy_tokenizer(const char *src, const char *dir, struct qn_err *e)
+{
+	char from[4096], to[4096];
+	if (!is_dir(src)) {
+		const char *base = strrchr(src, '/');
+		base = base ? base + 1 : src;
+		snprintf(to, sizeof to, "%s/%s", dir,
+			 has_suffix(base, ".tiktoken") ? base : "tokenizer.json");
+		return copy_file(src, to, e);
+	}
+	DIR *d = opendir(src);
+	if (!d)
+		return qn_errno(e, errno, "cannot open '%s'", src);
+	struct dirent *de;
+	int rc = 0;
+	while (!rc && (de = readdir(d)))
+		if (is_tokenizer_file(de->d_name)) {
+			snprintf(from, sizeof from, "%s/%s", src, de->d_name);
+			snprintf(to, sizeof to, "%s/%s", dir, de->d_name);
+			if (strcmp(from, to))
+				rc = copy_file(from, to, e);
+		}
+	closedir(d);
+	return rc;
+}
+
+/* The model directory's tokenizer; NULL (and a message) when it has none. */
+static struct qn_bpe *model_tokenizer(const char *dir)
+{
+	struct qn_err e;
+	struct qn_bpe *b = qn_bpe_load_spec(dir, opt.encoding, &e);
+	if (!b)
+		qn_error("%s", e.msg);
+	return b;
+}
+
+/* ---- manifests ---------------------------------------------------------------- */
+
+/* Adds path (hashed now) as an input or output; missing files are skipped. */
+static int manifest_file(struct qn_manifest *man, const char *path, int output)
+{
+	struct qn_err e;
+	char sha[65];
+	uint64_t size;
+	if (access(path, F_OK))
+		return 0;
+	if (qn_sha256_file(path, sha, &size, &e)) {
+		qn_error("%s", e.msg);
+		return -1;
+	}
+	return output ? qn_manifest_output(man, path, size, sha)
+		      : qn_manifest_input(man, path, size, sha);
+}
+
+/*
+ * DIR/run.manifest.json: the model files read (from_dir, may be NULL), the
+ * shard manifest (data, may be NULL), the model files written, counters.
+ */
+static int write_manifest(const char *dir, const char *from_dir, const char *data,
+			  const char *const *counters, const int64_t *values, size_t n,
+			  const char *fingerprint)
+{
+	struct qn_err e;
+	char p[4096];
+	struct qn_manifest *man = qn_manifest_new("quern-train", QN_VERSION, g_argc, g_argv);
+	if (!man) {
+		qn_error("out of memory");
+		return -1;
+	}
+	static const char *const files[] = {QN_GPT2_CONFIG, QN_GPT2_WEIGHTS};
+	int rc = 0;
+	for (size_t i = 0; from_dir && i < 2 && !rc; i++) {
+		snprintf(p, sizeof p, "%s/%s", from_dir, files[i]);
+		rc = manifest_file(man, p, 0);
+	}
+	if (data && !rc) {
+		snprintf(p, sizeof p, "%s/%s", data, QN_SHARD_MANIFEST);
+		rc = manifest_file(man, p, 0);
+	}
+	for (size_t i = 0; i < 2 && !rc; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+		rc = manifest_file(man, p, 1);
+	}
+	for (size_t i = 0; i < n; i++)
+		qn_manifest_count(man, counters[i], values[i]);
+	if (fingerprint && fingerprint[0])
+		qn_manifest_set(man, "tokenizer", json_string(fingerprint));
+	snprintf(p, sizeof p, "%s/run.manifest.json", dir);
+	if (!rc && qn_manifest_write(man, p, &e)) {
+		qn_error("%s", e.msg);
+		rc = -1;
+	}
+	qn_manifest_free(man);
+	return rc;
+}
+
+/* ---- init ------------------------------------------------------------------- */
+
+static int cmd_init(void)
+{
+	struct qn_err e;
+	struct qn_gpt2_config c;
+	struct qn_bpe *tok = NULL;
+	int rc = QN_EXIT_FAIL;
+
+	if (!opt.output)
+		return qn_usage_error("init needs -o DIR");
+	if (opt.config) {
+		if (qn_gpt2_config_load(opt.config, &c, &e)) {
+			qn_error("%s", e.msg);
+			return QN_EXIT_FAIL;
+		}
+	} else {
+		qn_gpt2_config_default(&c);
+		c.n_layer = opt.layers;
+		c.n_head = opt.heads;
+		c.n_embd = opt.width;
+		c.n_positions = opt.context ? opt.context : 1024;
+		c.n_inner = opt.inner;
+	}
+	if (opt.tokenizer) {
+		tok = qn_bpe_load_spec(opt.tokenizer, opt.encoding, &e);
+		if (!tok) {
+			qn_error("%s", e.msg);
+			return QN_EXIT_FAIL;
+		}
+		uint32_t tv = qn_bpe_vocab_size(tok);
+		if (opt.vocab && (uint32_t)opt.vocab < tv) {
+			qn_error("--vocab %d is smaller than the tokenizer's %u ids", opt.vocab, tv);
+			goto out;
+		}
+		if (!opt.config)
+			c.vocab_size = opt.vocab ? opt.vocab : (int)tv;
+		else if ((uint32_t)c.vocab_size < tv) {
+			qn_error("'%s': vocab_size %d is smaller than the tokenizer's %u ids",
+				 opt.config, c.vocab_size, tv);
+			goto out;
+		}
+		memcpy(c.tokenizer, qn_bpe_fingerprint(tok), 65);
+		uint32_t eot = qn_bpe_special_id(tok, "<|endoftext|>", 13);
+		if (eot != QN_BPE_NONE)
+			c.bos_token_id = c.eos_token_id = (int)eot;
+	} else if (opt.vocab) {
+		c.vocab_size = opt.vocab;
+	} else if (!opt.config) {
+		qn_usage_error("init needs a tokenizer (-t) or --vocab N");
+		return QN_EXIT_USAGE;
+	}
+	struct qn_gpt2 *m = qn_gpt2_new(&c, &e);
+	if (!m) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	qn_gpt2_init_weights(m, opt.seed);
+	if (make_dir(opt.output) == 0) {
+		const char *names[] = {"parameters"};
+		int64_t vals[] = {(int64_t)m->nparams};
+		if ((opt.tokenizer && copy_tokenizer(opt.tokenizer, opt.output, &e)) ||
+		    qn_gpt2_save(m, opt.output, &e))
+			qn_error("%s", e.msg);
+		else if (write_manifest(opt.output, NULL, NULL, names, vals, 1, c.tokenizer) == 0)
+			rc = QN_EXIT_OK;
+	}
+	qn_info("%zu parameters, %d layers, width %d, context %d, vocabulary %d",
+		m->nparams, c.n_layer, c.n_embd, c.n_positions, c.vocab_size);
+	qn_gpt2_free(m);
+out:
+	qn_bpe_free(tok);
+	return rc;
+}
+
+/* ---- check ------------------------------------------------------------------ */
+
+/* Reads the batch file: rows of T+1 ids (JSON, or raw uint32 with --shape). */
+static uint32_t *read_batch(const char *path, int *B, int *T, struct qn_err *e)
+{
+	struct qn_rd *r = qn_rd_open(path, QN_RD_RAW, e);
+	struct qn_buf b;
+	uint32_t *ids = NULL;
+	if (!r)
+		return NULL;
+	qn_buf_init(&b, 1u << 30);
+	int got = qn_rd_slurp(r, &b, 1u << 30, e);
+	qn_rd_close(r);
+	if (got < 0 || got == QN_RD_TOOLONG) {
+		if (got == QN_RD_TOOLONG)
+			qn_errf(e, "'%s': larger than 1 GiB", path);
+		goto fail;
+	}
+	if (opt.have_shape) {
+		size_t want = (size_t)opt.shape_b * (size_t)(opt.shape_t + 1) * 4;
+		if (b.len != want) {
+			qn_errf(e, "'%s': %zu bytes; --shape %d,%d needs %zu (B rows of T+1 uint32)",
+				path, b.len, opt.shape_b, opt.shape_t, want);
+			goto fail;
+		}
+		ids = malloc(want);
+		if (!ids) {
+			qn_errf(e, "out of memory");
+			goto fail;
+		}
+		const unsigned char *p = (const unsigned char *)b.data;
+		for (size_t i = 0; i < want / 4; i++)
+			ids[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
+				 (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+		*B = opt.shape_b;
+		*T = opt.shape_t;
+	} else {
+		json_error_t je;
+		json_t *a = json_loadb(b.data ? b.data : "", b.len, 0, &je);
+		size_t nb = json_is_array(a) ? json_array_size(a) : 0;
+		json_t *row0 = nb ? json_array_get(a, 0) : NULL;
+		size_t width = json_is_array(row0) ? json_array_size(row0) : 0;
+		if (!a) {
+			qn_errf(e, "'%s': line %d col %d: %s", path, je.line, je.column, je.text);
+			goto fail;
+		}
+		if (!nb || width < 2 || nb > 1u << 20 || width > 1u << 20) {
+			json_decref(a);
+			qn_errf(e, "'%s': not a JSON array of rows of at least 2 token ids (or give "
+				"--shape B,T for raw uint32)", path);
+			goto fail;
+		}
+		ids = malloc(nb * width * sizeof *ids);
+		for (size_t i = 0; ids && i < nb; i++) {
+			json_t *row = json_array_get(a, i);
+			if (!json_is_array(row) || json_array_size(row) != width) {
+				qn_errf(e, "'%s': row %zu does not have %zu ids", path, i, width);
+				free(ids);
+				ids = NULL;
+				break;
+			}
+			for (size_t j = 0; j < width; j++) {
+				json_t *v = json_array_get(row, j);
+				if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+				    json_integer_value(v) > UINT32_MAX) {
+					qn_errf(e, "'%s': row %zu, item %zu is not a token id", path,
+						i, j);
+					free(ids);
+					ids = NULL;
+					break;
+				}
+				ids[i * width + j] = (uint32_t)json_integer_value(v);
+			}
+			if (!ids)
+				break;
+		}
+		json_decref(a);
+		if (!ids) {
+			if (!e->msg[0])
+				qn_errf(e, "out of memory");
+			goto fail;
+		}
+		*B = (int)nb;
+		*T = (int)width - 1;
+	}
+	qn_buf_release(&b);
+	return ids;
+fail:
+	qn_buf_release(&b);
+	free(ids);
+	return NULL;
+}
+
+static int cmd_check(const char *model_dir)
+{
+	struct qn_err e = {{0}};
+	int B, T, rc = QN_EXIT_FAIL;
+	if (!opt.batch_file)
+		return qn_usage_error("check needs --batch FILE");
+	if (!opt.output)
+		return qn_usage_error("check needs -o OUT.safetensors");
+	struct qn_gpt2 *m = qn_gpt2_load(model_dir, &e);
+	if (!m) {
+		qn_error("%s", e.msg);
+		return QN_EXIT_FAIL;
+	}
+	qn_gpt2_set_threads(m, opt.threads);
+	uint32_t *ids = read_batch(opt.batch_file, &B, &T, &e);
+	float *logits = NULL, *grads0 = NULL, *losses = NULL, *mom = NULL, *var = NULL;
+	uint32_t *in = NULL, *tg = NULL;
+	struct qn_gpt2_train *t = NULL;
+	struct qn_st_writer *w = NULL;
+	if (!ids) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	if (T > m->cfg.n_positions) {
+		qn_error("'%s': rows of %d tokens do not fit the model's %d positions",
+			 opt.batch_file, T, m->cfg.n_positions);
+		goto out;
+	}
+	for (size_t i = 0; i < (size_t)B * (T + 1); i++)
+		if (ids[i] >= (uint32_t)m->cfg.vocab_size) {
+			qn_error("'%s': row %zu, item %zu: token id %u is past the vocabulary (%d)",
+				 opt.batch_file, i / (size_t)(T + 1), i % (size_t)(T + 1), ids[i],
+				 m->cfg.vocab_size);
+			goto out;
+		}
+	size_t N = (size_t)B * T, V = (size_t)m->cfg.vocab_size;
+	in = malloc(N * sizeof *in);
+	tg = malloc(N * sizeof *tg);
+	logits = malloc(N * V * sizeof *logits);
+	grads0 = malloc(m->nparams * sizeof *grads0);
+	if (!in || !tg || !logits || !grads0) {
+		qn_error("out of memory");
+		goto out;
+	}
+	for (int b = 0; b < B; b++)
+		for (int i = 0; i < T; i++) {
+			in[(size_t)b * T + i] = ids[(size_t)b * (T + 1) + i];
+			tg[(size_t)b * T + i] = ids[(size_t)b * (T + 1) + i + 1];
+		}
+	t = qn_gpt2_train_new(m, B, T, &e);
+	if (!t) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	qn_gpt2_zero_grads(m);
+	float loss = (float)qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, logits);
+	qn_gpt2_backward(t, 1.0f);
+	memcpy(grads0, m->grads, m->nparams * sizeof *grads0);
+
+	long K = opt.steps_set ? opt.steps : 0;
+	if (K > 0) {
+		struct qn_adamw o = {opt.lr, opt.beta1, opt.beta2, opt.eps, opt.wd};
+		losses = malloc((size_t)K * sizeof *losses);
+		mom = calloc(m->nparams, sizeof *mom);
+		var = calloc(m->nparams, sizeof *var);
+		if (!losses || !mom || !var) {
+			qn_error("out of memory");
+			goto out;
+		}
+		for (long k = 0; k < K; k++) {
+			qn_gpt2_zero_grads(m);
+			losses[k] = (float)qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+			qn_gpt2_backward(t, 1.0f);
+			if (opt.clip > 0)
+				qn_gpt2_clip_grads(m, opt.clip);
+			qn_gpt2_adamw(m, mom, var, &o, k + 1);
+		}
+	}
+	w = qn_st_writer_new();
+	uint64_t lshape[3] = {(uint64_t)B, (uint64_t)T, V}, one = 1, kk = (uint64_t)K;
+	if (!w || qn_st_writer_add(w, "logits", QN_ST_F32, 3, lshape, logits, &e) ||
+	    qn_st_writer_add(w, "loss", QN_ST_F32, 1, &one, &loss, &e) ||
+	    qn_gpt2_st_add(m, w, "grads.", grads0, &e) ||
+	    (K > 0 && (qn_st_writer_add(w, "losses", QN_ST_F32, 1, &kk, losses, &e) ||
+		       qn_gpt2_st_add(m, w, "params.", m->params, &e))) ||
+	    qn_st_writer_meta(w, "format", "pt", &e) || qn_st_writer_write(w, opt.output, &e)) {
+		qn_error("%s", w ? e.msg : "out of memory");
+		goto out;
+	}
+	rc = QN_EXIT_OK;
+out:
+	qn_st_writer_free(w);
+	qn_gpt2_train_free(t);
+	qn_gpt2_free(m);
+	free(ids);
+	free(in);
+	free(tg);
+	free(logits);
+	free(grads0);
+	free(losses);
+	free(mom);
+	free(var);
+	return rc;
+}
+
+/* ---- fit: checkpoints --------------------------------------------------------- */
+
+#define STATE_FILE "training_state.safetensors"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/* What a checkpoint records besides the weights. */
+struct fit_state {
+	long step;
+	struct qn_loader_pos pos;
+	double elapsed;
+	uint64_t tokens;
+};
+
+/* The hyperparameters that decide the trajectory, as one JSON string. */
+static char *run_args(void)
+{
+	json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:s,s:f,s:f,s:f,s:f,s:f,s:I,s:b}",
+			      "steps", (json_int_t)opt.steps, "batch", (json_int_t)opt.batch,
+			      "context", (json_int_t)opt.context, "accum", (json_int_t)opt.accum,
+			      "lr", opt.lr, "min_lr", opt.min_lr, "warmup",
+			      (json_int_t)opt.warmup, "schedule", opt.schedule, "weight_decay",
+			      opt.wd, "beta1", opt.beta1, "beta2", opt.beta2, "eps", opt.eps,
+			      "clip", opt.clip, "seed", (json_int_t)opt.seed, "shuffle",
+			      opt.shuffle);
+	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17))
+		    : NULL;
+	json_decref(o);
+	return s;
+}
+
+static int rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[4096];
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+			unlink(p);
+		}
+	closedir(d);
+	return rmdir(dir);
+}
+
+/* Steps of the complete checkpoints in out, ascending; their count. */
+static size_t list_checkpoints(const char *out, long **steps)
+{
+	DIR *d = opendir(out);
+	struct dirent *de;
+	size_t n = 0, cap = 0;
+	*steps = NULL;
+	while (d && (de = readdir(d))) {
+		char *end;
+		if (strncmp(de->d_name, "checkpoint-", 11))
+			continue;
+		long s = strtol(de->d_name + 11, &end, 10);
+		if (*end || end == de->d_name + 11 || s < 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			long *nv = realloc(*steps, cap * sizeof *nv);
+			if (!nv)
+				break;
+			*steps = nv;
+		}
+		(*steps)[n++] = s;
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 1; i < n; i++) /* insertion sort: a handful */
+		for (size_t j = i; j > 0 && (*steps)[j - 1] > (*steps)[j]; j--) {
+			long t = (*steps)[j];
+			(*steps)[j] = (*steps)[j - 1];
+			(*steps)[j - 1] = t;
+		}
+	return n;
+}
+
+/*
+ * Writes out/checkpoint-STEP: model, tokenizer, training state, all into a
+ * temporary directory renamed into place, so a full disk or a crash leaves
+ * the earlier checkpoints as they were. Then removes all but the last keep.
+ */
+static int save_checkpoint(const struct qn_gpt2 *m, const float *mom, const float *var,
+			   const struct fit_state *s, const char *model_dir, const char *out,
+			   struct qn_err *e)
+{
+	char tmp[4096], dst[4096], path[8192], num[64];
+	snprintf(tmp, sizeof tmp, "%s/.checkpoint-%ld.tmp", out, s->step);
+	snprintf(dst, sizeof dst, "%s/checkpoint-%ld", out, s->step);
+	rm_tree(tmp);
+	if (mkdir(tmp, 0777))
+		return qn_errno(e, errno, "cannot create '%s'", tmp);
+	struct qn_st_writer *w = qn_st_writer_new();
+	char *args = run_args();
+	int rc = -1;
+	if (!w || !args) {
+		qn_errf(e, "out of memory");
+		goto out;
+	}
+	if (copy_tokenizer(model_dir, tmp, e) || qn_gpt2_save(m, tmp, e))
+		goto out;
+	snprintf(path, sizeof path, "%s/%s", tmp, STATE_FILE);
+	if (qn_gpt2_st_add(m, w, "adam.m.", mom, e) || qn_gpt2_st_add(m, w, "adam.v.", var, e))
+		goto out;
+	struct {
+		const char *k;
+		unsigned long long v;
+	} kv[] = {{"step", (unsigned long long)s->step},
+		  {"epoch", s->pos.epoch},
+		  {"doc", s->pos.doc},
+		  {"offset", s->pos.off},
+		  {"tokens", s->tokens},
+		  {"threads", (unsigned long long)m->threads}};
+	for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) {
+		snprintf(num, sizeof num, "%llu", kv[i].v);
+		if (qn_st_writer_meta(w, kv[i].k, num, e))
+			goto out;
+	}
+	snprintf(num, sizeof num, "%.17g", s->elapsed);
+	if (qn_st_writer_meta(w, "elapsed", num, e) || qn_st_writer_meta(w, "args", args, e) ||
+	    qn_st_writer_meta(w, "format", "quern-train-state-1", e) ||
+	    qn_st_writer_write(w, path, e))
+		goto out;
+	fsync_dir(tmp);
+	rm_tree(dst);
+	if (rename(tmp, dst)) {
+		qn_errno(e, errno, "cannot rename '%s' to '%s'", tmp, dst);
+		goto out;
+	}
+	fsync_dir(out);
+	rc = 0;
+	long *steps;
+	size_t n = list_checkpoints(out, &steps);
+	for (size_t i = 0; i + (size_t)opt.keep < n; i++) {
+		snprintf(path, sizeof path, "%s/checkpoint-%ld", out, steps[i]);
+		rm_tree(path);
+	}
+	free(steps);
+out:
+	if (rc)
+		rm_tree(tmp);
+	qn_st_writer_free(w);
+	free(args);
+	return rc;
+}
+
+static int meta_u64(const struct qn_st *st, const char *key, unsigned long long *v,
+		    struct qn_err *e)
+{
+	const char *s = qn_st_meta(st, key);
+	char *end;
+	if (!s)
+		return qn_errf(e, "'%s': no '%s' in __metadata__", qn_st_name(st), key);
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	if (errno || *end || end == s)
+		return qn_errf(e, "'%s': '%s' is not a number", qn_st_name(st), key);
+	return 0;
+}
+
+/* Loads the optimizer state and position of checkpoint dir. */
+static int load_state(const struct qn_gpt2 *m, const char *dir, float *mom, float *var,
+		      struct fit_state *s, struct qn_err *e)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, STATE_FILE);
+	struct qn_st *st = qn_st_open(path, e);
+	if (!st)
+		return -1;
+	int rc = -1;
+	unsigned long long step, epoch, doc, off, tokens, threads;
+	if (meta_u64(st, "step", &step, e) || meta_u64(st, "epoch", &epoch, e) ||
+	    meta_u64(st, "doc", &doc, e) || meta_u64(st, "offset", &off, e) ||
+	    meta_u64(st, "tokens", &tokens, e) || meta_u64(st, "threads", &threads, e))
+		goto out;
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < m->ntensors; i++) {
+			const struct qn_gpt2_tensor *t = m->tensors + i;
+			char nm[128];
+			snprintf(nm, sizeof nm, "adam.%c.%s", k ? 'v' : 'm', t->name);
+			const struct qn_st_tensor *x = qn_st_find(st, nm);
+			if (!x) {
+				qn_errf(e, "'%s': tensor '%s' is missing", path, nm);
+				goto out;
+			}
+			if (qn_st_read_f32(st, x, (k ? var : mom) + t->offset, t->numel, e))
+				goto out;
+		}
+	s->step = (long)step;
+	s->pos.epoch = epoch;
+	s->pos.doc = doc;
+	s->pos.off = off;
+	s->tokens = tokens;
+	const char *el = qn_st_meta(st, "elapsed");
+	s->elapsed = el ? strtod(el, NULL) : 0;
+	const char *args = qn_st_meta(st, "args");
+	char *mine = run_args();
+	if (args && mine && strcmp(args, mine))
+		qn_warn("resuming with other settings than the run that wrote '%s' (%s); the "
+			"result will differ from an uninterrupted run",
+			dir, args);
+	free(mine);
+	if ((int)threads != m->threads)
+		qn_warn("'%s' was written with %llu threads, this run has %d: results will not "
+			"be bit-identical to an uninterrupted run",
+			dir, threads, m->threads);
+	rc = 0;
+out:
+	qn_st_close(st);
+	return rc;
+}
+
+/* ---- fit: the loop ------------------------------------------------------------ */
+
+static double lr_at(long step)
+{
+	if (opt.warmup > 0 && step < opt.warmup)
+		return opt.lr * (double)(step + 1) / (double)opt.warmup;
+	if (!strcmp(opt.schedule, "constant"))
+		return opt.lr;
+	long span = opt.steps - opt.warmup;
+	double progress = span > 0 ? (double)(step - opt.warmup) / (double)span : 1.0;
+	if (progress > 1)
+		progress = 1;
+	return opt.min_lr + 0.5 * (opt.lr - opt.min_lr) * (1 + cos(M_PI * progress));
+}
+
+/* Mean loss over the first eval_batches windows of the validation split. */
+static double evaluate(struct qn_gpt2_train *t, struct qn_loader *val, uint32_t *in,
+		       uint32_t *tg, uint8_t *mask, int B, int T, struct qn_err *e)
+{
+	struct qn_loader_pos zero = {0, 0, 0};
+	double sum = 0;
+	size_t count = 0;
+	if (qn_loader_seek(val, &zero, e))
+		return NAN;
+	for (long k = 0; k < opt.eval_batches; k++) {
+		size_t n;
+		if (qn_loader_next(val, in, tg, mask, (size_t)B * T, e))
+			return NAN;
+		double l = qn_gpt2_forward(t, in, tg, mask, 1.0, B, T, &n, NULL);
+		sum += l;
+		count += n;
+	}
+	return count ? sum / (double)count : NAN;
+}
+
+/* Keeps the metrics lines up to step (a resumed run rewrites what follows). */
+static void trim_metrics(const char *path, long step)
+{
+	struct qn_err e;
+	struct qn_rd *r = qn_rd_open(path, QN_RD_RAW, &e);
+	struct qn_buf line, keep;
+	if (!r)
+		return;
+	qn_buf_init(&line, 1u << 20);
+	qn_buf_init(&keep, QN_BUF_UNLIMITED);
+	while (qn_rd_line(r, &line, 1u << 20, &e) == 1) {
+		json_t *o = json_loadb(line.data, line.len, 0, NULL);
+		json_t *s = json_object_get(o, "step");
+		if (json_is_integer(s) && json_integer_value(s) <= step) {
+			qn_buf_add(&keep, line.data, line.len);
+			qn_buf_addc(&keep, '\n');
+		}
+		json_decref(o);
+	}
+	qn_rd_close(r);
+	if (qn_write_file_atomic(path, keep.data ? keep.data : "", keep.len, &e))
+		qn_warn("%s", e.msg);
+	qn_buf_release(&line);
+	qn_buf_release(&keep);
+}
+
+struct fit {
+	struct qn_gpt2 *m;
+	struct qn_gpt2_train *t;
+	struct qn_loader *train, *val;
+	float *mom, *var;
+	uint32_t *in, *tg;
+	uint8_t *mask;
+	FILE *metrics;
+	const char *model_dir; /* where the tokenizer files come from */
+};
+
+static void fit_release(struct fit *f)
+{
+	qn_gpt2_train_free(f->t);
+	qn_gpt2_free(f->m);
+	qn_loader_free(f->train);
+	qn_loader_free(f->val);
+	free(f->mom);
+	free(f->var);
+	free(f->in);
+	free(f->tg);
+	free(f->mask);
+	if (f->metrics)
+		fclose(f->metrics);
+}
+
+/* The model's tokenizer fingerprint: its config's, else its tokenizer files'. */
+static int model_fingerprint(const struct qn_gpt2 *m, const char *dir, char out[65])
+{
+	if (m->cfg.tokenizer[0]) {
+		memcpy(out, m->cfg.tokenizer, 65);
+		return 0;
+	}
+	struct qn_bpe *b = model_tokenizer(dir);
+	if (!b)
+		return -1;
+	memcpy(out, qn_bpe_fingerprint(b), 65);
+	qn_bpe_free(b);
+	return 0;
+}
+
+static int cmd_fit(const char *model_arg)
+{
+	struct qn_err e = {{0}};
+	struct fit f = {0};
+	struct fit_state s = {0};
+	char resume_dir[4096] = "", fp[65], mpath[4096], tok_dir[4200];
+	int rc = QN_EXIT_FAIL;
+
+	if (!opt.data)
+		return qn_usage_error("fit needs --data SHARDS");
+	if (!opt.output)
+		return qn_usage_error("fit needs -o DIR");
+	if (make_dir(opt.output))
+		return QN_EXIT_FAIL;
+	if (!opt.resume) {
+		long *steps;
+		size_t n = list_checkpoints(opt.output, &steps);
+		free(steps);
+		if (n) {
+			qn_error("'%s' already holds checkpoints: go on with --resume, or train into "
+				 "another directory",
+				 opt.output);
+			return QN_EXIT_FAIL;
+		}
+	}
+	if (opt.resume) {
+		long *steps;
+		size_t n = list_checkpoints(opt.output, &steps);
+		if (n)
+			snprintf(resume_dir, sizeof resume_dir, "%s/checkpoint-%ld", opt.output,
+				 steps[n - 1]);
+		free(steps);
+		if (!n)
+			qn_warn("no checkpoint in '%s' yet: starting from '%s'", opt.output,
+				model_arg);
+	}
+	f.model_dir = resume_dir[0] ? resume_dir : model_arg;
+	f.m = qn_gpt2_load(f.model_dir, &e);
+	if (!f.m) {
+		qn_error("%s", e.msg);
+		return QN_EXIT_FAIL;
+	}
+	qn_gpt2_set_threads(f.m, opt.threads);
+	const struct qn_gpt2_config *c = &f.m->cfg;
+	int T = opt.context ? opt.context : (c->n_positions < 1024 ? c->n_positions : 1024);
+	int B = (int)opt.batch;
+	opt.context = T;
+	if (opt.min_lr < 0)
+		opt.min_lr = opt.lr / 10;
+	if (T > c->n_positions) {
+		qn_error("--context %d is longer than the model's %d positions", T,
+			 c->n_positions);
+		goto out;
+	}
+	f.train = qn_loader_new(opt.data, QN_SHARD_TRAIN, opt.seed, opt.shuffle, &e);
+	if (!f.train) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	const struct qn_shard_dir_info *si = qn_loader_info(f.train);
+	if (model_fingerprint(f.m, f.model_dir, fp))
+		goto out;
+	if (strcmp(fp, si->fingerprint)) {
+		qn_error("'%s' was encoded with tokenizer %.12s..., the model '%s' uses %.12s...: "
+			 "encode the data with the model's tokenizer",
+			 opt.data, si->fingerprint, f.model_dir, fp);
+		goto out;
+	}
+	if (si->vocab_size > (uint32_t)c->vocab_size) {
+		qn_error("'%s': token ids up to %u, the model's vocabulary has %d", opt.data,
+			 si->vocab_size, c->vocab_size);
+		goto out;
+	}
+	struct qn_err ve;
+	f.val = qn_loader_new(opt.data, QN_SHARD_VAL, 0, 0, &ve);
+	if (!f.val)
+		qn_info("no validation: %s", ve.msg);
+
+	size_t N = (size_t)B * T;
+	f.t = qn_gpt2_train_new(f.m, B, T, &e);
+	f.mom = calloc(f.m->nparams, sizeof *f.mom);
+	f.var = calloc(f.m->nparams, sizeof *f.var);
+	f.in = malloc(N * sizeof *f.in);
+	f.tg = malloc(N * sizeof *f.tg);
+	f.mask = malloc(N);
+	if (!f.t || !f.mom || !f.var || !f.in || !f.tg || !f.mask) {
+		qn_error("%s", f.t ? "out of memory" : e.msg);
+		goto out;
+	}
+	if (resume_dir[0]) {
+		if (load_state(f.m, resume_dir, f.mom, f.var, &s, &e) ||
+		    qn_loader_seek(f.train, &s.pos, &e)) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+		qn_info("resuming at step %ld from '%s'", s.step, resume_dir);
+	}
+	if (opt.metrics)
+		snprintf(mpath, sizeof mpath, "%s", opt.metrics);
+	else
+		snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", opt.output);
+	if (resume_dir[0])
+		trim_metrics(mpath, s.step);
+	f.metrics = fopen(mpath, resume_dir[0] ? "a" : "w");
+	if (!f.metrics) {
+		qn_error("cannot open '%s': %s", mpath, strerror(errno));
+		goto out;
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	int tty = isatty(2) && qn_verbosity >= 0;
+	double t_start = now(), last_draw = 0, val_loss = NAN;
+	long last_saved = resume_dir[0] ? s.step : -1;
+	struct qn_adamw o = {0, opt.beta1, opt.beta2, opt.eps, opt.wd};
+	while (s.step < opt.steps) {
+		double t0 = now();
+		double loss = 0;
+		qn_gpt2_zero_grads(f.m);
+		for (long a = 0; a < opt.accum; a++) {
+			size_t n;
+			if (qn_loader_next(f.train, f.in, f.tg, f.mask, N, &e)) {
+				qn_error("%s", e.msg);
+				goto out;
+			}
+			loss += qn_gpt2_forward(f.t, f.in, f.tg, f.mask, 0, B, T, &n, NULL) /
+				(double)opt.accum;
+			qn_gpt2_backward(f.t, 1.0f / (float)opt.accum);
+		}
+		double norm = opt.clip > 0 ? qn_gpt2_clip_grads(f.m, opt.clip)
+					   : qn_gpt2_grad_norm(f.m);
+		if (!isfinite(loss) || !isfinite(norm)) {
+			char last[4096] = "none";
+			long *steps;
+			size_t n = list_checkpoints(opt.output, &steps);
+			if (n)
+				snprintf(last, sizeof last, "'%s/checkpoint-%ld'", opt.output,
+					 steps[n - 1]);
+			free(steps);
+			qn_error("step %ld: %s is not finite (loss %g, gradient norm %g); stopped "
+				 "without saving; the last good checkpoint is %s",
+				 s.step + 1, isfinite(loss) ? "the gradient norm" : "the loss", loss,
+				 norm, last);
+			goto out;
+		}
+		o.lr = lr_at(s.step);
+		qn_gpt2_adamw(f.m, f.mom, f.var, &o, s.step + 1);
+		s.step++;
+		s.tokens += N * (uint64_t)opt.accum;
+		double dt = now() - t0;
+		s.elapsed += dt;
+		int eval_now = f.val && ((opt.eval_every > 0 && s.step % opt.eval_every == 0) ||
+					 s.step == opt.steps);
+		if (eval_now) {
+			val_loss = evaluate(f.t, f.val, f.in, f.tg, f.mask, B, T, &e);
+			if (isnan(val_loss) && e.msg[0]) {
+				qn_error("%s", e.msg);
+				goto out;
+			}
+		}
+		fprintf(f.metrics,
+			"{\"step\":%ld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6f,\"tokens\":%llu,"
+			"\"tokens_per_s\":%.1f,\"elapsed\":%.3f",
+			s.step, loss, o.lr, norm, (unsigned long long)s.tokens,
+			(double)N * (double)opt.accum / dt, s.elapsed);
+		if (eval_now)
+			fprintf(f.metrics, ",\"val_loss\":%.6f", val_loss);
+		fputs("}\n", f.metrics);
+		fflush(f.metrics);
+		if (tty && (now() - last_draw > 0.25 || s.step == opt.steps)) {
+			fprintf(stderr, "\rstep %ld/%ld  loss %.4f  val %.4f  lr %.3g  %.0f tok/s  \033[K",
+				s.step, opt.steps, loss, val_loss, o.lr,
+				(double)N * (double)opt.accum / dt);
+			last_draw = now();
+		}
+		int periodic = opt.save_every > 0 && s.step % opt.save_every == 0;
+		if (periodic || stop_signal || s.step == opt.steps) {
+			qn_loader_tell(f.train, &s.pos);
+			if (save_checkpoint(f.m, f.mom, f.var, &s, f.model_dir, opt.output, &e)) {
+				qn_error("cannot write checkpoint %ld: %s%s", s.step, e.msg,
+					 last_saved >= 0 ? "; the earlier checkpoints are intact" : "");
+				goto out;
+			}
+			last_saved = s.step;
+			/* The newest checkpoint is never pruned: the tokenizer comes from it now. */
+			snprintf(tok_dir, sizeof tok_dir, "%s/checkpoint-%ld", opt.output, s.step);
+			f.model_dir = tok_dir;
+		}
+		if (stop_signal) {
+			if (tty)
+				fputc('\n', stderr);
+			qn_warn("stopped by signal %d at step %ld; checkpoint saved in "
+				"'%s/checkpoint-%ld' (go on with --resume)",
+				(int)stop_signal, s.step, opt.output, s.step);
+			rc = 128 + (int)stop_signal;
+			goto out;
+		}
+	}
+	if (tty)
+		fputc('\n', stderr);
+	/* The final model in DIR itself, as Trainer.save_model puts it. */
+	if (copy_tokenizer(f.model_dir, opt.output, &e) || qn_gpt2_save(f.m, opt.output, &e)) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	const char *names[] = {"steps", "tokens", "parameters"};
+	int64_t vals[] = {s.step, (int64_t)s.tokens, (int64_t)f.m->nparams};
+	if (write_manifest(opt.output, model_arg, opt.data, names, vals, 3, fp))
+		goto out;
+	qn_info("%ld steps, %llu tokens, %.1f s", s.step, (unsigned long long)s.tokens,
+		now() - t_start);
+	rc = QN_EXIT_OK;
+out:
+	if (f.metrics && fflush(f.metrics)) {
+		qn_error("cannot write '%s': %s", mpath, strerror(errno));
+		rc = QN_EXIT_FAIL;
+	}
+	fit_release(&f);
+	return rc;
+}
+
+/* ---- sample and score: JSON lines in and out ---------------------------------- */
+
+struct io {
+	struct qn_bpe *tok;
+	struct qn_bpe_scratch *scratch;
+	struct qn_gpt2 *m;
+	struct qn_gpt2_infer *g;
+	struct qn_wr *out;
+	struct qn_bpe_ids ids;
+	struct qn_buf text, line;
+	float *logits;
+	int bad; /* input lines that could not be used */
+	int allow_special;
+};
+
+static int io_open(struct io *io, const char *model_dir)
+{
+	struct qn_err e;
+	memset(io, 0, sizeof *io);
+	io->m = qn_gpt2_load(model_dir, &e);
+	if (!io->m) {
+		qn_error("%s", e.msg);
+		return -1;
+	}
+	qn_gpt2_set_threads(io->m, opt.threads);
+	io->allow_special = opt.allow_special;
+	io->tok = model_tokenizer(model_dir);
+	if (!io->tok)
+		return -1;
+	if (qn_bpe_vocab_size(io->tok) > (uint32_t)io->m->cfg.vocab_size) {
+		qn_error("'%s': the tokenizer has %u ids, the model %d", model_dir,
+			 qn_bpe_vocab_size(io->tok), io->m->cfg.vocab_size);
+		return -1;
+	}
+	io->scratch = qn_bpe_scratch_new(io->tok);
+	io->g = qn_gpt2_infer_new(io->m, &e);
+	if (!io->g || !io->scratch) {
+		qn_error("%s", io->g ? "out of memory" : e.msg);
+		return -1;
+	}
+	io->logits = malloc((size_t)io->m->cfg.n_positions * io->m->cfg.vocab_size *
+			    sizeof *io->logits);
+	if (!io->logits) {
+		qn_error("out of memory");
+		return -1;
+	}
+	qn_bpe_ids_init(&io->ids, (size_t)1 << 26);
+	qn_buf_init(&io->text, (size_t)1 << 28);
+	qn_buf_init(&io->line, (size_t)1 << 28);
+	io->out = qn_wr_open(opt.output ? opt.output : "-", 0, &e);
+	if (!io->out) {
+		qn_error("%s", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int io_close(struct io *io, int rc)
+{
+	struct qn_err e;
+	if (io->out) {
+		if (rc == QN_EXIT_OK || io->bad) {
+			if (qn_wr_commit(io->out, NULL, &e)) {
+				qn_error("%s", e.msg);
+				rc = QN_EXIT_FAIL;
+			}
+		} else {
+			qn_wr_abort(io->out);
+		}
+	}
+	qn_gpt2_infer_free(io->g);
+	qn_gpt2_free(io->m);
+	qn_bpe_scratch_free(io->scratch);
+	qn_bpe_free(io->tok);
+	qn_bpe_ids_release(&io->ids);
+	qn_buf_release(&io->text);
+	qn_buf_release(&io->line);
+	free(io->logits);
+	if (rc == QN_EXIT_OK && io->bad)
+		rc = QN_EXIT_FAIL;
+	return rc;
+}
+
+/* Appends the ids of s to io->ids. */
+static int encode(struct io *io, const char *s, size_t n, struct qn_err *e)
+{
+	return qn_bpe_encode(io->tok, io->scratch, s, n,
+			     io->allow_special ? QN_BPE_ALLOW_SPECIAL : 0, &io->ids, e);
+}
+
+/* Writes o as one line; 0 or -1 (an I/O error, reported). */
+static int emit(struct io *io, json_t *o)
+{
+	struct qn_err e;
+	char *s = json_dumps(o, JSON_COMPACT);
+	if (!s) {
+		qn_error("out of memory");
+		return -1;
+	}
+	size_t n = strlen(s);
+	s[n] = '\n';
+	int rc = qn_wr_write(io->out, s, n + 1, &e);
+	free(s);
+	if (rc)
+		qn_error("%s", e.msg);
+	return rc;
+}
+
+/* A JSON string of bytes that may end inside a character or hold invalid UTF-8. */
+static json_t *text_json(const char *s, size_t n)
+{
+	struct qn_buf b;
+	qn_buf_init(&b, QN_BUF_UNLIMITED);
+	qn_utf8_repair(&b, s, n);
+	json_t *v = json_stringn(b.data ? b.data : "", b.len);
+	qn_buf_release(&b);
+	return v;
+}
+
+typedef int (*line_fn)(struct io *io, json_t *o, const char *where, uint64_t index);
+
+/* Runs fn over every JSON object line of the inputs; bad lines are reported and skipped. */
+static int each_line(struct io *io, char **files, int nfiles, line_fn fn)
+{
+	static char *stdin_only[] = {"-"};
+	struct qn_err e;
+	uint64_t index = 0;
+	if (nfiles == 0) {
+		files = stdin_only;
+		nfiles = 1;
+	}
+	for (int i = 0; i < nfiles; i++) {
+		struct qn_rd *r = qn_rd_open(files[i], 0, &e);
+		if (!r) {
+			qn_error("%s", e.msg);
+			io->bad++;
+			continue;
+		}
+		const char *name = strcmp(files[i], "-") ? files[i] : "stdin";
+		uint64_t lineno = 0;
+		int got;
+		while ((got = qn_rd_line(r, &io->line, (size_t)1 << 28, &e)) != 0) {
+			char where[4200];
+			lineno++;
+			snprintf(where, sizeof where, "%s:%llu", name, (unsigned long long)lineno);
+			if (got == -1) {
+				qn_error("%s", e.msg);
+				io->bad++;
+				break;
+			}
+			if (got == QN_RD_TOOLONG) {
+				qn_error("%s: line longer than 256 MiB", where);
+				io->bad++;
+				continue;
+			}
+			if (io->line.len == 0)
+				continue;
+			json_error_t je;
+			json_t *o = json_loadb(io->line.data, io->line.len, 0, &je);
+			if (!json_is_object(o)) {
+				qn_error("%s: %s", where, o ? "not a JSON object" : je.text);
+				io->bad++;
+				json_decref(o);
+				continue;
+			}
+			int rc = fn(io, o, where, index++);
+			json_decref(o);
+			if (rc < 0) {
+				qn_rd_close(r);
+				return -1;
+			}
+		}
+		qn_rd_close(r);
+	}
+	return 0;
+}
+
+/* ---- sample -------------------------------------------------------------------- */
+
+struct cand {
+	float logit;
+	uint32_t id;
+};
+
+static int by_logit_desc(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->logit != y->logit)
+		return x->logit > y->logit ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct cand *cands;
+
+/* The next token from logits (V): greedy, or temperature / top-k / top-p sampling. */
+static uint32_t pick(const float *logits, int V, uint64_t *rng)
+{
+	if (opt.temperature <= 0) {
+		int best = 0;
+		for (int j = 1; j < V; j++)
+			if (logits[j] > logits[best])
+				best = j;
+		return (uint32_t)best;
+	}
+	float inv = (float)(1.0 / opt.temperature), mx = -INFINITY;
+	for (int j = 0; j < V; j++) {
+		cands[j].logit = logits[j] * inv;
+		cands[j].id = (uint32_t)j;
+		mx = cands[j].logit > mx ? cands[j].logit : mx;
+	}
+	int n = V;
+	if (opt.top_k > 0 || opt.top_p < 1) {
+		qsort(cands, (size_t)V, sizeof *cands, by_logit_desc);
+		if (opt.top_k > 0 && opt.top_k < n)
+			n = (int)opt.top_k;
+	}
+	double s = 0;
+	for (int j = 0; j < n; j++)
+		s += exp(cands[j].logit - mx);
+	if (opt.top_p < 1) {
+		double c = 0;
+		int k = 0;
+		while (k < n) {
+			c += exp(cands[k].logit - mx) / s;
+			k++;
+			if (c >= opt.top_p)
+				break;
+		}
+		n = k;
+		s = 0;
+		for (int j = 0; j < n; j++)
+			s += exp(cands[j].logit - mx);
+	}
+	*rng += 0x9e3779b97f4a7c15ull;
+	uint64_t z = *rng;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	double u = (double)(z >> 11) * 0x1.0p-53 * s, c = 0;
+	for (int j = 0; j < n; j++) {
+		c += exp(cands[j].logit - mx);
+		if (u < c)
+			return cands[j].id;
+	}
+	return cands[n - 1].id;
+}
+
+/* The end of the first stop string in text[0..n), or n. */
+static size_t stop_at(const char *text, size_t n, int *hit)
+{
+	size_t best = n;
+	*hit = 0;
+	for (size_t i = 0; i < opt.nstops; i++) {
+		const char *p = memmem(text, n, opt.stops[i], strlen(opt.stops[i]));
+		if (p && (size_t)(p - text) < best) {
+			best = (size_t)(p - text);
+			*hit = 1;
+		}
+	}
+	return best;
+}
+
+static int sample_line(struct io *io, json_t *o, const char *where, uint64_t index)
+{
+	struct qn_err e;
+	const struct qn_gpt2_config *c = &io->m->cfg;
+	json_t *p = json_object_get(o, "prompt");
+	if (!p)
+		p = json_object_get(o, "text");
+	if (!json_is_string(p)) {
+		qn_error("%s: no \"prompt\" string", where);
+		io->bad++;
+		return 0;
+	}
+	qn_bpe_ids_reset(&io->ids);
+	if (encode(io, json_string_value(p), json_string_length(p), &e)) {
+		qn_error("%s: %s", where, e.msg);
+		io->bad++;
+		return 0;
+	}
+	size_t np = io->ids.n;
+	/* Prompt tokens kept: the last ones that leave room for one new token. */
+	uint32_t *ids = io->ids.v;
+	size_t skip = 0, keep = np;
+	uint32_t eot_only = (uint32_t)c->eos_token_id;
+	if (np == 0 && c->eos_token_id < 0) {
+		qn_error("%s: an empty prompt, and the model has no end-of-text token to start from",
+			 where);
+		io->bad++;
+		return 0;
+	}
+	if (np == 0) {
+		ids = &eot_only;
+		keep = 1;
+	} else if (np >= (size_t)c->n_positions) {
+		skip = np - (size_t)c->n_positions + 1;
+		keep = np - skip;
+		qn_warn("%s: the prompt's %zu tokens are cut to the last %zu", where, np, keep);
+	}
+	qn_gpt2_infer_reset(io->g);
+	if (qn_gpt2_infer_step(io->g, ids + skip, (int)keep, io->logits, 0, &e)) {
+		qn_error("%s: %s", where, e.msg);
+		io->bad++;
+		return 0;
+	}
+	uint64_t rng = opt.seed ^ (index * 0xd1b54a32d192ed03ull);
+	struct qn_bpe_ids gen = {0};
+	gen.v = malloc(((size_t)opt.max_tokens + 1) * sizeof *gen.v);
+	if (!gen.v) {
+		qn_error("out of memory");
+		return -1;
+	}
+	const char *finish = "length";
+	size_t cut = 0;
+	qn_buf_reset(&io->text);
+	for (long k = 0; k < opt.max_tokens; k++) {
+		uint32_t next = pick(io->logits, c->vocab_size, &rng);
+		if (c->eos_token_id >= 0 && next == (uint32_t)c->eos_token_id) {
+			finish = "stop";
+			break;
+		}
+		gen.v[gen.n++] = next;
+		if (opt.nstops) {
+			qn_buf_reset(&io->text);
+			qn_bpe_decode(io->tok, gen.v, gen.n, &io->text, &e);
+			int hit;
+			cut = stop_at(io->text.data, io->text.len, &hit);
+			if (hit) {
+				finish = "stop";
+				break;
+			}
+		}
+		if (qn_gpt2_infer_pos(io->g) >= c->n_positions)
+			break;
+		if (k + 1 < opt.max_tokens &&
+		    qn_gpt2_infer_step(io->g, &next, 1, io->logits, 0, &e)) {
+			qn_error("%s: %s", where, e.msg);
+			break;
+		}
+	}
+	qn_buf_reset(&io->text);
+	if (qn_bpe_decode(io->tok, gen.v, gen.n, &io->text, &e)) {
+		qn_error("%s: %s", where, e.msg);
+		io->bad++;
+		free(gen.v);
+		return 0;
+	}
+	int hit;
+	cut = stop_at(io->text.data ? io->text.data : "", io->text.len, &hit);
+	json_t *r = json_deep_copy(o);
+	json_object_set_new(r, "completion", text_json(io->text.data ? io->text.data : "", cut));
+	json_object_set_new(r, "finish_reason", json_string(finish));
+	json_object_set_new(r, "prompt_tokens", json_integer((json_int_t)keep));
+	json_object_set_new(r, "completion_tokens", json_integer((json_int_t)gen.n));
+	free(gen.v);
+	int rc = emit(io, r);
+	json_decref(r);
+	return rc;
+}
+
+static int cmd_sample(const char *model_dir, char **files, int nfiles)
+{
+	struct io io;
+	int rc = QN_EXIT_FAIL;
+	if (io_open(&io, model_dir) == 0) {
+		cands = malloc((size_t)io.m->cfg.vocab_size * sizeof *cands);
+		if (!cands)
+			qn_error("out of memory");
+		else if (each_line(&io, files, nfiles, sample_line) == 0)
+			rc = QN_EXIT_OK;
+		free(cands);
+	}
+	return io_close(&io, rc);
+}
+
+/* ---- score ---------------------------------------------------------------------- */
+
+/* log p(target) under logits (V), and whether target is the argmax. */
+static double logprob(const float *logits, int V, uint32_t target, int *greedy)
+{
+	float mx = logits[0];
+	int best = 0;
+	for (int j = 1; j < V; j++)
+		if (logits[j] > mx) {
+			mx = logits[j];
+			best = j;
+		}
+	double s = 0;
+	for (int j = 0; j < V; j++)
+		s += exp((double)logits[j] - mx);
+	*greedy = (uint32_t)best == target;
+	return (double)logits[target] - mx - log(s);
+}
+
+/*
+ * Scores seq[first .. n) given what precedes each token, in windows of at
+ * most n_positions inputs that each add up to stride new targets.
+ */
+static int score_seq(struct io *io, const uint32_t *seq, size_t n, size_t first, json_t *lps,
+		     json_t *toks, double *sum, int *all_greedy, struct qn_err *e)
+{
+	const struct qn_gpt2_config *c = &io->m->cfg;
+	size_t ctx = (size_t)c->n_positions, done = first; /* targets below done are scored */
+	size_t stride = ctx;
+	*sum = 0;
+	*all_greedy = 1;
+	while (done < n) {
+		size_t end = done + stride < n ? done + stride : n; /* targets up to end-1 */
+		size_t s0 = end - 1 > ctx ? end - 1 - ctx : 0;	    /* inputs [s0, end-1) */
+		qn_gpt2_infer_reset(io->g);
+		if (qn_gpt2_infer_step(io->g, seq + s0, (int)(end - 1 - s0), io->logits, 1, e))
+			return -1;
+		for (size_t j = done; j < end; j++) {
+			int g;
+			double lp = logprob(io->logits + (j - 1 - s0) * (size_t)c->vocab_size,
+					    c->vocab_size, seq[j], &g);
+			*sum += lp;
+			*all_greedy &= g;
+			json_array_append_new(lps, json_real(lp));
+			json_array_append_new(toks, json_integer(seq[j]));
+		}
+		done = end;
+	}
+	return 0;
+}
+
+static int score_line(struct io *io, json_t *o, const char *where, uint64_t index)
+{
+	struct qn_err e;
+	const struct qn_gpt2_config *c = &io->m->cfg;
+	json_t *text = json_object_get(o, "text"), *ctxj = json_object_get(o, "context");
+	json_t *cont = json_object_get(o, "continuation");
+	size_t first;
+	qn_bpe_ids_reset(&io->ids);
+	if (json_is_string(ctxj) && json_is_string(cont)) {
+		/* lm-eval's pair encoding: the context's trailing spaces go with the continuation. */
+		const char *cs = json_string_value(ctxj), *ks = json_string_value(cont);
+		size_t cn = json_string_length(ctxj), kn = json_string_length(cont), sp = 0;
+		while (sp < cn && cs[cn - 1 - sp] == ' ')
+			sp++;
+		qn_buf_reset(&io->text);
+		qn_buf_add(&io->text, cs, cn);
+		qn_buf_add(&io->text, ks, kn);
+		struct qn_bpe_ids ctx_ids;
+		qn_bpe_ids_init(&ctx_ids, (size_t)1 << 26);
+		int bad = qn_bpe_encode(io->tok, io->scratch, cs, cn - sp,
+					io->allow_special ? QN_BPE_ALLOW_SPECIAL : 0, &ctx_ids, &e) ||
+			  encode(io, io->text.data, io->text.len, &e);
+		first = ctx_ids.n;
+		qn_bpe_ids_release(&ctx_ids);
+		if (bad) {
+			qn_error("%s: %s", where, e.msg);
+			io->bad++;
+			return 0;
+		}
+		if (first > io->ids.n)
+			first = io->ids.n;
+	} else if (json_is_string(text)) {
+		if (encode(io, json_string_value(text), json_string_length(text), &e)) {
+			qn_error("%s: %s", where, e.msg);
+			io->bad++;
+			return 0;
+		}
+		first = 0;
+	} else {
+		qn_error("%s: needs a \"text\" string, or \"context\" and \"continuation\"", where);
+		io->bad++;
+		return 0;
+	}
+	/* A first target needs something before it: the end-of-text token when there is one. */
+	uint32_t *seq = io->ids.v;
+	size_t n = io->ids.n;
+	uint32_t *withsep = NULL;
+	if (first == 0 && c->eos_token_id >= 0 && n > 0) {
+		withsep = malloc((n + 1) * sizeof *withsep);
+		if (!withsep) {
+			qn_error("out of memory");
+			return -1;
+		}
+		withsep[0] = (uint32_t)c->eos_token_id;
+		memcpy(withsep + 1, seq, n * sizeof *seq);
+		seq = withsep;
+		n++;
+		first = 1;
+	} else if (first == 0) {
+		first = 1; /* the first token has no context to be scored in */
+	}
+	json_t *lps = json_array(), *toks = json_array();
+	double sum = 0;
+	int greedy = 1;
+	int rc = score_seq(io, seq, n, first, lps, toks, &sum, &greedy, &e);
+	free(withsep);
+	if (rc) {
+		qn_error("%s: %s", where, e.msg);
+		io->bad++;
+		json_decref(lps);
+		json_decref(toks);
+		return 0;
+	}
+	json_t *r = json_deep_copy(o);
+	json_object_set_new(r, "n_tokens", json_integer((json_int_t)json_array_size(lps)));
+	json_object_set_new(r, "sum_logprob", json_real(sum));
+	json_object_set_new(r, "is_greedy", json_boolean(greedy));
+	json_object_set_new(r, "tokens", toks);
+	json_object_set_new(r, "logprobs", lps);
+	rc = emit(io, r);
+	json_decref(r);
+	(void)index;
+	return rc;
+}
+
+static int cmd_score(const char *model_dir, char **files, int nfiles)
+{
+	struct io io;
+	int rc = QN_EXIT_FAIL;
+	if (io_open(&io, model_dir) == 0 && each_line(&io, files, nfiles, score_line) == 0)
+		rc = QN_EXIT_OK;
+	return io_close(&io, rc);
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+enum {
+	OPT_ENCODING = 256,
+	OPT_CONFIG,
+	OPT_LAYERS,
+	OPT_HEADS,
+	OPT_WIDTH,
+	OPT_CONTEXT,
+	OPT_INNER,
+	OPT_VOCAB,
+	OPT_DATA,
+	OPT_STEPS,
+	OPT_BATCH,
+	OPT_ACCUM,
+	OPT_LR,
+	OPT_MIN_LR,
+	OPT_WARMUP,
+	OPT_SCHEDULE,
+	OPT_WD,
+	OPT_BETA1,
+	OPT_BETA2,
+	OPT_EPS,
+	OPT_CLIP,
+	OPT_SEED,
+	OPT_NO_SHUFFLE,
+	OPT_EVAL_EVERY,
+	OPT_EVAL_BATCHES,
+	OPT_SAVE_EVERY,
+	OPT_KEEP,
+	OPT_METRICS,
+	OPT_RESUME,
+	OPT_MAX_TOKENS,
+	OPT_TEMPERATURE,
+	OPT_TOP_K,
+	OPT_TOP_P,
+	OPT_STOP,
+	OPT_SHAPE,
+	OPT_ALLOW_SPECIAL,
+};
+
+static const struct option longopts[] = {
+	{"output", required_argument, NULL, 'o'},
+	{"tokenizer", required_argument, NULL, 't'},
+	{"threads", required_argument, NULL, 'j'},
+	{"encoding", required_argument, NULL, OPT_ENCODING},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"layers", required_argument, NULL, OPT_LAYERS},
+	{"heads", required_argument, NULL, OPT_HEADS},
+	{"width", required_argument, NULL, OPT_WIDTH},
+	{"context", required_argument, NULL, OPT_CONTEXT},
+	{"inner", required_argument, NULL, OPT_INNER},
+	{"vocab", required_argument, NULL, OPT_VOCAB},
+	{"data", required_argument, NULL, OPT_DATA},
+	{"steps", required_argument, NULL, OPT_STEPS},
+	{"batch", required_argument, NULL, OPT_BATCH},
+	{"accum", required_argument, NULL, OPT_ACCUM},
+	{"lr", required_argument, NULL, OPT_LR},
+	{"min-lr", required_argument, NULL, OPT_MIN_LR},
+	{"warmup", required_argument, NULL, OPT_WARMUP},
+	{"schedule", required_argument, NULL, OPT_SCHEDULE},
+	{"weight-decay", required_argument, NULL, OPT_WD},
+	{"beta1", required_argument, NULL, OPT_BETA1},
+	{"beta2", required_argument, NULL, OPT_BETA2},
+	{"eps", required_argument, NULL, OPT_EPS},
+	{"clip", required_argument, NULL, OPT_CLIP},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"no-shuffle", no_argument, NULL, OPT_NO_SHUFFLE},
+	{"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
+	{"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
+	{"save-every", required_argument, NULL, OPT_SAVE_EVERY},
+	{"keep", required_argument, NULL, OPT_KEEP},
+	{"metrics", required_argument, NULL, OPT_METRICS},
+	{"resume", no_argument, NULL, OPT_RESUME},
+	{"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
+	{"temperature", required_argument, NULL, OPT_TEMPERATURE},
+	{"top-k", required_argument, NULL, OPT_TOP_K},
+	{"top-p", required_argument, NULL, OPT_TOP_P},
+	{"stop", required_argument, NULL, OPT_STOP},
+	{"shape", required_argument, NULL, OPT_SHAPE},
+	{"allow-special", no_argument, NULL, OPT_ALLOW_SPECIAL},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static int parse_int(const char *what, const char *s, long min, long max, long *out)
+{
+	double v;
+	if (qn_parse_number(what, s, (double)min, (double)max, &v))
+		return -1;
+	if (v != floor(v)) {
+		qn_usage_error("%s: expected a whole number, not '%s'", what, s);
+		return -1;
+	}
+	*out = (long)v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int c;
+	long v;
+	const char *batch_arg = NULL;
+
+	qn_cli_init("quern-train");
+	g_argc = argc;
+	g_argv = malloc(((size_t)argc + 1) * sizeof *g_argv); /* before argv is shifted */
+	if (!g_argv)
+		return QN_EXIT_FAIL;
+	memcpy(g_argv, argv, ((size_t)argc + 1) * sizeof *g_argv);
+	if (argc >= 2 && argv[1][0] != '-') {
+		opt.cmd = argv[1];
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	opt.stops = calloc((size_t)argc + 1, sizeof *opt.stops);
+	if (!opt.stops)
+		return QN_EXIT_FAIL;
+#define INT(name, lo, hi, dst)                                                                 \
+	do {                                                                                   \
+		if (parse_int(name, optarg, lo, hi, &v))                                       \
+			return QN_EXIT_USAGE;                                                  \
+		dst = v;                                                                       \
+	} while (0)
+#define NUM(name, lo, hi, dst)                                                                 \
+	do {                                                                                   \
+		if (qn_parse_number(name, optarg, lo, hi, &dst))                                     \
+			return QN_EXIT_USAGE;                                                  \
+	} while (0)
+	while ((c = getopt_long(argc, argv, "o:t:j:qvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': opt.output = optarg; break;
+		case 't': opt.tokenizer = optarg; break;
+		case 'j': INT("--threads", 0, 4096, opt.threads); break;
+		case OPT_ENCODING: opt.encoding = optarg; break;
+		case OPT_CONFIG: opt.config = optarg; break;
+		case OPT_LAYERS: INT("--layers", 1, 1024, opt.layers); break;
+		case OPT_HEADS: INT("--heads", 1, 65536, opt.heads); break;
+		case OPT_WIDTH: INT("--width", 1, 65536, opt.width); break;
+		case OPT_CONTEXT: INT("--context", 1, 1048576, opt.context); break;
+		case OPT_INNER: INT("--inner", 1, 262144, opt.inner); break;
+		case OPT_VOCAB: INT("--vocab", 1, 1 << 22, opt.vocab); break;
+		case OPT_DATA: opt.data = optarg; break;
+		case OPT_STEPS:
+			INT("--steps", 0, 1000000000L, opt.steps);
+			opt.steps_set = 1;
+			break;
+		case OPT_BATCH:
+			if (opt.cmd && !strcmp(opt.cmd, "check")) { /* check: the batch file */
+				batch_arg = optarg;
+				break;
+			}
+			INT("--batch", 1, 1 << 20, opt.batch);
+			break;
+		case OPT_ACCUM: INT("--accum", 1, 1 << 20, opt.accum); break;
+		case OPT_LR: NUM("--lr", 0, 1e9, opt.lr); break;
+		case OPT_MIN_LR: NUM("--min-lr", 0, 1e9, opt.min_lr); break;
+		case OPT_WARMUP: INT("--warmup", 0, 1000000000L, opt.warmup); break;
+		case OPT_SCHEDULE:
+			if (strcmp(optarg, "cosine") && strcmp(optarg, "constant"))
+				return qn_usage_error("--schedule: cosine or constant, not '%s'",
+						      optarg);
+			opt.schedule = optarg;
+			break;
+		case OPT_WD: NUM("--weight-decay", 0, 1e9, opt.wd); break;
+		case OPT_BETA1: NUM("--beta1", 0, 0.999999999, opt.beta1); break;
+		case OPT_BETA2: NUM("--beta2", 0, 0.999999999, opt.beta2); break;
+		case OPT_EPS: NUM("--eps", 0, 1, opt.eps); break;
+		case OPT_CLIP: NUM("--clip", 0, 1e18, opt.clip); break;
+		case OPT_SEED: {
+			char *end;
+			errno = 0;
+			opt.seed = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-')
+				return qn_usage_error("--seed: expected a whole number, not '%s'",
+						      optarg);
+			break;
+		}
+		case OPT_NO_SHUFFLE: opt.shuffle = 0; break;
+		case OPT_EVAL_EVERY: INT("--eval-every", 0, 1000000000L, opt.eval_every); break;
+		case OPT_EVAL_BATCHES: INT("--eval-batches", 1, 1000000L, opt.eval_batches); break;
+		case OPT_SAVE_EVERY: INT("--save-every", 0, 1000000000L, opt.save_every); break;
+		case OPT_KEEP: INT("--keep", 1, 1000000L, opt.keep); break;
+		case OPT_METRICS: opt.metrics = optarg; break;
+		case OPT_RESUME: opt.resume = 1; break;
+		case OPT_MAX_TOKENS: INT("--max-tokens", 0, 1 << 24, opt.max_tokens); break;
+		case OPT_TEMPERATURE: NUM("--temperature", 0, 1e6, opt.temperature); break;
+		case OPT_TOP_K: INT("--top-k", 0, 1 << 22, opt.top_k); break;
+		case OPT_TOP_P: NUM("--top-p", 1e-9, 1, opt.top_p); break;
+		case OPT_STOP:
+			if (!optarg[0])
+				return qn_usage_error("--stop: an empty stop string");
+			opt.stops[opt.nstops++] = optarg;
+			break;
+		case OPT_SHAPE: {
+			int b, t, used = 0;
+			if (sscanf(optarg, "%d,%d%n", &b, &t, &used) != 2 || optarg[used] || b < 1 ||
+			    t < 1 || b > (1 << 20) || t > (1 << 20))
+				return qn_usage_error("--shape: B,T (two positive numbers), not '%s'",
+						      optarg);
+			opt.shape_b = b;
+			opt.shape_t = t;
+			opt.have_shape = 1;
+			break;
+		}
+		case OPT_ALLOW_SPECIAL: opt.allow_special = 1; break;
+		case 'q': qn_verbosity = -1; break;
+		case 'v': qn_verbosity++; break;
+		case 'h': fputs(usage_text, stdout); return qn_close_stdout(QN_EXIT_OK);
+		case 'V': return qn_close_stdout(qn_print_version());
+		default: return qn_usage_error("unknown option");
+		}
+	}
+#undef INT
+#undef NUM
+	opt.batch_file = batch_arg;
+	argc -= optind;
+	argv += optind;
+	if (!opt.cmd)
+		return qn_usage_error("a command is needed: init, fit, sample, score or check");
+	if (!strcmp(opt.cmd, "init")) {
+		if (argc)
+			return qn_usage_error("init takes no files");
+		return cmd_init();
+	}
+	int known = !strcmp(opt.cmd, "fit") || !strcmp(opt.cmd, "sample") ||
+		    !strcmp(opt.cmd, "score") || !strcmp(opt.cmd, "check");
+	if (!known)
+		return qn_usage_error("unknown command '%s'", opt.cmd);
+	if (opt.tokenizer)
+		return qn_usage_error("-t is for init: %s uses the model directory's tokenizer",
+				      opt.cmd);
+	if (argc < 1)
+		return qn_usage_error("%s needs a MODEL directory", opt.cmd);
+	const char *model = argv[0];
+	if (!strcmp(opt.cmd, "fit")) {
+		if (argc > 1)
+			return qn_usage_error("fit takes one MODEL directory");
+		return cmd_fit(model);
+	}
+	if (!strcmp(opt.cmd, "check")) {
+		if (argc > 1)
+			return qn_usage_error("check takes one MODEL directory");
+		return cmd_check(model);
+	}
+	if (!strcmp(opt.cmd, "sample"))
+		return qn_close_stdout(cmd_sample(model, argv + 1, argc - 1));
+	return qn_close_stdout(cmd_score(model, argv + 1, argc - 1));
+}
