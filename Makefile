@@ -5,7 +5,8 @@
 #   make test            build and run all tests; ends with "N passed, N failed"
 #   make test SANITIZE=address,undefined
 #   make demo            deps + build + ingest the sample corpus in examples/
-#   make bench           side-by-side benchmarks in bench/
+#   make bench           side-by-side benchmarks in bench/ (make bench-deps first:
+#                        PyTorch for the training peer)
 #   make fuzz            build libFuzzer targets with clang (FUZZ_SECONDS=N to run)
 #   make install PREFIX=/usr/local
 
@@ -68,7 +69,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all deps test check demo bench fuzz install clean
+.PHONY: all deps bench-deps test check demo bench fuzz install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -77,7 +78,7 @@ $(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean -Itrain
 $(BUILD)/clean/%.o: QN_CFLAGS += -Iclean
 $(BUILD)/train/%.o: QN_CFLAGS += -Itrain
 # The model's elementwise loops vectorize at -O3 (gcc's -O2 cost model declines them).
-$(BUILD)/lib/gpt2.o: QN_CFLAGS += -O3
+$(BUILD)/lib/gpt2.o: QN_CFLAGS += -O3 -fno-math-errno
 
 all: $(TOOLS)
 
@@ -147,6 +148,13 @@ deps:
 		$(DEB_PACKAGES) && \
 	{ command -v npm >/dev/null || \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; }
+
+# The benchmarks' heavier peers (PyTorch, ~1 GB installed): only make bench needs them.
+BENCH_PACKAGES = python3-torch
+bench-deps: deps
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+		$(BENCH_PACKAGES)
 
 demo:
 	$(MAKE) deps

@@ -12,6 +12,8 @@
 #      against a re-implementation of datatrove's MinHash signature stage.
 #   5. quern-tokenize: encoding against npm tiktoken (bench/tokenize_encode.sh)
 #      and training against spm_train (bench/tokenize_train.sh).
+#   6. quern-train: GPT-2 training tokens/s against PyTorch on the CPU
+#      (bench/train.sh; THREADS, R).
 #
 # Timings are medians of hyperfine runs. BENCH_COPIES sets how many copies
 # of each fixture page make the HTML corpus (default 40), BENCH_WIKI the
@@ -98,5 +100,8 @@ cat "$out/tokenize_encode.txt" >>"$res"
 say ""
 sh "$top/bench/tokenize_train.sh" "$B"
 cat "$out/tokenize_train.txt" >>"$res"
+say ""
+sh "$top/bench/train.sh" "$B"
+cat "$out/train.txt" >>"$res"
 say ""
 say "results: $res"

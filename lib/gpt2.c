@@ -601,6 +601,139 @@ int qn_gpt2_save(const struct qn_gpt2 *m, const char *dir, struct qn_err *e)
 
 /* ---- kernels ---------------------------------------------------------------- */
 
+/*
+ * Elementwise kernels. They are built for AVX-512, AVX2 and the baseline
+ * and picked at load time; each clone computes the same bits (ISO C mode:
+ * no contraction into FMA, and no reordered sums). OpenBLAS's sgemm
+ * kernels, which it also picks by CPU, do differ in their last bits, so
+ * bit-identical resumes need the same kind of CPU as well as the same
+ * thread count.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+/*
+ * exp(x), relative error below 2e-7: x = n ln2 + r with |r| <= ln2/2
+ * (Cody-Waite, Cephes' split of ln2), a degree-6 Taylor polynomial for
+ * exp(r), and 2^n built in the exponent bits. Inputs are clamped to
+ * [-87, 88], which keeps 2^n normal; softmax and tanh need nothing wider.
+ * Unlike libm's expf it has no branches, so loops over it vectorize.
+ */
+static inline float exp_approx(float x)
+{
+	x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+	float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
+	float r = x - n * 0.693359375f;
+	r = r + n * 2.12194440e-4f;
+	float p = 1.38888889e-3f;
+	p = p * r + 8.33333333e-3f;
+	p = p * r + 4.16666667e-2f;
+	p = p * r + 1.66666667e-1f;
+	p = p * r + 0.5f;
+	p = p * r + 1.0f;
+	p = p * r + 1.0f;
+	uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+	float scale;
+	memcpy(&scale, &bits, sizeof scale);
+	return p * scale;
+}
+
+/* tanh(u) = 1 - 2 / (exp(2u) + 1): absolute error about 1e-7. */
+static inline float tanh_approx(float u)
+{
+	return 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
+}
+
+/* The largest of x[0..n), n >= 1: 16 lanes, exact in any order. */
+VECTOR_CLONES static float max_span(const float *restrict x, size_t n)
+{
+	float lane[16], mx = x[0];
+	size_t j = 0;
+	for (int k = 0; k < 16; k++)
+		lane[k] = x[0];
+	for (; j + 16 <= n; j += 16)
+		for (int k = 0; k < 16; k++)
+			lane[k] = x[j + k] > lane[k] ? x[j + k] : lane[k];
+	for (; j < n; j++)
+		mx = x[j] > mx ? x[j] : mx;
+	for (int k = 0; k < 16; k++)
+		mx = lane[k] > mx ? lane[k] : mx;
+	return mx;
+}
+
+/* x[j] = exp(x[j] - mx), j < n. */
+VECTOR_CLONES static void exp_shift(float *restrict x, size_t n, float mx)
+{
+	for (size_t j = 0; j < n; j++)
+		x[j] = exp_approx(x[j] - mx);
+}
+
+/* The sum of x[0..n) in double: 8 lanes, then the tail, in a fixed order. */
+VECTOR_CLONES static double sum_span(const float *restrict x, size_t n)
+{
+	double lane[8] = {0}, s = 0;
+	size_t j = 0;
+	for (; j + 8 <= n; j += 8)
+		for (int k = 0; k < 8; k++)
+			lane[k] += (double)x[j + k];
+	for (; j < n; j++)
+		s += x[j];
+	for (int k = 0; k < 8; k++)
+		s += lane[k];
+	return s;
+}
+
+/* The sum of the squares of x[0..n) in double, lanes as sum_span. */
+VECTOR_CLONES static double sumsq_span(const float *restrict x, size_t n)
+{
+	double lane[8] = {0}, s = 0;
+	size_t j = 0;
+	for (; j + 8 <= n; j += 8)
+		for (int k = 0; k < 8; k++)
+			lane[k] += (double)x[j + k] * x[j + k];
+	for (; j < n; j++)
+		s += (double)x[j] * x[j];
+	for (int k = 0; k < 8; k++)
+		s += lane[k];
+	return s;
+}
+
+/* The sum of (x[j] - mu)^2 in double, lanes as sum_span. */
+VECTOR_CLONES static double sqdev_span(const float *restrict x, size_t n, double mu)
+{
+	double lane[8] = {0}, s = 0;
+	size_t j = 0;
+	for (; j + 8 <= n; j += 8)
+		for (int k = 0; k < 8; k++) {
+			double d = x[j + k] - mu;
+			lane[k] += d * d;
+		}
+	for (; j < n; j++) {
+		double d = x[j] - mu;
+		s += d * d;
+	}
+	for (int k = 0; k < 8; k++)
+		s += lane[k];
+	return s;
+}
+
+/* x[j] = exp(x[j] - mx), j < n; returns their sum. */
+static double exp_sum_span(float *x, size_t n, float mx)
+{
+	exp_shift(x, n, mx);
+	return sum_span(x, n);
+}
+
+VECTOR_CLONES static void scale_span(float *restrict x, size_t n, float s)
+{
+	for (size_t j = 0; j < n; j++)
+		x[j] *= s;
+}
+
+
 /* Rows [r0, r1) of n split into `parts` near-equal pieces. */
 static void split(size_t n, int parts, int i, size_t *r0, size_t *r1)
 {
@@ -686,14 +819,8 @@ static void layernorm(float *out, float *mean, float *rstd, const float *x, cons
 		split(N, threads, p, &r0, &r1);
 		for (size_t r = r0; r < r1; r++) {
 			const float *xr = x + r * C;
-			double s = 0, v = 0;
-			for (size_t i = 0; i < C; i++)
-				s += xr[i];
-			double mu = s / (double)C;
-			for (size_t i = 0; i < C; i++) {
-				double d = xr[i] - mu;
-				v += d * d;
-			}
+			double mu = sum_span(xr, C) / (double)C;
+			double v = sqdev_span(xr, C, mu);
 			float rs = (float)(1.0 / sqrt(v / (double)C + eps));
 			float mf = (float)mu;
 			float *o = out + r * C;
@@ -752,65 +879,6 @@ static void layernorm_back(float *dx, float *dw, float *db, const float *dout, c
 			}
 		}
 	}
-}
-
-/*
- * Elementwise kernels. They are built for AVX-512, AVX2 and the baseline
- * and picked at load time; each clone computes the same bits (ISO C mode:
- * no contraction into FMA, and no reordered sums). OpenBLAS's sgemm
- * kernels, which it also picks by CPU, do differ in their last bits, so
- * bit-identical resumes need the same kind of CPU as well as the same
- * thread count.
- */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define VECTOR_CLONES
-#endif
-
-/*
- * exp(x), relative error below 2e-7: x = n ln2 + r with |r| <= ln2/2
- * (Cody-Waite, Cephes' split of ln2), a degree-6 Taylor polynomial for
- * exp(r), and 2^n built in the exponent bits. Inputs are clamped to
- * [-87, 88], which keeps 2^n normal; softmax and tanh need nothing wider.
- * Unlike libm's expf it has no branches, so loops over it vectorize.
- */
-static inline float exp_approx(float x)
-{
-	x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-	float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
-	float r = x - n * 0.693359375f;
-	r = r + n * 2.12194440e-4f;
-	float p = 1.38888889e-3f;
-	p = p * r + 8.33333333e-3f;
-	p = p * r + 4.16666667e-2f;
-	p = p * r + 1.66666667e-1f;
-	p = p * r + 0.5f;
-	p = p * r + 1.0f;
-	p = p * r + 1.0f;
-	uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
-	float scale;
-	memcpy(&scale, &bits, sizeof scale);
-	return p * scale;
-}
-
-/* tanh(u) = 1 - 2 / (exp(2u) + 1): absolute error about 1e-7. */
-static inline float tanh_approx(float u)
-{
-	return 1.0f - 2.0f / (exp_approx(2.0f * u) + 1.0f);
-}
-
-/* x[j] = exp(x[j] - mx), j < n. */
-VECTOR_CLONES static void exp_shift(float *restrict x, size_t n, float mx)
-{
-	for (size_t j = 0; j < n; j++)
-		x[j] = exp_approx(x[j] - mx);
-}
-
-VECTOR_CLONES static void scale_span(float *restrict x, size_t n, float s)
-{
-	for (size_t j = 0; j < n; j++)
-		x[j] *= s;
 }
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
@@ -872,14 +940,12 @@ static void attend(float *out, size_t ldo, float *P, const float *q, const float
 			    q + (size_t)r0 * ld, (int)ld, k, (int)ld, 0.0f, P + (size_t)r0 * T, T);
 	}
 	for (int i = 0; i < T; i++) {
-		float *row = P + (size_t)i * T, mx = row[0], s = 0;
-		for (int j = 1; j <= i; j++)
-			mx = row[j] > mx ? row[j] : mx;
-		exp_shift(row, (size_t)i + 1, mx);
-		for (int j = 0; j <= i; j++)
-			s += row[j];
-		scale_span(row, (size_t)i + 1, 1.0f / s);
-		memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
+		float *row = P + (size_t)i * T;
+		double s = exp_sum_span(row, (size_t)i + 1, max_span(row, (size_t)i + 1));
+		scale_span(row, (size_t)i + 1, (float)(1.0 / s));
+		/* Zeros above the diagonal inside its block: the products read no further. */
+		int end = (i / ROW_BLOCK + 1) * ROW_BLOCK < T ? (i / ROW_BLOCK + 1) * ROW_BLOCK : T;
+		memset(row + i + 1, 0, (size_t)(end - i - 1) * sizeof *row);
 	}
 	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
 		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
@@ -919,7 +985,8 @@ static void attend_back(float *dq, float *dk, float *dv, float *dS, const float 
 			s += pr[j] * dr[j];
 		for (int j = 0; j <= i; j++)
 			dr[j] = pr[j] * (dr[j] - s);
-		for (int j = i + 1; j < T; j++)
+		int end = (i / ROW_BLOCK + 1) * ROW_BLOCK < T ? (i / ROW_BLOCK + 1) * ROW_BLOCK : T;
+		for (int j = i + 1; j < end; j++)
 			dr[j] = 0;
 	}
 	/* dq = scale * dS . k; dk = scale * dS^T . q. */
@@ -953,7 +1020,7 @@ struct qn_gpt2_train {
 	float *fch;		/* N x F: before GELU */
 	/* Shared: */
 	float *lnf, *lnf_mean, *lnf_rstd;
-	float *probs;		/* N x V: logits, then probabilities, then their gradient */
+	float *probs;		/* N x V: the logits, then the loss's gradient */
 	float *act;		/* N x F: GELU output (recomputed in backward) */
 	float *dres, *dln, *datty;
 	float *dqkv;		/* N x 3C */
@@ -1047,8 +1114,15 @@ void qn_gpt2_train_free(struct qn_gpt2_train *t)
 
 void qn_gpt2_zero_grads(struct qn_gpt2 *m)
 {
-	if (m->grads)
-		memset(m->grads, 0, m->nparams * sizeof(float));
+	if (!m->grads)
+		return;
+	int th = m->threads;
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t j0, j1;
+		split(m->nparams, th, p, &j0, &j1);
+		memset(m->grads + j0, 0, (j1 - j0) * sizeof(float));
+	}
 }
 
 /* The shared forward of the blocks over t->inputs; fills t->res[L]. */
@@ -1141,19 +1215,22 @@ double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const ui
 	if (logits)
 		memcpy(logits, t->probs, N * V * sizeof(float));
 
-	/* Softmax in place and the loss, each row's in its own slot. */
+	/* Softmax and the loss, each row's in its own slot; the rows become dlogits. */
 	double *rowloss = t->rowloss;
 	OMP_FOR
 	for (size_t r = 0; r < N; r++) {
-		float *row = t->probs + r * V, mx = row[0], lt = row[targets[r]];
-		for (size_t j = 1; j < V; j++)
-			mx = row[j] > mx ? row[j] : mx;
-		double s = 0;
-		exp_shift(row, V, mx);
-		for (size_t j = 0; j < V; j++)
-			s += row[j];
-		rowloss[r] = (log(s) + mx - lt) * t->weight[r];
-		scale_span(row, V, (float)(1.0 / s));
+		float *row = t->probs + r * V, lt = row[targets[r]], mx = max_span(row, V);
+		float w = t->weight[r];
+		double s = exp_sum_span(row, V, mx);
+		rowloss[r] = (log(s) + mx - lt) * w;
+		/* The loss's gradient right away, while the row is in cache:
+		 * (softmax - onehot(target)) * weight; backward scales it. */
+		if (w == 0) {
+			memset(row, 0, V * sizeof *row);
+			continue;
+		}
+		scale_span(row, V, (float)(1.0 / s) * w);
+		row[targets[r]] -= w;
 	}
 	double loss = 0;
 	for (size_t r = 0; r < N; r++)
@@ -1171,18 +1248,6 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 	float ascale = 1.0f / sqrtf((float)hd);
 	float *wte = tensor_at(m, m->params, WTE), *dwte = tensor_at(m, m->grads, WTE);
 
-	/* dlogits = (probs - onehot(target)) * weight * scale, in place. */
-	OMP_FOR
-	for (size_t r = 0; r < N; r++) {
-		float *row = t->probs + r * V, w = t->weight[r] * scale;
-		if (w == 0) {
-			memset(row, 0, V * sizeof *row);
-			continue;
-		}
-		for (size_t j = 0; j < V; j++)
-			row[j] *= w;
-		row[t->targets[r]] -= w;
-	}
 	/* dwte += dlogits^T . lnf (vocabulary rows split); dlnf = dlogits . wte. */
 	OMP_FOR
 	for (int p = 0; p < th; p++) {
@@ -1190,7 +1255,7 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 		split(V, th, p, &v0, &v1);
 		if (v0 < v1)
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(v1 - v0), (int)C,
-				    (int)N, 1.0f, t->probs + v0, (int)V, t->lnf, (int)C, 1.0f,
+				    (int)N, scale, t->probs + v0, (int)V, t->lnf, (int)C, 1.0f,
 				    dwte + v0 * C, (int)C);
 	}
 	OMP_FOR
@@ -1199,7 +1264,7 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 		split(N, th, p, &r0, &r1);
 		if (r0 < r1)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0),
-				    (int)C, (int)V, 1.0f, t->probs + r0 * V, (int)V, wte, (int)C,
+				    (int)C, (int)V, scale, t->probs + r0 * V, (int)V, wte, (int)C,
 				    0.0f, t->dln + r0 * C, (int)C);
 	}
 	size_t f = lnf_index(m);
@@ -1269,15 +1334,20 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 
 double qn_gpt2_grad_norm(const struct qn_gpt2 *m)
 {
-	/* Per tensor, then over tensors, as torch.nn.utils.clip_grad_norm_ does. */
-	double total = 0;
-	for (size_t i = 0; i < m->ntensors; i++) {
-		const float *g = m->grads + m->tensors[i].offset;
-		double s = 0;
-		for (size_t j = 0; j < m->tensors[i].numel; j++)
-			s += (double)g[j] * g[j];
-		total += s;
+	/* Each thread's slice in 8 double lanes, the slices added in order. */
+	int th = m->threads;
+	double part[256] = {0};
+	if (th > 256)
+		th = 256;
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t j0, j1;
+		split(m->nparams, th, p, &j0, &j1);
+		part[p] = sumsq_span(m->grads + j0, j1 - j0);
 	}
+	double total = 0;
+	for (int p = 0; p < th; p++)
+		total += part[p];
 	return sqrt(total);
 }
 
@@ -1286,9 +1356,13 @@ double qn_gpt2_clip_grads(struct qn_gpt2 *m, double max_norm)
 	double norm = qn_gpt2_grad_norm(m);
 	double coef = max_norm / (norm + 1e-6);
 	if (coef < 1.0) {
-		float cf = (float)coef;
-		for (size_t j = 0; j < m->nparams; j++)
-			m->grads[j] *= cf;
+		int th = m->threads;
+		OMP_FOR
+		for (int p = 0; p < th; p++) {
+			size_t j0, j1;
+			split(m->nparams, th, p, &j0, &j1);
+			scale_span(m->grads + j0, j1 - j0, (float)coef);
+		}
 	}
 	return norm;
 }
@@ -1423,14 +1497,11 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 				    g->qkv + (size_t)h * hd, (int)(3 * C), kc + (size_t)h * hd,
 				    (int)C, 0.0f, S, (int)P);
 			for (int i = 0; i < n; i++) {
-				float *row = S + (size_t)i * P, mx = row[0], s = 0;
+				float *row = S + (size_t)i * P;
+				size_t len = (size_t)(p0 + i) + 1;
+				double s = exp_sum_span(row, len, max_span(row, len));
+				scale_span(row, len, (float)(1.0 / s));
 				int last = p0 + i;
-				for (int j = 1; j <= last; j++)
-					mx = row[j] > mx ? row[j] : mx;
-				exp_shift(row, (size_t)last + 1, mx);
-				for (int j = 0; j <= last; j++)
-					s += row[j];
-				scale_span(row, (size_t)last + 1, 1.0f / s);
 				for (int j = last + 1; j < ncols; j++)
 					row[j] = 0;
 			}

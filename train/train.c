@@ -1483,7 +1483,9 @@ static int sample_line(struct io *io, json_t *o, const char *where, uint64_t ind
 		if (k + 1 < opt.max_tokens &&
 		    qn_gpt2_infer_step(io->g, &next, 1, io->logits, 0, &e)) {
 			qn_error("%s: %s", where, e.msg);
-			break;
+			io->bad++;
+			free(gen.v);
+			return 0;
 		}
 	}
 	qn_buf_reset(&io->text);
@@ -1767,12 +1769,32 @@ static int parse_int(const char *what, const char *s, long min, long max, long *
 	return 0;
 }
 
+/*
+ * libgomp reads OMP_WAIT_POLICY when it loads, before main. Threads that
+ * spin at every barrier (its default) halve the speed of a run that shares
+ * its CPUs with anything else, and passive waits cost nothing measurable on
+ * an idle machine, so quern-train runs passive unless told otherwise: it
+ * sets the variable and executes itself again, once.
+ */
+static void wait_passively(char **argv)
+{
+#ifdef _OPENMP
+	if (getenv("OMP_WAIT_POLICY"))
+		return;
+	setenv("OMP_WAIT_POLICY", "passive", 1);
+	execv("/proc/self/exe", argv); /* returns only on failure: go on spinning */
+#else
+	(void)argv;
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	int c;
 	long v;
 	const char *batch_arg = NULL;
 
+	wait_passively(argv);
 	qn_cli_init("quern-train");
 	g_argc = argc;
 	g_argv = malloc(((size_t)argc + 1) * sizeof *g_argv); /* before argv is shifted */
@@ -1799,7 +1821,8 @@ int main(int argc, char **argv)
 		if (qn_parse_number(name, optarg, lo, hi, &dst))                                     \
 			return QN_EXIT_USAGE;                                                  \
 	} while (0)
-	while ((c = getopt_long(argc, argv, "o:t:j:qvhV", longopts, NULL)) != -1) {
+	opterr = 0; /* one message, ours */
+	while ((c = getopt_long(argc, argv, ":o:t:j:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': opt.output = optarg; break;
 		case 't': opt.tokenizer = optarg; break;
@@ -1880,7 +1903,8 @@ int main(int argc, char **argv)
 		case 'v': qn_verbosity++; break;
 		case 'h': fputs(usage_text, stdout); return qn_close_stdout(QN_EXIT_OK);
 		case 'V': return qn_close_stdout(qn_print_version());
-		default: return qn_usage_error("unknown option");
+		case ':': return qn_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default: return qn_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 #undef INT

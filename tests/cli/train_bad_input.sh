@@ -13,10 +13,6 @@ G="$FIX/gpt2"
 # Debian's python3 with numpy (python3-numpy, a test dependency), not
 # whatever python3 comes first on PATH.
 PY=/usr/bin/python3
-# libgomp spins at its barriers; on a shared machine that makes the -j 2
-# runs below many times slower. The results depend only on -j.
-OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-export OMP_WAIT_POLICY
 
 no_crash() {
 	no_grep_in "$1: no crash report" "$T/err" "Sanitizer|runtime error|Segmentation|Assertion|core dumped"

@@ -9,10 +9,6 @@
 . "$QN_TOP/tests/cli/lib.sh"
 Q="$QN_BIN/quern-train"
 K="$QN_BIN/quern-tokenize"
-# libgomp spins at its barriers; on a shared machine that makes the -j 2
-# runs below many times slower. The results depend only on -j.
-OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-export OMP_WAIT_POLICY
 
 S=40
 FLAGS="--steps $S --batch 16 --context 32 -j 2 --save-every 5 --eval-batches 2"
