@@ -145,6 +145,24 @@ done
 same "fit: the final model is the last checkpoint's" "$F/model.safetensors" "$F/checkpoint-6/model.safetensors"
 differ "fit: training changed the weights" "$M/model.safetensors" "$F/model.safetensors"
 
+# Gradient accumulation: 2 micro-batches of 4 rows are the batch of 8 (the same
+# windows in order), so step 1's loss and gradient norm agree to float rounding.
+expect_rc "fit --batch 8: exit 0" 0 "$Q" fit "$M" --data "$T/sh" -o "$T/a1" --steps 1 --batch 8 \
+	--no-shuffle --save-every 0 -j 1
+expect_rc "fit --batch 4 --accum 2: exit 0" 0 "$Q" fit "$M" --data "$T/sh" -o "$T/a2" --steps 1 \
+	--batch 4 --accum 2 --no-shuffle --save-every 0 -j 1
+if jq -n --slurpfile a "$T/a1/metrics.jsonl" --slurpfile b "$T/a2/metrics.jsonl" -e '
+	($a[0].loss - $b[0].loss | fabs) < 1e-5 and
+	($a[0].grad_norm - $b[0].grad_norm | fabs) < 1e-4 * $a[0].grad_norm and
+	$a[0].tokens == $b[0].tokens' >/dev/null 2>&1; then
+	pass "fit: --accum 2 of batch 4 = batch 8 (loss, gradient norm, tokens)"
+else
+	fail "fit: --accum 2 of batch 4 = batch 8" "$(head -c 300 "$T/a1/metrics.jsonl") vs $(head -c 300 "$T/a2/metrics.jsonl")"
+fi
+# A second run into a directory with checkpoints needs --resume.
+expect_rc "fit into a directory with checkpoints: exit 1" 1 "$Q" fit "$M" --data "$T/sh" -o "$F" --steps 2
+grep_in "fit into a directory with checkpoints: says --resume" "$T/err" "resume"
+
 expect_rc "fit: a missing --data: exit 1" 1 "$Q" fit "$M" --data "$T/no-shards" -o "$T/nf" --steps 1
 grep_in "fit: a missing --data: named" "$T/err" "no-shards"
 # Shards of another tokenizer: refused, not trained on as if they matched.
