@@ -75,8 +75,7 @@ int qn_gpt2_config_check(const struct qn_gpt2_config *c, const char *name, struc
 		return qn_errf(e, "'%s': layer_norm_epsilon %g is not in (0, 1)", name,
 			       (double)c->eps);
 	if (c->bos_token_id >= c->vocab_size || c->eos_token_id >= c->vocab_size)
-		return qn_errf(e, "'%s': bos/eos token id past vocab_size %d", name,
-			       c->vocab_size);
+		return qn_errf(e, "'%s': bos/eos token id past vocab_size %d", name, c->vocab_size);
 	uint64_t C = (uint64_t)c->n_embd, F = c->n_inner ? (uint64_t)c->n_inner : 4 * C;
 	uint64_t n = (uint64_t)c->vocab_size * C + (uint64_t)c->n_positions * C +
 		     (uint64_t)c->n_layer * (4 * C * C + 2 * C * F + 9 * C + F) + 2 * C;
@@ -199,8 +198,8 @@ int qn_gpt2_config_load(const char *path, struct qn_gpt2_config *c, struct qn_er
 	}
 	int bad = ferror(f);
 	fclose(f);
-	int rc = bad ? qn_errf(e, "cannot read '%s'", path)
-		     : qn_gpt2_config_parse(buf, len, path, c, e);
+	int rc =
+	    bad ? qn_errf(e, "cannot read '%s'", path) : qn_gpt2_config_parse(buf, len, path, c, e);
 	free(buf);
 	return rc;
 }
@@ -269,9 +268,9 @@ enum {
 };
 
 static const char *const layer_names[T_PER_LAYER] = {
-	"ln_1.weight",	      "ln_1.bias",	   "attn.c_attn.weight", "attn.c_attn.bias",
-	"attn.c_proj.weight", "attn.c_proj.bias",  "ln_2.weight",	 "ln_2.bias",
-	"mlp.c_fc.weight",    "mlp.c_fc.bias",	   "mlp.c_proj.weight",	 "mlp.c_proj.bias",
+    "ln_1.weight",	  "ln_1.bias",	      "attn.c_attn.weight", "attn.c_attn.bias",
+    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",	    "ln_2.bias",
+    "mlp.c_fc.weight",	  "mlp.c_fc.bias",    "mlp.c_proj.weight",  "mlp.c_proj.bias",
 };
 
 /* Pointers to one block's tensors inside a flat array (params or grads). */
@@ -325,18 +324,18 @@ struct qn_gpt2 *qn_gpt2_new(const struct qn_gpt2_config *c, struct qn_err *e)
 		return NULL;
 	}
 	size_t C = (size_t)c->n_embd, F = (size_t)ninner(c), off = 0, k = 0;
-#define ADD(nm, layer_, dec, d0, d1)                                                       \
-	do {                                                                               \
-		struct qn_gpt2_tensor *t_ = m->tensors + k++;                              \
-		snprintf(t_->name, sizeof t_->name, "%s", nm);                             \
-		t_->shape[0] = (d0);                                                       \
-		t_->shape[1] = (d1);                                                       \
-		t_->ndim = (d1) ? 2 : 1;                                                   \
-		t_->numel = (size_t)(d0) * ((d1) ? (size_t)(d1) : 1);                      \
-		t_->offset = off;                                                          \
-		t_->layer = layer_;                                                        \
-		t_->decay = dec;                                                           \
-		off += t_->numel;                                                          \
+#define ADD(nm, layer_, dec, d0, d1)                                                               \
+	do {                                                                                       \
+		struct qn_gpt2_tensor *t_ = m->tensors + k++;                                      \
+		snprintf(t_->name, sizeof t_->name, "%s", nm);                                     \
+		t_->shape[0] = (d0);                                                               \
+		t_->shape[1] = (d1);                                                               \
+		t_->ndim = (d1) ? 2 : 1;                                                           \
+		t_->numel = (size_t)(d0) * ((d1) ? (size_t)(d1) : 1);                              \
+		t_->offset = off;                                                                  \
+		t_->layer = layer_;                                                                \
+		t_->decay = dec;                                                                   \
+		off += t_->numel;                                                                  \
 	} while (0)
 	ADD("wte.weight", -1, 0, (size_t)c->vocab_size, C);
 	ADD("wpe.weight", -1, 0, (size_t)c->n_positions, C);
@@ -440,15 +439,15 @@ void qn_gpt2_init_weights(struct qn_gpt2 *m, uint64_t seed)
 		const char *nm = t->name;
 		size_t n = strlen(nm);
 		if (t->ndim == 2) {
-			double sd = (n > 13 && !strcmp(nm + n - 13, "c_proj.weight")) ? proj_std
-										      : 0.02;
+			double sd =
+			    (n > 13 && !strcmp(nm + n - 13, "c_proj.weight")) ? proj_std : 0.02;
 			for (size_t j = 0; j < t->numel; j++)
 				p[j] = (float)(sd * rng_normal(&r));
 		} else {
-			float v = (n > 7 && !strcmp(nm + n - 7, ".weight")) &&
-						  (strstr(nm, "ln_") != NULL)
-					  ? 1.0f
-					  : 0.0f;
+			float v =
+			    (n > 7 && !strcmp(nm + n - 7, ".weight")) && (strstr(nm, "ln_") != NULL)
+				? 1.0f
+				: 0.0f;
 			for (size_t j = 0; j < t->numel; j++)
 				p[j] = v;
 		}
@@ -482,7 +481,8 @@ int qn_gpt2_load_weights(struct qn_gpt2 *m, const struct qn_st *st, struct qn_er
 			/* Tied to wte: only its shape is checked. */
 			if (t->ndim != 2 || t->shape[0] != (uint64_t)m->cfg.vocab_size ||
 			    t->shape[1] != (uint64_t)m->cfg.n_embd) {
-				qn_errf(e, "'%s': tensor 'lm_head.weight' does not have wte's shape",
+				qn_errf(e,
+					"'%s': tensor 'lm_head.weight' does not have wte's shape",
 					file);
 				goto out;
 			}
@@ -733,7 +733,6 @@ VECTOR_CLONES static void scale_span(float *restrict x, size_t n, float s)
 		x[j] *= s;
 }
 
-
 /* Rows [r0, r1) of n split into `parts` near-equal pieces. */
 static void split(size_t n, int parts, int i, size_t *r0, size_t *r1)
 {
@@ -786,8 +785,8 @@ static void matmul_back(float *din, float *dw, float *dbias, const float *dout, 
 		split(M, threads, p, &c0, &c1);
 		if (c0 == c1)
 			continue;
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)(c1 - c0),
-			    (int)N, 1.0f, in, (int)K, dout + c0, (int)M, 1.0f, dw + c0, (int)M);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)(c1 - c0), (int)N,
+			    1.0f, in, (int)K, dout + c0, (int)M, 1.0f, dw + c0, (int)M);
 		if (dbias)
 			for (size_t r = 0; r < N; r++) {
 				const float *d = dout + r * M;
@@ -803,8 +802,8 @@ static void matmul_back(float *din, float *dw, float *dbias, const float *dout, 
 		split(N, threads, p, &r0, &r1);
 		if (r0 == r1)
 			continue;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)K,
-			    (int)M, 1.0f, dout + r0 * M, (int)M, w, (int)M, din_acc ? 1.0f : 0.0f,
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)K, (int)M,
+			    1.0f, dout + r0 * M, (int)M, w, (int)M, din_acc ? 1.0f : 0.0f,
 			    din + r0 * K, (int)K);
 	}
 }
@@ -839,8 +838,8 @@ static void layernorm(float *out, float *mean, float *rstd, const float *x, cons
  * += their gradients (columns split across threads, rows in order).
  */
 static void layernorm_back(float *dx, float *dw, float *db, const float *dout, const float *x,
-			   const float *mean, const float *rstd, const float *w, size_t N,
-			   size_t C, int dx_acc, int threads)
+			   const float *mean, const float *rstd, const float *w, size_t N, size_t C,
+			   int dx_acc, int threads)
 {
 	OMP_FOR
 	for (int p = 0; p < threads; p++) {
@@ -931,8 +930,8 @@ static void gelu_back(float *d, const float *x, size_t n, int threads)
  * probabilities with zeros above the diagonal; out (T, hd), stride ldo.
  * Scores are computed in row blocks, each only up to its last column.
  */
-static void attend(float *out, size_t ldo, float *P, const float *q, const float *k,
-		   const float *v, size_t ld, int T, int hd, float scale)
+static void attend(float *out, size_t ldo, float *P, const float *q, const float *k, const float *v,
+		   size_t ld, int T, int hd, float scale)
 {
 	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
 		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
@@ -959,9 +958,9 @@ static void attend(float *out, size_t ldo, float *P, const float *q, const float
  * Backward of attend for one (row, head): dq, dk, dv (stride ld) are
  * written from dout (stride ldo), P and q, k, v; dS (T, T) is scratch.
  */
-static void attend_back(float *dq, float *dk, float *dv, float *dS, const float *dout,
-			size_t ldo, const float *P, const float *q, const float *k,
-			const float *v, size_t ld, int T, int hd, float scale)
+static void attend_back(float *dq, float *dk, float *dv, float *dS, const float *dout, size_t ldo,
+			const float *P, const float *q, const float *k, const float *v, size_t ld,
+			int T, int hd, float scale)
 {
 	/* dP = dout . v^T on the lower triangle, row blocks. */
 	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
@@ -993,7 +992,8 @@ static void attend_back(float *dq, float *dk, float *dv, float *dS, const float 
 	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
 		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, scale,
-			    dS + (size_t)r0 * T, T, k, (int)ld, 0.0f, dq + (size_t)r0 * ld, (int)ld);
+			    dS + (size_t)r0 * T, T, k, (int)ld, 0.0f, dq + (size_t)r0 * ld,
+			    (int)ld);
 	}
 	for (int c0 = 0; c0 < T; c0 += ROW_BLOCK) {
 		int c1 = c0 + ROW_BLOCK < T ? c0 + ROW_BLOCK : T;
@@ -1010,24 +1010,24 @@ struct qn_gpt2_train {
 	int Bmax, Tmax;
 	int B, T; /* of the last forward */
 	/* Per layer (index l * size): */
-	float *res;		/* (L+1) x N x C: block inputs, then the last output */
+	float *res; /* (L+1) x N x C: block inputs, then the last output */
 	float *ln1, *ln1_mean, *ln1_rstd;
-	float *qkv;		/* N x 3C */
-	float *att;		/* B x H x T x T */
-	float *atty;		/* N x C */
-	float *res2;		/* N x C: after the attention residual */
+	float *qkv;  /* N x 3C */
+	float *att;  /* B x H x T x T */
+	float *atty; /* N x C */
+	float *res2; /* N x C: after the attention residual */
 	float *ln2, *ln2_mean, *ln2_rstd;
-	float *fch;		/* N x F: before GELU */
+	float *fch; /* N x F: before GELU */
 	/* Shared: */
 	float *lnf, *lnf_mean, *lnf_rstd;
-	float *probs;		/* N x V: the logits, then the loss's gradient */
-	float *act;		/* N x F: GELU output (recomputed in backward) */
+	float *probs; /* N x V: the logits, then the loss's gradient */
+	float *act;   /* N x F: GELU output (recomputed in backward) */
 	float *dres, *dln, *datty;
-	float *dqkv;		/* N x 3C */
-	float *dfch;		/* N x F */
-	float *dS;		/* threads x T x T */
-	float *weight;		/* N: each position's share of the loss */
-	double *rowloss;	/* N */
+	float *dqkv;	 /* N x 3C */
+	float *dfch;	 /* N x F */
+	float *dS;	 /* threads x T x T */
+	float *weight;	 /* N: each position's share of the loss */
+	double *rowloss; /* N */
 	uint32_t *inputs, *targets;
 	int nthreads_alloc;
 };
@@ -1100,7 +1100,7 @@ void qn_gpt2_train_free(struct qn_gpt2_train *t)
 {
 	if (!t)
 		return;
-	float *bufs[] = {t->res,  t->ln1,      t->ln1_mean, t->ln1_rstd, t->qkv,     t->att,
+	float *bufs[] = {t->res,  t->ln1,      t->ln1_mean, t->ln1_rstd, t->qkv,      t->att,
 			 t->atty, t->res2,     t->ln2,	    t->ln2_mean, t->ln2_rstd, t->fch,
 			 t->lnf,  t->lnf_mean, t->lnf_rstd, t->probs,	 t->act,      t->dres,
 			 t->dln,  t->datty,    t->dqkv,	    t->dfch,	 t->dS,	      t->weight};
@@ -1209,8 +1209,8 @@ double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const ui
 		if (r0 < r1)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)V,
 				    (int)C, 1.0f, t->lnf + r0 * C, (int)C,
-				    tensor_at(m, m->params, WTE), (int)C, 0.0f,
-				    t->probs + r0 * V, (int)V);
+				    tensor_at(m, m->params, WTE), (int)C, 0.0f, t->probs + r0 * V,
+				    (int)V);
 	}
 	if (logits)
 		memcpy(logits, t->probs, N * V * sizeof(float));
@@ -1269,15 +1269,16 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 	}
 	size_t f = lnf_index(m);
 	layernorm_back(t->dres, tensor_at(m, m->grads, f), tensor_at(m, m->grads, f + 1), t->dln,
-		       t->res + L * N * C, t->lnf_mean, t->lnf_rstd, tensor_at(m, m->params, f),
-		       N, C, 0, th);
+		       t->res + L * N * C, t->lnf_mean, t->lnf_rstd, tensor_at(m, m->params, f), N,
+		       C, 0, th);
 
 	for (int l = c->n_layer - 1; l >= 0; l--) {
 		struct block w, g;
 		block_at(m, m->params, l, &w);
 		block_at(m, m->grads, l, &g);
 		const float *x = t->res + (size_t)l * N * C;
-		const float *ln1 = t->ln1 + (size_t)l * N * C, *qkv = t->qkv + (size_t)l * N * 3 * C;
+		const float *ln1 = t->ln1 + (size_t)l * N * C,
+			    *qkv = t->qkv + (size_t)l * N * 3 * C;
 		const float *att = t->att + (size_t)l * B * H * (size_t)T * T;
 		const float *atty = t->atty + (size_t)l * N * C;
 		const float *res2 = t->res2 + (size_t)l * N * C;
@@ -1367,8 +1368,7 @@ double qn_gpt2_clip_grads(struct qn_gpt2 *m, double max_norm)
 	return norm;
 }
 
-void qn_gpt2_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_adamw *o,
-		   long step)
+void qn_gpt2_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_adamw *o, long step)
 {
 	double bc1 = 1.0 - pow(o->beta1, (double)step), bc2 = 1.0 - pow(o->beta2, (double)step);
 	float step_size = (float)(o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
@@ -1403,7 +1403,7 @@ void qn_gpt2_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_ad
 struct qn_gpt2_infer {
 	struct qn_gpt2 *m;
 	int pos;
-	float *k, *v; /* L x P x C */
+	float *k, *v;				/* L x P x C */
 	float *x, *ln, *qkv, *atty, *fch, *act; /* chunk scratch */
 	float *S;				/* H x chunk x P */
 };
@@ -1485,7 +1485,8 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 		layernorm(g->ln, NULL, NULL, g->x, w.ln1w, w.ln1b, (size_t)n, C, c->eps, th);
 		matmul(g->qkv, g->ln, w.qkvw, w.qkvb, (size_t)n, C, 3 * C, 0, th);
 		for (int i = 0; i < n; i++) {
-			memcpy(kc + (size_t)(p0 + i) * C, g->qkv + i * 3 * C + C, C * sizeof(float));
+			memcpy(kc + (size_t)(p0 + i) * C, g->qkv + i * 3 * C + C,
+			       C * sizeof(float));
 			memcpy(vc + (size_t)(p0 + i) * C, g->qkv + i * 3 * C + 2 * C,
 			       C * sizeof(float));
 		}
@@ -1505,8 +1506,8 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 				for (int j = last + 1; j < ncols; j++)
 					row[j] = 0;
 			}
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, ncols, 1.0f, S,
-				    (int)P, vc + (size_t)h * hd, (int)C, 0.0f,
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, ncols, 1.0f,
+				    S, (int)P, vc + (size_t)h * hd, (int)C, 0.0f,
 				    g->atty + (size_t)h * hd, (int)C);
 		}
 		matmul(g->x, g->atty, w.attpw, w.attpb, (size_t)n, C, C, 1, th);
@@ -1547,4 +1548,101 @@ int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, f
 			    all);
 	}
 	return 0;
+}
+
+/* ---- sampling ------------------------------------------------------------------ */
+
+struct cand {
+	float logit;
+	uint32_t id;
+};
+
+struct qn_gpt2_sampler {
+	int V;
+	double temperature, top_p;
+	long top_k;
+	struct cand *cands;
+};
+
+static int by_logit_desc(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	if (x->logit != y->logit)
+		return x->logit > y->logit ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+uint32_t qn_gpt2_sampler_pick(struct qn_gpt2_sampler *sm, const float *logits, uint64_t *rng)
+{
+	struct cand *cands = sm->cands;
+	int V = sm->V;
+	if (sm->temperature <= 0) {
+		int best = 0;
+		for (int j = 1; j < V; j++)
+			if (logits[j] > logits[best])
+				best = j;
+		return (uint32_t)best;
+	}
+	float inv = (float)(1.0 / sm->temperature), mx = -INFINITY;
+	for (int j = 0; j < V; j++) {
+		cands[j].logit = logits[j] * inv;
+		cands[j].id = (uint32_t)j;
+		mx = cands[j].logit > mx ? cands[j].logit : mx;
+	}
+	int n = V;
+	if (sm->top_k > 0 || sm->top_p < 1) {
+		qsort(cands, (size_t)V, sizeof *cands, by_logit_desc);
+		if (sm->top_k > 0 && sm->top_k < n)
+			n = (int)sm->top_k;
+	}
+	double s = 0;
+	for (int j = 0; j < n; j++)
+		s += exp(cands[j].logit - mx);
+	if (sm->top_p < 1) {
+		double c = 0;
+		int k = 0;
+		while (k < n) {
+			c += exp(cands[k].logit - mx) / s;
+			k++;
+			if (c >= sm->top_p)
+				break;
+		}
+		n = k;
+		s = 0;
+		for (int j = 0; j < n; j++)
+			s += exp(cands[j].logit - mx);
+	}
+	uint64_t z = splitmix(rng);
+	double u = (double)(z >> 11) * 0x1.0p-53 * s, c = 0;
+	for (int j = 0; j < n; j++) {
+		c += exp(cands[j].logit - mx);
+		if (u < c)
+			return cands[j].id;
+	}
+	return cands[n - 1].id;
+}
+
+struct qn_gpt2_sampler *qn_gpt2_sampler_new(int V, double temperature, long top_k, double top_p)
+{
+	struct qn_gpt2_sampler *sm = calloc(1, sizeof *sm);
+	if (!sm)
+		return NULL;
+	sm->cands = malloc((size_t)V * sizeof *sm->cands);
+	if (!sm->cands) {
+		free(sm);
+		return NULL;
+	}
+	sm->V = V;
+	sm->temperature = temperature;
+	sm->top_k = top_k;
+	sm->top_p = top_p;
+	return sm;
+}
+
+void qn_gpt2_sampler_free(struct qn_gpt2_sampler *sm)
+{
+	if (!sm)
+		return;
+	free(sm->cands);
+	free(sm);
 }

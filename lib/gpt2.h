@@ -44,10 +44,10 @@ struct qn_st_writer;
 
 struct qn_gpt2_config {
 	int n_layer, n_head, n_embd, n_positions, vocab_size;
-	int n_inner;	 /* MLP width; 4 * n_embd when 0 */
-	float eps;	 /* layer_norm_epsilon */
-	int bos_token_id; /* -1: none */
-	int eos_token_id; /* -1: none */
+	int n_inner;	    /* MLP width; 4 * n_embd when 0 */
+	float eps;	    /* layer_norm_epsilon */
+	int bos_token_id;   /* -1: none */
+	int eos_token_id;   /* -1: none */
 	char tokenizer[65]; /* the tokenizer's fingerprint; "" when unknown */
 };
 
@@ -150,8 +150,7 @@ struct qn_adamw {
  * One AdamW step (PyTorch's formula, decoupled weight decay on the blocks'
  * matrices only); step counts from 1. mom and var hold nparams floats each.
  */
-void qn_gpt2_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_adamw *o,
-		   long step);
+void qn_gpt2_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_adamw *o, long step);
 
 /* ---- inference with a KV cache ---- */
 
@@ -170,6 +169,21 @@ int qn_gpt2_infer_pos(const struct qn_gpt2_infer *g);
  */
 int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *logits,
 		       int all, struct qn_err *e);
+
+/* ---- sampling ---- */
+
+/*
+ * The next token from a row of V logits: the most likely one (first on
+ * ties) when temperature is 0, else a draw from softmax(logits /
+ * temperature) restricted to the top_k most likely (0: all) and then to
+ * the fewest most likely whose probabilities reach top_p (1: all). The
+ * draw takes one step of the caller's splitmix64 state *rng, so a
+ * generation is reproducible from its seed.
+ */
+struct qn_gpt2_sampler;
+struct qn_gpt2_sampler *qn_gpt2_sampler_new(int V, double temperature, long top_k, double top_p);
+void qn_gpt2_sampler_free(struct qn_gpt2_sampler *sm);
+uint32_t qn_gpt2_sampler_pick(struct qn_gpt2_sampler *sm, const float *logits, uint64_t *rng);
 
 /* Parameter count with the tied embedding once. */
 static inline size_t qn_gpt2_nparams(const struct qn_gpt2 *m)

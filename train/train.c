@@ -39,78 +39,81 @@
 #include "wr.h"
 
 static const char usage_text[] =
-	"usage: quern-train <command> [options]\n"
-	"\n"
-	"GPT-2 models on the CPU (OpenBLAS).\n"
-	"\n"
-	"Commands:\n"
-	"  init -o DIR [model options]          a new model, seeded\n"
-	"  fit MODEL --data SHARDS -o DIR       train: pre-training, continued pre-training\n"
-	"                                       or full fine-tuning from MODEL\n"
-	"  sample MODEL [file ...]              {\"prompt\"} lines in, generations out\n"
-	"  score MODEL [file ...]               {\"text\"} or {\"context\",\"continuation\"}\n"
-	"                                       lines in, per-token log-probabilities out\n"
-	"  check MODEL --batch FILE -o OUT      logits, loss and gradients of one batch\n"
-	"                                       (and --steps K AdamW steps) as safetensors\n"
-	"\n"
-	"MODEL is a checkpoint directory: config.json, model.safetensors and the\n"
-	"tokenizer files (Hugging Face layout; openai-community/gpt2 loads as is).\n"
-	"\n"
-	"Model (init):\n"
-	"      --config FILE          a GPT2Config config.json\n"
-	"      --layers N             blocks (default 12)\n"
-	"      --heads N              attention heads (default 12)\n"
-	"      --width N              embedding width (default 768)\n"
-	"      --context N            positions (default 1024)\n"
-	"      --inner N              MLP width (default 4 x width)\n"
-	"      --vocab N              vocabulary (default: the tokenizer's)\n"
-	"  -t, --tokenizer TOK        FILE.tiktoken, tokenizer.json or a directory\n"
-	"      --encoding NAME        the named encoding of a .tiktoken file\n"
-	"Training (fit):\n"
-	"      --data DIR             token shards (quern-tokenize encode)\n"
-	"      --steps N              optimizer steps (default 1000)\n"
-	"      --batch N              sequences a micro-batch (default 8)\n"
-	"      --context N            tokens a sequence (default: the model's, at most 1024)\n"
-	"      --accum N              micro-batches a step (default 1)\n"
-	"      --lr X                 peak learning rate (default 3e-4)\n"
-	"      --min-lr X             cosine floor (default lr / 10)\n"
-	"      --warmup N             linear warmup steps (default 0)\n"
-	"      --schedule S           cosine (default) or constant\n"
-	"      --weight-decay X       on the blocks' matrices (default 0.1)\n"
-	"      --beta1 X, --beta2 X   AdamW moments (default 0.9, 0.95)\n"
-	"      --eps X                AdamW epsilon (default 1e-8)\n"
-	"      --clip X               global gradient norm (default 1.0; 0 = off)\n"
-	"      --seed N               data order (default 1337); init: weights\n"
-	"      --no-shuffle           documents in stored order\n"
-	"      --eval-every N         validation every N steps (default: at the end)\n"
-	"      --eval-batches N       validation batches (default 20)\n"
-	"      --save-every N         checkpoint every N steps (default 500)\n"
-	"      --keep N               checkpoints kept (default 2)\n"
-	"      --metrics FILE         metrics JSON lines (default DIR/metrics.jsonl)\n"
-	"      --resume               go on from DIR's last checkpoint\n"
-	"Generation (sample):\n"
-	"      --max-tokens N         tokens a completion (default 64)\n"
-	"      --temperature X        0 = greedy (default 1)\n"
-	"      --top-k N              (default 0 = off)\n"
-	"      --top-p X              nucleus (default 1 = off)\n"
-	"      --stop STR             stop string (repeatable)\n"
-	"      --seed N               sampling seed (default 1337)\n"
-	"      --allow-special        special-token text in prompts and texts becomes\n"
-	"                             the special token (sample, score)\n"
-	"Checking (check):\n"
-	"      --batch FILE           token ids: JSON [[...], ...] rows of T+1, or raw\n"
-	"                             little-endian uint32 with --shape B,T\n"
-	"      --steps K              AdamW steps on the batch (optimizer flags as fit)\n"
-	"Runs:\n"
-	"  -o, --output PATH          output directory (init, fit) or file\n"
-	"  -j, --threads N            threads (default 0 = one per CPU)\n"
-	"  -q, --quiet                no warnings\n"
-	"  -v, --verbose              more detail\n"
-	"  -h, --help                 this help\n"
-	"  -V, --version              the version\n"
-	"\n"
-	"Exit status: 0 done; 1 a failure (bad input, NaN loss, I/O); 2 usage error;\n"
-	"130/143 fit stopped by SIGINT/SIGTERM after saving a checkpoint.\n";
+    "usage: quern-train <command> [options]\n"
+    "\n"
+    "GPT-2 models on the CPU (OpenBLAS).\n"
+    "\n"
+    "Commands:\n"
+    "  init -o DIR [model options]          a new model, seeded\n"
+    "  fit MODEL --data SHARDS -o DIR       train: pre-training, continued pre-training\n"
+    "                                       or full fine-tuning from MODEL\n"
+    "  sample MODEL [file ...]              {\"prompt\"} lines in, generations out\n"
+    "  score MODEL [file ...]               {\"text\"} or {\"context\",\"continuation\"}\n"
+    "                                       lines in, per-token log-probabilities out\n"
+    "  check MODEL --batch FILE -o OUT      logits, loss and gradients of one batch\n"
+    "                                       (and --steps K AdamW steps) as safetensors\n"
+    "\n"
+    "MODEL is a checkpoint directory: config.json, model.safetensors and the\n"
+    "tokenizer files (Hugging Face layout; openai-community/gpt2 loads as is).\n"
+    "\n"
+    "Model (init):\n"
+    "      --config FILE          a GPT2Config config.json\n"
+    "      --layers N             blocks (default 12)\n"
+    "      --heads N              attention heads (default 12)\n"
+    "      --width N              embedding width (default 768)\n"
+    "      --context N            positions (default 1024)\n"
+    "      --inner N              MLP width (default 4 x width)\n"
+    "      --vocab N              vocabulary (default: the tokenizer's)\n"
+    "  -t, --tokenizer TOK        FILE.tiktoken, tokenizer.json or a directory\n"
+    "      --encoding NAME        the named encoding of a .tiktoken file\n"
+    "Training (fit):\n"
+    "      --data DIR             token shards (quern-tokenize encode)\n"
+    "      --steps N              optimizer steps (default 1000)\n"
+    "      --batch N              sequences a micro-batch (default 8)\n"
+    "      --context N            tokens a sequence (default: the model's, at most 1024)\n"
+    "      --accum N              micro-batches a step (default 1)\n"
+    "      --lr X                 peak learning rate (default 3e-4)\n"
+    "      --min-lr X             cosine floor (default lr / 10)\n"
+    "      --warmup N             linear warmup steps (default 0)\n"
+    "      --schedule S           cosine (default) or constant\n"
+    "      --weight-decay X       on the blocks' matrices (default 0.1)\n"
+    "      --beta1 X, --beta2 X   AdamW moments (default 0.9, 0.95)\n"
+    "      --eps X                AdamW epsilon (default 1e-8)\n"
+    "      --clip X               global gradient norm (default 1.0; 0 = off)\n"
+    "      --seed N               data order (default 1337); init: weights\n"
+    "      --no-shuffle           documents in stored order\n"
+    "      --eval-every N         validation every N steps (default: at the end)\n"
+    "      --eval-batches N       validation batches (default 20)\n"
+    "      --save-every N         checkpoint every N steps (default 500)\n"
+    "      --keep N               checkpoints kept (default 2)\n"
+    "      --metrics FILE         metrics JSON lines (default DIR/metrics.jsonl)\n"
+    "      --resume               go on from DIR's last checkpoint\n"
+    "      --patience N           stop after N evaluations without a better\n"
+    "                             validation loss; DIR gets the best model\n"
+    "      --min-delta X          the least improvement that counts (default 0)\n"
+    "Generation (sample):\n"
+    "      --max-tokens N         tokens a completion (default 64)\n"
+    "      --temperature X        0 = greedy (default 1)\n"
+    "      --top-k N              (default 0 = off)\n"
+    "      --top-p X              nucleus (default 1 = off)\n"
+    "      --stop STR             stop string (repeatable)\n"
+    "      --seed N               sampling seed (default 1337)\n"
+    "      --allow-special        special-token text in prompts and texts becomes\n"
+    "                             the special token (sample, score)\n"
+    "Checking (check):\n"
+    "      --batch FILE           token ids: JSON [[...], ...] rows of T+1, or raw\n"
+    "                             little-endian uint32 with --shape B,T\n"
+    "      --steps K              AdamW steps on the batch (optimizer flags as fit)\n"
+    "Runs:\n"
+    "  -o, --output PATH          output directory (init, fit) or file\n"
+    "  -j, --threads N            threads (default 0 = one per CPU)\n"
+    "  -q, --quiet                no warnings\n"
+    "  -v, --verbose              more detail\n"
+    "  -h, --help                 this help\n"
+    "  -V, --version              the version\n"
+    "\n"
+    "Exit status: 0 done; 1 a failure (bad input, NaN loss, I/O); 2 usage error;\n"
+    "130/143 fit stopped by SIGINT/SIGTERM after saving a checkpoint.\n";
 
 /* ---- options -------------------------------------------------------------- */
 
@@ -120,36 +123,37 @@ static struct {
 	const char **stops;
 	size_t nstops;
 	int layers, heads, width, context, inner, vocab;
-	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep;
+	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep, patience;
+	double min_delta;
 	double lr, min_lr, wd, beta1, beta2, eps, clip;
 	uint64_t seed;
 	int shuffle, resume, threads, shape_b, shape_t, have_shape, steps_set, allow_special;
 	long max_tokens, top_k;
 	double temperature, top_p;
 } opt = {
-	.layers = 12,
-	.heads = 12,
-	.width = 768,
-	.context = 0,
-	.steps = 1000,
-	.batch = 8,
-	.accum = 1,
-	.eval_batches = 20,
-	.save_every = 500,
-	.keep = 2,
-	.lr = 3e-4,
-	.min_lr = -1,
-	.wd = 0.1,
-	.beta1 = 0.9,
-	.beta2 = 0.95,
-	.eps = 1e-8,
-	.clip = 1.0,
-	.seed = 1337,
-	.shuffle = 1,
-	.schedule = "cosine",
-	.max_tokens = 64,
-	.temperature = 1.0,
-	.top_p = 1.0,
+    .layers = 12,
+    .heads = 12,
+    .width = 768,
+    .context = 0,
+    .steps = 1000,
+    .batch = 8,
+    .accum = 1,
+    .eval_batches = 20,
+    .save_every = 500,
+    .keep = 2,
+    .lr = 3e-4,
+    .min_lr = -1,
+    .wd = 0.1,
+    .beta1 = 0.9,
+    .beta2 = 0.95,
+    .eps = 1e-8,
+    .clip = 1.0,
+    .seed = 1337,
+    .shuffle = 1,
+    .schedule = "cosine",
+    .max_tokens = 64,
+    .temperature = 1.0,
+    .top_p = 1.0,
 };
 
 static int g_argc;
@@ -357,7 +361,8 @@ static int cmd_init(void)
 		}
 		uint32_t tv = qn_bpe_vocab_size(tok);
 		if (opt.vocab && (uint32_t)opt.vocab < tv) {
-			qn_error("--vocab %d is smaller than the tokenizer's %u ids", opt.vocab, tv);
+			qn_error("--vocab %d is smaller than the tokenizer's %u ids", opt.vocab,
+				 tv);
 			goto out;
 		}
 		if (!opt.config)
@@ -392,8 +397,8 @@ static int cmd_init(void)
 		else if (write_manifest(opt.output, NULL, NULL, names, vals, 1, c.tokenizer) == 0)
 			rc = QN_EXIT_OK;
 	}
-	qn_info("%zu parameters, %d layers, width %d, context %d, vocabulary %d",
-		m->nparams, c.n_layer, c.n_embd, c.n_positions, c.vocab_size);
+	qn_info("%zu parameters, %d layers, width %d, context %d, vocabulary %d", m->nparams,
+		c.n_layer, c.n_embd, c.n_positions, c.vocab_size);
 	qn_gpt2_free(m);
 out:
 	qn_bpe_free(tok);
@@ -421,7 +426,8 @@ static uint32_t *read_batch(const char *path, int *B, int *T, struct qn_err *e)
 	if (opt.have_shape) {
 		size_t want = (size_t)opt.shape_b * (size_t)(opt.shape_t + 1) * 4;
 		if (b.len != want) {
-			qn_errf(e, "'%s': %zu bytes; --shape %d,%d needs %zu (B rows of T+1 uint32)",
+			qn_errf(e,
+				"'%s': %zu bytes; --shape %d,%d needs %zu (B rows of T+1 uint32)",
 				path, b.len, opt.shape_b, opt.shape_t, want);
 			goto fail;
 		}
@@ -448,8 +454,10 @@ static uint32_t *read_batch(const char *path, int *B, int *T, struct qn_err *e)
 		}
 		if (!nb || width < 2 || nb > 1u << 20 || width > 1u << 20) {
 			json_decref(a);
-			qn_errf(e, "'%s': not a JSON array of rows of at least 2 token ids (or give "
-				"--shape B,T for raw uint32)", path);
+			qn_errf(e,
+				"'%s': not a JSON array of rows of at least 2 token ids (or give "
+				"--shape B,T for raw uint32)",
+				path);
 			goto fail;
 		}
 		ids = malloc(nb * width * sizeof *ids);
@@ -465,8 +473,8 @@ static uint32_t *read_batch(const char *path, int *B, int *T, struct qn_err *e)
 				json_t *v = json_array_get(row, j);
 				if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 				    json_integer_value(v) > UINT32_MAX) {
-					qn_errf(e, "'%s': row %zu, item %zu is not a token id", path,
-						i, j);
+					qn_errf(e, "'%s': row %zu, item %zu is not a token id",
+						path, i, j);
 					free(ids);
 					ids = NULL;
 					break;
@@ -612,6 +620,8 @@ static void on_signal(int sig)
 /* What a checkpoint records besides the weights. */
 struct fit_state {
 	long step;
+	double best_val; /* early stopping: the best validation loss so far */
+	long best_step, bad_evals;
 	struct qn_loader_pos pos;
 	double elapsed;
 	uint64_t tokens;
@@ -623,13 +633,11 @@ static char *run_args(void)
 	json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:s,s:f,s:f,s:f,s:f,s:f,s:I,s:b}",
 			      "steps", (json_int_t)opt.steps, "batch", (json_int_t)opt.batch,
 			      "context", (json_int_t)opt.context, "accum", (json_int_t)opt.accum,
-			      "lr", opt.lr, "min_lr", opt.min_lr, "warmup",
-			      (json_int_t)opt.warmup, "schedule", opt.schedule, "weight_decay",
-			      opt.wd, "beta1", opt.beta1, "beta2", opt.beta2, "eps", opt.eps,
-			      "clip", opt.clip, "seed", (json_int_t)opt.seed, "shuffle",
-			      opt.shuffle);
-	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17))
-		    : NULL;
+			      "lr", opt.lr, "min_lr", opt.min_lr, "warmup", (json_int_t)opt.warmup,
+			      "schedule", opt.schedule, "weight_decay", opt.wd, "beta1", opt.beta1,
+			      "beta2", opt.beta2, "eps", opt.eps, "clip", opt.clip, "seed",
+			      (json_int_t)opt.seed, "shuffle", opt.shuffle);
+	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	json_decref(o);
 	return s;
 }
@@ -725,6 +733,15 @@ static int save_checkpoint(const struct qn_gpt2 *m, const float *mom, const floa
 		if (qn_st_writer_meta(w, kv[i].k, num, e))
 			goto out;
 	}
+	snprintf(num, sizeof num, "%.17g", s->best_val);
+	if (qn_st_writer_meta(w, "best_val_loss", num, e))
+		goto out;
+	snprintf(num, sizeof num, "%ld", s->best_step);
+	if (qn_st_writer_meta(w, "best_step", num, e))
+		goto out;
+	snprintf(num, sizeof num, "%ld", s->bad_evals);
+	if (qn_st_writer_meta(w, "bad_evals", num, e))
+		goto out;
 	snprintf(num, sizeof num, "%.17g", s->elapsed);
 	if (qn_st_writer_meta(w, "elapsed", num, e) || qn_st_writer_meta(w, "args", args, e) ||
 	    qn_st_writer_meta(w, "format", "quern-train-state-1", e) ||
@@ -751,6 +768,31 @@ out:
 	qn_st_writer_free(w);
 	free(args);
 	return rc;
+}
+
+/* out/best: the model of the best validation loss, replaced atomically. */
+static int save_best(const struct qn_gpt2 *m, const char *model_dir, const char *out,
+		     struct qn_err *e)
+{
+	char tmp[4096], dst[4096];
+	snprintf(tmp, sizeof tmp, "%s/.best.tmp", out);
+	snprintf(dst, sizeof dst, "%s/best", out);
+	rm_tree(tmp);
+	if (mkdir(tmp, 0777))
+		return qn_errno(e, errno, "cannot create '%s'", tmp);
+	if (copy_tokenizer(model_dir, tmp, e) || qn_gpt2_save(m, tmp, e)) {
+		rm_tree(tmp);
+		return -1;
+	}
+	fsync_dir(tmp);
+	rm_tree(dst);
+	if (rename(tmp, dst)) {
+		qn_errno(e, errno, "cannot rename '%s' to '%s'", tmp, dst);
+		rm_tree(tmp);
+		return -1;
+	}
+	fsync_dir(out);
+	return 0;
 }
 
 static int meta_u64(const struct qn_st *st, const char *key, unsigned long long *v,
@@ -802,6 +844,11 @@ static int load_state(const struct qn_gpt2 *m, const char *dir, float *mom, floa
 	s->tokens = tokens;
 	const char *el = qn_st_meta(st, "elapsed");
 	s->elapsed = el ? strtod(el, NULL) : 0;
+	const char *bv = qn_st_meta(st, "best_val_loss"), *bs = qn_st_meta(st, "best_step");
+	const char *be = qn_st_meta(st, "bad_evals");
+	s->best_val = bv ? strtod(bv, NULL) : INFINITY;
+	s->best_step = bs ? strtol(bs, NULL, 10) : -1;
+	s->bad_evals = be ? strtol(be, NULL, 10) : 0;
 	const char *args = qn_st_meta(st, "args");
 	char *mine = run_args();
 	if (args && mine && strcmp(args, mine))
@@ -835,8 +882,8 @@ static double lr_at(long step)
 }
 
 /* Mean loss over the first eval_batches windows of the validation split. */
-static double evaluate(struct qn_gpt2_train *t, struct qn_loader *val, uint32_t *in,
-		       uint32_t *tg, uint8_t *mask, int B, int T, struct qn_err *e)
+static double evaluate(struct qn_gpt2_train *t, struct qn_loader *val, uint32_t *in, uint32_t *tg,
+		       uint8_t *mask, int B, int T, struct qn_err *e)
 {
 	struct qn_loader_pos zero = {0, 0, 0};
 	double sum = 0;
@@ -925,7 +972,7 @@ static int cmd_fit(const char *model_arg)
 {
 	struct qn_err e = {{0}};
 	struct fit f = {0};
-	struct fit_state s = {0};
+	struct fit_state s = {.best_val = INFINITY, .best_step = -1};
 	char resume_dir[4096] = "", fp[65], mpath[4096], tok_dir[4200];
 	int rc = QN_EXIT_FAIL;
 
@@ -940,9 +987,10 @@ static int cmd_fit(const char *model_arg)
 		size_t n = list_checkpoints(opt.output, &steps);
 		free(steps);
 		if (n) {
-			qn_error("'%s' already holds checkpoints: go on with --resume, or train into "
-				 "another directory",
-				 opt.output);
+			qn_error(
+			    "'%s' already holds checkpoints: go on with --resume, or train into "
+			    "another directory",
+			    opt.output);
 			return QN_EXIT_FAIL;
 		}
 	}
@@ -970,9 +1018,13 @@ static int cmd_fit(const char *model_arg)
 	opt.context = T;
 	if (opt.min_lr < 0)
 		opt.min_lr = opt.lr / 10;
+	if (opt.patience && !opt.eval_every) {
+		qn_usage_error("--patience needs --eval-every N");
+		rc = QN_EXIT_USAGE;
+		goto out;
+	}
 	if (T > c->n_positions) {
-		qn_error("--context %d is longer than the model's %d positions", T,
-			 c->n_positions);
+		qn_error("--context %d is longer than the model's %d positions", T, c->n_positions);
 		goto out;
 	}
 	f.train = qn_loader_new(opt.data, QN_SHARD_TRAIN, opt.seed, opt.shuffle, &e);
@@ -996,6 +1048,10 @@ static int cmd_fit(const char *model_arg)
 	}
 	struct qn_err ve;
 	f.val = qn_loader_new(opt.data, QN_SHARD_VAL, 0, 0, &ve);
+	if (!f.val && opt.patience) {
+		qn_error("--patience needs a validation split: %s", ve.msg);
+		goto out;
+	}
 	if (!f.val)
 		qn_info("no validation: %s", ve.msg);
 
@@ -1054,8 +1110,8 @@ static int cmd_fit(const char *model_arg)
 				(double)opt.accum;
 			qn_gpt2_backward(f.t, 1.0f / (float)opt.accum);
 		}
-		double norm = opt.clip > 0 ? qn_gpt2_clip_grads(f.m, opt.clip)
-					   : qn_gpt2_grad_norm(f.m);
+		double norm =
+		    opt.clip > 0 ? qn_gpt2_clip_grads(f.m, opt.clip) : qn_gpt2_grad_norm(f.m);
 		if (!isfinite(loss) || !isfinite(norm)) {
 			char last[4096] = "none";
 			long *steps;
@@ -1066,8 +1122,8 @@ static int cmd_fit(const char *model_arg)
 			free(steps);
 			qn_error("step %ld: %s is not finite (loss %g, gradient norm %g); stopped "
 				 "without saving; the last good checkpoint is %s",
-				 s.step + 1, isfinite(loss) ? "the gradient norm" : "the loss", loss,
-				 norm, last);
+				 s.step + 1, isfinite(loss) ? "the gradient norm" : "the loss",
+				 loss, norm, last);
 			goto out;
 		}
 		o.lr = lr_at(s.step);
@@ -1078,38 +1134,58 @@ static int cmd_fit(const char *model_arg)
 		s.elapsed += dt;
 		int eval_now = f.val && ((opt.eval_every > 0 && s.step % opt.eval_every == 0) ||
 					 s.step == opt.steps);
+		int early = 0;
 		if (eval_now) {
 			val_loss = evaluate(f.t, f.val, f.in, f.tg, f.mask, B, T, &e);
 			if (isnan(val_loss) && e.msg[0]) {
 				qn_error("%s", e.msg);
 				goto out;
 			}
+			if (opt.patience && val_loss < s.best_val - opt.min_delta) {
+				s.best_val = val_loss;
+				s.best_step = s.step;
+				s.bad_evals = 0;
+				if (save_best(f.m, f.model_dir, opt.output, &e)) {
+					qn_error("cannot write the best model: %s", e.msg);
+					goto out;
+				}
+			} else if (opt.patience && ++s.bad_evals >= opt.patience) {
+				early = 1;
+			}
 		}
-		fprintf(f.metrics,
-			"{\"step\":%ld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6f,\"tokens\":%llu,"
-			"\"tokens_per_s\":%.1f,\"elapsed\":%.3f",
-			s.step, loss, o.lr, norm, (unsigned long long)s.tokens,
-			(double)N * (double)opt.accum / dt, s.elapsed);
+		fprintf(
+		    f.metrics,
+		    "{\"step\":%ld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6f,\"tokens\":%llu,"
+		    "\"tokens_per_s\":%.1f,\"elapsed\":%.3f",
+		    s.step, loss, o.lr, norm, (unsigned long long)s.tokens,
+		    (double)N * (double)opt.accum / dt, s.elapsed);
 		if (eval_now)
 			fprintf(f.metrics, ",\"val_loss\":%.6f", val_loss);
+		if (early)
+			fprintf(f.metrics,
+				",\"early_stop\":true,\"best_step\":%ld,\"best_val_loss\":%.6f",
+				s.best_step, s.best_val);
 		fputs("}\n", f.metrics);
 		fflush(f.metrics);
 		if (tty && (now() - last_draw > 0.25 || s.step == opt.steps)) {
-			fprintf(stderr, "\rstep %ld/%ld  loss %.4f  val %.4f  lr %.3g  %.0f tok/s  \033[K",
+			fprintf(stderr,
+				"\rstep %ld/%ld  loss %.4f  val %.4f  lr %.3g  %.0f tok/s  \033[K",
 				s.step, opt.steps, loss, val_loss, o.lr,
 				(double)N * (double)opt.accum / dt);
 			last_draw = now();
 		}
 		int periodic = opt.save_every > 0 && s.step % opt.save_every == 0;
-		if (periodic || stop_signal || s.step == opt.steps) {
+		if (periodic || stop_signal || early || s.step == opt.steps) {
 			qn_loader_tell(f.train, &s.pos);
 			if (save_checkpoint(f.m, f.mom, f.var, &s, f.model_dir, opt.output, &e)) {
 				qn_error("cannot write checkpoint %ld: %s%s", s.step, e.msg,
-					 last_saved >= 0 ? "; the earlier checkpoints are intact" : "");
+					 last_saved >= 0 ? "; the earlier checkpoints are intact"
+							 : "");
 				goto out;
 			}
 			last_saved = s.step;
-			/* The newest checkpoint is never pruned: the tokenizer comes from it now. */
+			/* The newest checkpoint is never pruned: the tokenizer comes from it now.
+			 */
 			snprintf(tok_dir, sizeof tok_dir, "%s/checkpoint-%ld", opt.output, s.step);
 			f.model_dir = tok_dir;
 		}
@@ -1122,11 +1198,33 @@ static int cmd_fit(const char *model_arg)
 			rc = 128 + (int)stop_signal;
 			goto out;
 		}
+		if (early) {
+			if (tty)
+				fputc('\n', stderr);
+			qn_warn("stopped early at step %ld: no better validation loss in %ld "
+				"evaluations; '%s' gets the model of step %ld (validation loss %.4f)",
+				s.step, opt.patience, opt.output, s.best_step, s.best_val);
+			break;
+		}
 	}
 	if (tty)
 		fputc('\n', stderr);
-	/* The final model in DIR itself, as Trainer.save_model puts it. */
-	if (copy_tokenizer(f.model_dir, opt.output, &e) || qn_gpt2_save(f.m, opt.output, &e)) {
+	/*
+	 * The final model in DIR itself, as Trainer.save_model puts it; with
+	 * early stopping, the best one (as load_best_model_at_end does).
+	 */
+	if (opt.patience && s.best_step >= 0) {
+		char best[4200];
+		snprintf(best, sizeof best, "%s/best", opt.output);
+		struct qn_gpt2 *bm = qn_gpt2_load(best, &e);
+		int bad = !bm || qn_gpt2_save(bm, opt.output, &e);
+		qn_gpt2_free(bm);
+		if (bad || copy_tokenizer(f.model_dir, opt.output, &e)) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+	} else if (copy_tokenizer(f.model_dir, opt.output, &e) ||
+		   qn_gpt2_save(f.m, opt.output, &e)) {
 		qn_error("%s", e.msg);
 		goto out;
 	}
@@ -1157,6 +1255,7 @@ struct io {
 	struct qn_bpe_ids ids;
 	struct qn_buf text, line;
 	float *logits;
+	struct qn_gpt2_sampler *sampler;
 	int bad; /* input lines that could not be used */
 	int allow_special;
 };
@@ -1186,8 +1285,8 @@ static int io_open(struct io *io, const char *model_dir)
 		qn_error("%s", io->g ? "out of memory" : e.msg);
 		return -1;
 	}
-	io->logits = malloc((size_t)io->m->cfg.n_positions * io->m->cfg.vocab_size *
-			    sizeof *io->logits);
+	io->logits =
+	    malloc((size_t)io->m->cfg.n_positions * io->m->cfg.vocab_size * sizeof *io->logits);
 	if (!io->logits) {
 		qn_error("out of memory");
 		return -1;
@@ -1325,74 +1424,6 @@ static int each_line(struct io *io, char **files, int nfiles, line_fn fn)
 
 /* ---- sample -------------------------------------------------------------------- */
 
-struct cand {
-	float logit;
-	uint32_t id;
-};
-
-static int by_logit_desc(const void *a, const void *b)
-{
-	const struct cand *x = a, *y = b;
-	if (x->logit != y->logit)
-		return x->logit > y->logit ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static struct cand *cands;
-
-/* The next token from logits (V): greedy, or temperature / top-k / top-p sampling. */
-static uint32_t pick(const float *logits, int V, uint64_t *rng)
-{
-	if (opt.temperature <= 0) {
-		int best = 0;
-		for (int j = 1; j < V; j++)
-			if (logits[j] > logits[best])
-				best = j;
-		return (uint32_t)best;
-	}
-	float inv = (float)(1.0 / opt.temperature), mx = -INFINITY;
-	for (int j = 0; j < V; j++) {
-		cands[j].logit = logits[j] * inv;
-		cands[j].id = (uint32_t)j;
-		mx = cands[j].logit > mx ? cands[j].logit : mx;
-	}
-	int n = V;
-	if (opt.top_k > 0 || opt.top_p < 1) {
-		qsort(cands, (size_t)V, sizeof *cands, by_logit_desc);
-		if (opt.top_k > 0 && opt.top_k < n)
-			n = (int)opt.top_k;
-	}
-	double s = 0;
-	for (int j = 0; j < n; j++)
-		s += exp(cands[j].logit - mx);
-	if (opt.top_p < 1) {
-		double c = 0;
-		int k = 0;
-		while (k < n) {
-			c += exp(cands[k].logit - mx) / s;
-			k++;
-			if (c >= opt.top_p)
-				break;
-		}
-		n = k;
-		s = 0;
-		for (int j = 0; j < n; j++)
-			s += exp(cands[j].logit - mx);
-	}
-	*rng += 0x9e3779b97f4a7c15ull;
-	uint64_t z = *rng;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	double u = (double)(z >> 11) * 0x1.0p-53 * s, c = 0;
-	for (int j = 0; j < n; j++) {
-		c += exp(cands[j].logit - mx);
-		if (u < c)
-			return cands[j].id;
-	}
-	return cands[n - 1].id;
-}
-
 /* The end of the first stop string in text[0..n), or n. */
 static size_t stop_at(const char *text, size_t n, int *hit)
 {
@@ -1432,8 +1463,9 @@ static int sample_line(struct io *io, json_t *o, const char *where, uint64_t ind
 	size_t skip = 0, keep = np;
 	uint32_t eot_only = (uint32_t)c->eos_token_id;
 	if (np == 0 && c->eos_token_id < 0) {
-		qn_error("%s: an empty prompt, and the model has no end-of-text token to start from",
-			 where);
+		qn_error(
+		    "%s: an empty prompt, and the model has no end-of-text token to start from",
+		    where);
 		io->bad++;
 		return 0;
 	}
@@ -1462,7 +1494,7 @@ static int sample_line(struct io *io, json_t *o, const char *where, uint64_t ind
 	size_t cut = 0;
 	qn_buf_reset(&io->text);
 	for (long k = 0; k < opt.max_tokens; k++) {
-		uint32_t next = pick(io->logits, c->vocab_size, &rng);
+		uint32_t next = qn_gpt2_sampler_pick(io->sampler, io->logits, &rng);
 		if (c->eos_token_id >= 0 && next == (uint32_t)c->eos_token_id) {
 			finish = "stop";
 			break;
@@ -1513,12 +1545,13 @@ static int cmd_sample(const char *model_dir, char **files, int nfiles)
 	struct io io;
 	int rc = QN_EXIT_FAIL;
 	if (io_open(&io, model_dir) == 0) {
-		cands = malloc((size_t)io.m->cfg.vocab_size * sizeof *cands);
-		if (!cands)
+		io.sampler = qn_gpt2_sampler_new(io.m->cfg.vocab_size, opt.temperature, opt.top_k,
+						 opt.top_p);
+		if (!io.sampler)
 			qn_error("out of memory");
 		else if (each_line(&io, files, nfiles, sample_line) == 0)
 			rc = QN_EXIT_OK;
-		free(cands);
+		qn_gpt2_sampler_free(io.sampler);
 	}
 	return io_close(&io, rc);
 }
@@ -1583,7 +1616,8 @@ static int score_line(struct io *io, json_t *o, const char *where, uint64_t inde
 	size_t first;
 	qn_bpe_ids_reset(&io->ids);
 	if (json_is_string(ctxj) && json_is_string(cont)) {
-		/* lm-eval's pair encoding: the context's trailing spaces go with the continuation. */
+		/* lm-eval's pair encoding: the context's trailing spaces go with the continuation.
+		 */
 		const char *cs = json_string_value(ctxj), *ks = json_string_value(cont);
 		size_t cn = json_string_length(ctxj), kn = json_string_length(cont), sp = 0;
 		while (sp < cn && cs[cn - 1 - sp] == ' ')
@@ -1593,9 +1627,10 @@ static int score_line(struct io *io, json_t *o, const char *where, uint64_t inde
 		qn_buf_add(&io->text, ks, kn);
 		struct qn_bpe_ids ctx_ids;
 		qn_bpe_ids_init(&ctx_ids, (size_t)1 << 26);
-		int bad = qn_bpe_encode(io->tok, io->scratch, cs, cn - sp,
-					io->allow_special ? QN_BPE_ALLOW_SPECIAL : 0, &ctx_ids, &e) ||
-			  encode(io, io->text.data, io->text.len, &e);
+		int bad =
+		    qn_bpe_encode(io->tok, io->scratch, cs, cn - sp,
+				  io->allow_special ? QN_BPE_ALLOW_SPECIAL : 0, &ctx_ids, &e) ||
+		    encode(io, io->text.data, io->text.len, &e);
 		first = ctx_ids.n;
 		qn_bpe_ids_release(&ctx_ids);
 		if (bad) {
@@ -1700,6 +1735,8 @@ enum {
 	OPT_KEEP,
 	OPT_METRICS,
 	OPT_RESUME,
+	OPT_PATIENCE,
+	OPT_MIN_DELTA,
 	OPT_MAX_TOKENS,
 	OPT_TEMPERATURE,
 	OPT_TOP_K,
@@ -1710,50 +1747,52 @@ enum {
 };
 
 static const struct option longopts[] = {
-	{"output", required_argument, NULL, 'o'},
-	{"tokenizer", required_argument, NULL, 't'},
-	{"threads", required_argument, NULL, 'j'},
-	{"encoding", required_argument, NULL, OPT_ENCODING},
-	{"config", required_argument, NULL, OPT_CONFIG},
-	{"layers", required_argument, NULL, OPT_LAYERS},
-	{"heads", required_argument, NULL, OPT_HEADS},
-	{"width", required_argument, NULL, OPT_WIDTH},
-	{"context", required_argument, NULL, OPT_CONTEXT},
-	{"inner", required_argument, NULL, OPT_INNER},
-	{"vocab", required_argument, NULL, OPT_VOCAB},
-	{"data", required_argument, NULL, OPT_DATA},
-	{"steps", required_argument, NULL, OPT_STEPS},
-	{"batch", required_argument, NULL, OPT_BATCH},
-	{"accum", required_argument, NULL, OPT_ACCUM},
-	{"lr", required_argument, NULL, OPT_LR},
-	{"min-lr", required_argument, NULL, OPT_MIN_LR},
-	{"warmup", required_argument, NULL, OPT_WARMUP},
-	{"schedule", required_argument, NULL, OPT_SCHEDULE},
-	{"weight-decay", required_argument, NULL, OPT_WD},
-	{"beta1", required_argument, NULL, OPT_BETA1},
-	{"beta2", required_argument, NULL, OPT_BETA2},
-	{"eps", required_argument, NULL, OPT_EPS},
-	{"clip", required_argument, NULL, OPT_CLIP},
-	{"seed", required_argument, NULL, OPT_SEED},
-	{"no-shuffle", no_argument, NULL, OPT_NO_SHUFFLE},
-	{"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
-	{"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
-	{"save-every", required_argument, NULL, OPT_SAVE_EVERY},
-	{"keep", required_argument, NULL, OPT_KEEP},
-	{"metrics", required_argument, NULL, OPT_METRICS},
-	{"resume", no_argument, NULL, OPT_RESUME},
-	{"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
-	{"temperature", required_argument, NULL, OPT_TEMPERATURE},
-	{"top-k", required_argument, NULL, OPT_TOP_K},
-	{"top-p", required_argument, NULL, OPT_TOP_P},
-	{"stop", required_argument, NULL, OPT_STOP},
-	{"shape", required_argument, NULL, OPT_SHAPE},
-	{"allow-special", no_argument, NULL, OPT_ALLOW_SPECIAL},
-	{"quiet", no_argument, NULL, 'q'},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
+    {"output", required_argument, NULL, 'o'},
+    {"tokenizer", required_argument, NULL, 't'},
+    {"threads", required_argument, NULL, 'j'},
+    {"encoding", required_argument, NULL, OPT_ENCODING},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"layers", required_argument, NULL, OPT_LAYERS},
+    {"heads", required_argument, NULL, OPT_HEADS},
+    {"width", required_argument, NULL, OPT_WIDTH},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"inner", required_argument, NULL, OPT_INNER},
+    {"vocab", required_argument, NULL, OPT_VOCAB},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"steps", required_argument, NULL, OPT_STEPS},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"accum", required_argument, NULL, OPT_ACCUM},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"min-lr", required_argument, NULL, OPT_MIN_LR},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"schedule", required_argument, NULL, OPT_SCHEDULE},
+    {"weight-decay", required_argument, NULL, OPT_WD},
+    {"beta1", required_argument, NULL, OPT_BETA1},
+    {"beta2", required_argument, NULL, OPT_BETA2},
+    {"eps", required_argument, NULL, OPT_EPS},
+    {"clip", required_argument, NULL, OPT_CLIP},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"no-shuffle", no_argument, NULL, OPT_NO_SHUFFLE},
+    {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
+    {"eval-batches", required_argument, NULL, OPT_EVAL_BATCHES},
+    {"save-every", required_argument, NULL, OPT_SAVE_EVERY},
+    {"keep", required_argument, NULL, OPT_KEEP},
+    {"metrics", required_argument, NULL, OPT_METRICS},
+    {"resume", no_argument, NULL, OPT_RESUME},
+    {"patience", required_argument, NULL, OPT_PATIENCE},
+    {"min-delta", required_argument, NULL, OPT_MIN_DELTA},
+    {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
+    {"temperature", required_argument, NULL, OPT_TEMPERATURE},
+    {"top-k", required_argument, NULL, OPT_TOP_K},
+    {"top-p", required_argument, NULL, OPT_TOP_P},
+    {"stop", required_argument, NULL, OPT_STOP},
+    {"shape", required_argument, NULL, OPT_SHAPE},
+    {"allow-special", no_argument, NULL, OPT_ALLOW_SPECIAL},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
 };
 
 static int parse_int(const char *what, const char *s, long min, long max, long *out)
@@ -1810,32 +1849,56 @@ int main(int argc, char **argv)
 	opt.stops = calloc((size_t)argc + 1, sizeof *opt.stops);
 	if (!opt.stops)
 		return QN_EXIT_FAIL;
-#define INT(name, lo, hi, dst)                                                                 \
-	do {                                                                                   \
-		if (parse_int(name, optarg, lo, hi, &v))                                       \
-			return QN_EXIT_USAGE;                                                  \
-		dst = v;                                                                       \
+#define INT(name, lo, hi, dst)                                                                     \
+	do {                                                                                       \
+		if (parse_int(name, optarg, lo, hi, &v))                                           \
+			return QN_EXIT_USAGE;                                                      \
+		dst = v;                                                                           \
 	} while (0)
-#define NUM(name, lo, hi, dst)                                                                 \
-	do {                                                                                   \
-		if (qn_parse_number(name, optarg, lo, hi, &dst))                                     \
-			return QN_EXIT_USAGE;                                                  \
+#define NUM(name, lo, hi, dst)                                                                     \
+	do {                                                                                       \
+		if (qn_parse_number(name, optarg, lo, hi, &dst))                                   \
+			return QN_EXIT_USAGE;                                                      \
 	} while (0)
 	opterr = 0; /* one message, ours */
 	while ((c = getopt_long(argc, argv, ":o:t:j:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'o': opt.output = optarg; break;
-		case 't': opt.tokenizer = optarg; break;
-		case 'j': INT("--threads", 0, 4096, opt.threads); break;
-		case OPT_ENCODING: opt.encoding = optarg; break;
-		case OPT_CONFIG: opt.config = optarg; break;
-		case OPT_LAYERS: INT("--layers", 1, 1024, opt.layers); break;
-		case OPT_HEADS: INT("--heads", 1, 65536, opt.heads); break;
-		case OPT_WIDTH: INT("--width", 1, 65536, opt.width); break;
-		case OPT_CONTEXT: INT("--context", 1, 1048576, opt.context); break;
-		case OPT_INNER: INT("--inner", 1, 262144, opt.inner); break;
-		case OPT_VOCAB: INT("--vocab", 1, 1 << 22, opt.vocab); break;
-		case OPT_DATA: opt.data = optarg; break;
+		case 'o':
+			opt.output = optarg;
+			break;
+		case 't':
+			opt.tokenizer = optarg;
+			break;
+		case 'j':
+			INT("--threads", 0, 4096, opt.threads);
+			break;
+		case OPT_ENCODING:
+			opt.encoding = optarg;
+			break;
+		case OPT_CONFIG:
+			opt.config = optarg;
+			break;
+		case OPT_LAYERS:
+			INT("--layers", 1, 1024, opt.layers);
+			break;
+		case OPT_HEADS:
+			INT("--heads", 1, 65536, opt.heads);
+			break;
+		case OPT_WIDTH:
+			INT("--width", 1, 65536, opt.width);
+			break;
+		case OPT_CONTEXT:
+			INT("--context", 1, 1048576, opt.context);
+			break;
+		case OPT_INNER:
+			INT("--inner", 1, 262144, opt.inner);
+			break;
+		case OPT_VOCAB:
+			INT("--vocab", 1, 1 << 22, opt.vocab);
+			break;
+		case OPT_DATA:
+			opt.data = optarg;
+			break;
 		case OPT_STEPS:
 			INT("--steps", 0, 1000000000L, opt.steps);
 			opt.steps_set = 1;
@@ -1847,21 +1910,39 @@ int main(int argc, char **argv)
 			}
 			INT("--batch", 1, 1 << 20, opt.batch);
 			break;
-		case OPT_ACCUM: INT("--accum", 1, 1 << 20, opt.accum); break;
-		case OPT_LR: NUM("--lr", 0, 1e9, opt.lr); break;
-		case OPT_MIN_LR: NUM("--min-lr", 0, 1e9, opt.min_lr); break;
-		case OPT_WARMUP: INT("--warmup", 0, 1000000000L, opt.warmup); break;
+		case OPT_ACCUM:
+			INT("--accum", 1, 1 << 20, opt.accum);
+			break;
+		case OPT_LR:
+			NUM("--lr", 0, 1e9, opt.lr);
+			break;
+		case OPT_MIN_LR:
+			NUM("--min-lr", 0, 1e9, opt.min_lr);
+			break;
+		case OPT_WARMUP:
+			INT("--warmup", 0, 1000000000L, opt.warmup);
+			break;
 		case OPT_SCHEDULE:
 			if (strcmp(optarg, "cosine") && strcmp(optarg, "constant"))
 				return qn_usage_error("--schedule: cosine or constant, not '%s'",
 						      optarg);
 			opt.schedule = optarg;
 			break;
-		case OPT_WD: NUM("--weight-decay", 0, 1e9, opt.wd); break;
-		case OPT_BETA1: NUM("--beta1", 0, 0.999999999, opt.beta1); break;
-		case OPT_BETA2: NUM("--beta2", 0, 0.999999999, opt.beta2); break;
-		case OPT_EPS: NUM("--eps", 0, 1, opt.eps); break;
-		case OPT_CLIP: NUM("--clip", 0, 1e18, opt.clip); break;
+		case OPT_WD:
+			NUM("--weight-decay", 0, 1e9, opt.wd);
+			break;
+		case OPT_BETA1:
+			NUM("--beta1", 0, 0.999999999, opt.beta1);
+			break;
+		case OPT_BETA2:
+			NUM("--beta2", 0, 0.999999999, opt.beta2);
+			break;
+		case OPT_EPS:
+			NUM("--eps", 0, 1, opt.eps);
+			break;
+		case OPT_CLIP:
+			NUM("--clip", 0, 1e18, opt.clip);
+			break;
 		case OPT_SEED: {
 			char *end;
 			errno = 0;
@@ -1871,17 +1952,45 @@ int main(int argc, char **argv)
 						      optarg);
 			break;
 		}
-		case OPT_NO_SHUFFLE: opt.shuffle = 0; break;
-		case OPT_EVAL_EVERY: INT("--eval-every", 0, 1000000000L, opt.eval_every); break;
-		case OPT_EVAL_BATCHES: INT("--eval-batches", 1, 1000000L, opt.eval_batches); break;
-		case OPT_SAVE_EVERY: INT("--save-every", 0, 1000000000L, opt.save_every); break;
-		case OPT_KEEP: INT("--keep", 1, 1000000L, opt.keep); break;
-		case OPT_METRICS: opt.metrics = optarg; break;
-		case OPT_RESUME: opt.resume = 1; break;
-		case OPT_MAX_TOKENS: INT("--max-tokens", 0, 1 << 24, opt.max_tokens); break;
-		case OPT_TEMPERATURE: NUM("--temperature", 0, 1e6, opt.temperature); break;
-		case OPT_TOP_K: INT("--top-k", 0, 1 << 22, opt.top_k); break;
-		case OPT_TOP_P: NUM("--top-p", 1e-9, 1, opt.top_p); break;
+		case OPT_NO_SHUFFLE:
+			opt.shuffle = 0;
+			break;
+		case OPT_EVAL_EVERY:
+			INT("--eval-every", 0, 1000000000L, opt.eval_every);
+			break;
+		case OPT_EVAL_BATCHES:
+			INT("--eval-batches", 1, 1000000L, opt.eval_batches);
+			break;
+		case OPT_SAVE_EVERY:
+			INT("--save-every", 0, 1000000000L, opt.save_every);
+			break;
+		case OPT_KEEP:
+			INT("--keep", 1, 1000000L, opt.keep);
+			break;
+		case OPT_METRICS:
+			opt.metrics = optarg;
+			break;
+		case OPT_RESUME:
+			opt.resume = 1;
+			break;
+		case OPT_PATIENCE:
+			INT("--patience", 1, 1000000000L, opt.patience);
+			break;
+		case OPT_MIN_DELTA:
+			NUM("--min-delta", 0, 1e9, opt.min_delta);
+			break;
+		case OPT_MAX_TOKENS:
+			INT("--max-tokens", 0, 1 << 24, opt.max_tokens);
+			break;
+		case OPT_TEMPERATURE:
+			NUM("--temperature", 0, 1e6, opt.temperature);
+			break;
+		case OPT_TOP_K:
+			INT("--top-k", 0, 1 << 22, opt.top_k);
+			break;
+		case OPT_TOP_P:
+			NUM("--top-p", 1e-9, 1, opt.top_p);
+			break;
 		case OPT_STOP:
 			if (!optarg[0])
 				return qn_usage_error("--stop: an empty stop string");
@@ -1889,22 +1998,33 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SHAPE: {
 			int b, t, used = 0;
-			if (sscanf(optarg, "%d,%d%n", &b, &t, &used) != 2 || optarg[used] || b < 1 ||
-			    t < 1 || b > (1 << 20) || t > (1 << 20))
-				return qn_usage_error("--shape: B,T (two positive numbers), not '%s'",
-						      optarg);
+			if (sscanf(optarg, "%d,%d%n", &b, &t, &used) != 2 || optarg[used] ||
+			    b < 1 || t < 1 || b > (1 << 20) || t > (1 << 20))
+				return qn_usage_error(
+				    "--shape: B,T (two positive numbers), not '%s'", optarg);
 			opt.shape_b = b;
 			opt.shape_t = t;
 			opt.have_shape = 1;
 			break;
 		}
-		case OPT_ALLOW_SPECIAL: opt.allow_special = 1; break;
-		case 'q': qn_verbosity = -1; break;
-		case 'v': qn_verbosity++; break;
-		case 'h': fputs(usage_text, stdout); return qn_close_stdout(QN_EXIT_OK);
-		case 'V': return qn_close_stdout(qn_print_version());
-		case ':': return qn_usage_error("option '%s' needs a value", argv[optind - 1]);
-		default: return qn_usage_error("unknown option '%s'", argv[optind - 1]);
+		case OPT_ALLOW_SPECIAL:
+			opt.allow_special = 1;
+			break;
+		case 'q':
+			qn_verbosity = -1;
+			break;
+		case 'v':
+			qn_verbosity++;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return qn_close_stdout(QN_EXIT_OK);
+		case 'V':
+			return qn_close_stdout(qn_print_version());
+		case ':':
+			return qn_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return qn_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 #undef INT

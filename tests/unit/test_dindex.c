@@ -7,9 +7,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +24,7 @@
 #include "err.h"
 #include "hash.h"
 #include "minhash.h"
+#include "testfs.h"
 
 /* Header offsets, as documented in dindex.h (not taken from the code). */
 enum {
@@ -41,73 +40,7 @@ enum {
 	HDR = 328,
 };
 
-static char top[4096];
 static struct qn_minhash_params mp;
-
-static const char *path_in(const char *dir, const char *name)
-{
-	static char p[2][4200];
-	static int k;
-
-	k ^= 1;
-	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-	return p[k];
-}
-
-static char *folder(const char *name)
-{
-	static char p[8][4200];
-	static int k;
-
-	k = (k + 1) % 8;
-	snprintf(p[k], sizeof p[k], "%s/%s", top, name);
-	return p[k];
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *b = NULL;
-	long n;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc(n > 0 ? (size_t)n : 1);
-	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	*len = b ? (size_t)n : 0;
-	return b;
-}
-
-static int spill(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	int ok = f && fwrite(p, 1, n, f) == n;
-
-	if (f && fclose(f))
-		ok = 0;
-	return ok ? 0 : -1;
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Document k's exact hash, band keys and id, all derived from k. */
 static struct qn_hash128 hash_of(unsigned k)
@@ -189,8 +122,8 @@ static int image_is_file(const struct cn_dindex *x, const char *file)
 
 static void test_round_trip(void)
 {
-	const char *dir = folder("rt");
-	const char *file = path_in(dir, CN_DINDEX_FILE);
+	const char *dir = in_top("rt");
+	const char *file = in_dir(dir, CN_DINDEX_FILE);
 	struct qn_err e;
 	int locked = -1;
 	struct cn_dindex *x = cn_dindex_open(dir, "nfc", &mp, &locked, &e);
@@ -239,10 +172,10 @@ static void test_round_trip(void)
 	CHECK_NAMED("old + new after reopen, in order", x && holds(x, 15));
 	CHECK_NAMED("image of a loaded index equals its file", x && image_is_file(x, file));
 	cn_dindex_close(x);
-	CHECK_NAMED("lock file kept", access(path_in(dir, "lock"), F_OK) == 0);
+	CHECK_NAMED("lock file kept", access(in_dir(dir, "lock"), F_OK) == 0);
 
 	/* An empty index commits and loads. */
-	dir = folder("empty");
+	dir = in_top("empty");
 	x = open_dir(dir, &e);
 	CHECK_NAMED("empty commit", x && cn_dindex_commit(x, &e) == 0);
 	cn_dindex_close(x);
@@ -277,7 +210,7 @@ static int has(const char *s, const char *sub)
 
 static void test_params(void)
 {
-	const char *dir = folder("params");
+	const char *dir = in_top("params");
 	struct qn_minhash_params q = mp;
 	struct qn_err e;
 	int locked = -1;
@@ -294,7 +227,7 @@ static void test_params(void)
 	snprintf(want, sizeof want,
 		 "%s: near-dup index built with 14 bands x 8 rows, this run uses 20 x 5; use a new "
 		 "--dedup-index folder",
-		 path_in(dir, CN_DINDEX_FILE));
+		 in_dir(dir, CN_DINDEX_FILE));
 	CHECK_STR("bands and rows refused, both named", m, want);
 	CHECK_NAMED("a refusal is not a lock", locked == 0);
 
@@ -318,22 +251,22 @@ static void test_params(void)
 
 	q = mp;
 	q.bands = 0;
-	m = open_msg(folder("never"), "nfc", &q, &locked);
+	m = open_msg(in_top("never"), "nfc", &q, &locked);
 	CHECK_NAMED("bad parameters refused", has(m, "out of range"));
-	CHECK_NAMED("bad parameters create nothing", access(folder("never"), F_OK) < 0);
-	m = open_msg(folder("never"), "", &mp, &locked);
+	CHECK_NAMED("bad parameters create nothing", access(in_top("never"), F_OK) < 0);
+	m = open_msg(in_top("never"), "", &mp, &locked);
 	CHECK_NAMED("empty key refused", has(m, "want 1 to 255 bytes"));
 	char key[300];
 	memset(key, 'k', 256);
 	key[256] = 0;
-	m = open_msg(folder("never"), key, &mp, &locked);
+	m = open_msg(in_top("never"), key, &mp, &locked);
 	CHECK_NAMED("key past 255 bytes refused", has(m, "want 1 to 255 bytes"));
 	key[255] = 0;
 	memcpy(key, "xxh3_128,normalize:nfc:collapse:uspace:trim:2,", 46);
-	x = cn_dindex_open(folder("longkey"), key, NULL, &locked, &e);
+	x = cn_dindex_open(in_top("longkey"), key, NULL, &locked, &e);
 	CHECK_NAMED("255-byte key", x && cn_dindex_commit(x, &e) == 0);
 	cn_dindex_close(x);
-	x = cn_dindex_open(folder("longkey"), NULL, NULL, &locked, &e);
+	x = cn_dindex_open(in_top("longkey"), NULL, NULL, &locked, &e);
 	CHECK_NAMED("255-byte key stored",
 		    x && cn_dindex_exact_key(x) && !strcmp(cn_dindex_exact_key(x), key));
 	cn_dindex_close(x);
@@ -359,7 +292,7 @@ static void test_params(void)
 	cn_dindex_close(x);
 
 	/* A section the index lacks starts with the first run that uses it. */
-	dir = folder("sections");
+	dir = in_top("sections");
 	x = cn_dindex_open(dir, "nfc", NULL, &locked, &e);
 	CHECK_NAMED("exact only", x && cn_dindex_near_params(x) == NULL &&
 				      cn_dindex_add_exact(x, hash_of(0), id_of(0), &e) == 0 &&
@@ -388,7 +321,7 @@ static void test_params(void)
 
 static void test_lock(void)
 {
-	const char *dir = folder("lock");
+	const char *dir = in_top("lock");
 	struct qn_err e;
 	int locked = -1;
 	char want[128];
@@ -403,7 +336,7 @@ static void test_lock(void)
 	CHECK_NAMED("a refused open leaves the holder's pid", has(m, want));
 
 	/* Another process sees the lock too. */
-	int fd = open(path_in(dir, "lock"), O_RDONLY);
+	int fd = open(in_dir(dir, "lock"), O_RDONLY);
 	CHECK_NAMED("flock from outside conflicts", fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0);
 	if (fd >= 0)
 		close(fd);
@@ -414,10 +347,10 @@ static void test_lock(void)
 	cn_dindex_close(a);
 
 	/* A corrupt index unlocks on the way out. */
-	spill(path_in(dir, CN_DINDEX_FILE), "junk", 4);
+	spit(in_dir(dir, CN_DINDEX_FILE), "junk", 4);
 	a = cn_dindex_open(dir, "nfc", &mp, &locked, &e);
 	CHECK_NAMED("junk refused", !a && locked == 0 && has(e.msg, "not a quern dedup index"));
-	fd = open(path_in(dir, "lock"), O_RDONLY);
+	fd = open(in_dir(dir, "lock"), O_RDONLY);
 	CHECK_NAMED("failed open released the lock", fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0);
 	if (fd >= 0)
 		close(fd);
@@ -450,8 +383,8 @@ static const char *parse_msg(const unsigned char *buf, size_t n)
 
 static void test_corruption(void)
 {
-	const char *dir = folder("corrupt");
-	const char *file = path_in(dir, CN_DINDEX_FILE);
+	const char *dir = in_top("corrupt");
+	const char *file = in_dir(dir, CN_DINDEX_FILE);
 	struct qn_err e;
 	int locked;
 	size_t n;
@@ -488,14 +421,14 @@ static void test_corruption(void)
 	/* Through the folder: the message names the file, nothing loads. */
 	memcpy(b, good, n);
 	b[200] ^= 0x40;
-	spill(file, b, n);
+	spit(file, b, n);
 	x = cn_dindex_open(dir, "nfc", &mp, &locked, &e);
 	CHECK_NAMED("flipped byte: checksum error naming the file",
 		    !x && has(e.msg, file) && has(e.msg, "checksum mismatch"));
-	spill(file, good, n - 20);
+	spit(file, good, n - 20);
 	x = cn_dindex_open(dir, "nfc", &mp, &locked, &e);
 	CHECK_NAMED("truncated file refused", !x && has(e.msg, file) && has(e.msg, "truncated"));
-	spill(file, good, 100);
+	spit(file, good, 100);
 	x = cn_dindex_open(dir, "nfc", &mp, &locked, &e);
 	CHECK_NAMED("header cut refused", !x && has(e.msg, "shorter than the 328-byte header"));
 	cn_dindex_close(x);
@@ -564,7 +497,7 @@ static void test_corruption(void)
 	CHECK_NAMED("empty input",
 		    has(parse_msg(b, 0), "f.qdx: offset 0: not a quern dedup index"));
 
-	spill(file, good, n);
+	spit(file, good, n);
 	x = open_dir(dir, &e);
 	CHECK_NAMED("the good file still opens", x && cn_dindex_exact_count(x) == 4);
 	cn_dindex_close(x);
@@ -588,8 +521,8 @@ static int no_temp_left(const char *dir)
 
 static void test_commit_failure(void)
 {
-	const char *dir = folder("fail");
-	const char *file = path_in(dir, CN_DINDEX_FILE);
+	const char *dir = in_top("fail");
+	const char *file = in_dir(dir, CN_DINDEX_FILE);
 	struct qn_err e;
 	size_t n, n2;
 
@@ -675,7 +608,7 @@ static void make_long(char *s, size_t n)
 
 static void test_ids(void)
 {
-	const char *dir = folder("ids");
+	const char *dir = in_top("ids");
 	struct qn_err e;
 	size_t big = 60 * 1024;
 	char *long_id = malloc(CN_DINDEX_ID_MAX + 2);
@@ -747,40 +680,36 @@ static void test_folder(void)
 {
 	struct qn_err e;
 	int locked;
-	const char *dir = folder("stale");
+	const char *dir = in_top("stale");
 	struct cn_dindex *x = open_dir(dir, &e);
 
 	cn_dindex_close(x);
-	spill(path_in(dir, ".index.qdx.tmpAbC123"), "half", 4);
-	spill(path_in(dir, "keep.txt"), "mine", 4);
+	spit(in_dir(dir, ".index.qdx.tmpAbC123"), "half", 4);
+	spit(in_dir(dir, "keep.txt"), "mine", 4);
 	x = open_dir(dir, &e);
 	CHECK_NAMED("stale temporary file removed",
-		    x && access(path_in(dir, ".index.qdx.tmpAbC123"), F_OK) < 0 &&
-			access(path_in(dir, "keep.txt"), F_OK) == 0);
+		    x && access(in_dir(dir, ".index.qdx.tmpAbC123"), F_OK) < 0 &&
+			access(in_dir(dir, "keep.txt"), F_OK) == 0);
 	cn_dindex_close(x);
 
-	spill(folder("plain"), "x", 1);
-	x = cn_dindex_open(folder("plain"), "nfc", &mp, &locked, &e);
+	spit(in_top("plain"), "x", 1);
+	x = cn_dindex_open(in_top("plain"), "nfc", &mp, &locked, &e);
 	CHECK_NAMED("a file is not a folder", !x && locked == 0 && has(e.msg, "plain"));
-	x = cn_dindex_open(folder("no/such/parent"), "nfc", &mp, &locked, &e);
+	x = cn_dindex_open(in_top("no/such/parent"), "nfc", &mp, &locked, &e);
 	CHECK_NAMED("missing parent", !x && has(e.msg, "cannot create"));
-	dir = folder("dirindex");
+	dir = in_top("dirindex");
 	mkdir(dir, 0777);
-	mkdir(path_in(dir, CN_DINDEX_FILE), 0777);
+	mkdir(in_dir(dir, CN_DINDEX_FILE), 0777);
 	x = cn_dindex_open(dir, "nfc", &mp, &locked, &e);
 	CHECK_NAMED("index that is a folder", !x && has(e.msg, "cannot read"));
 }
 
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	snprintf(top, sizeof top, "%s/test_dindex.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(top)) {
-		printf("FAIL: mkdtemp %s: %s\n", top, strerror(errno));
+	if (make_top("test_dindex") < 0)
 		return 1;
-	}
 	qn_minhash_params_default(&mp);
 	test_round_trip();
 	test_params();

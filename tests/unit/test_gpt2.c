@@ -25,7 +25,6 @@
  * OpenMP starts fresh) because a failure there is a heap overflow.
  */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,48 +38,9 @@
 #include "err.h"
 #include "gpt2.h"
 #include "safetensors.h"
+#include "testfs.h"
 
 #define FP "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static char top[4096];
-
-static char *in_top(const char *name)
-{
-	static char p[4][4200];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(p[k], sizeof p[k], "%s/%s", top, name);
-	return p[k];
-}
-
-static const char *in_dir(const char *dir, const char *name)
-{
-	static char p[4][4400];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-	return p[k];
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int contains(const char *s, const char *what)
-{
-	return strstr(s, what) != NULL;
-}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -1409,17 +1369,13 @@ static void test_train_new(void)
 
 int main(int argc, char **argv)
 {
-	const char *tmp = getenv("TMPDIR");
 
 	if (argc > 1 && !strcmp(argv[1], "--threads-late"))
 		return threads_child(1);
 	if (argc > 1 && !strcmp(argv[1], "--threads-unset"))
 		return threads_child(0);
-	snprintf(top, sizeof top, "%s/test_gpt2.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(top)) {
-		perror("mkdtemp");
+	if (make_top("test_gpt2") < 0)
 		return 1;
-	}
 	test_config();
 	test_table();
 	test_train_new();

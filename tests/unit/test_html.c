@@ -10,6 +10,7 @@
 #include "check.h"
 #include "err.h"
 #include "html.h"
+#include "testfs.h"
 
 static char *extract(const char *html, int full, int alt, json_t **meta_out)
 {
@@ -34,8 +35,6 @@ static char *extract(const char *html, int full, int alt, json_t **meta_out)
 
 #define PARA "This paragraph has plenty of words, so that it reads as content to the scorer."
 
-static int contains(const char *s, const char *w) { return s && strstr(s, w) != NULL; }
-
 int main(void)
 {
 	char *t;
@@ -49,7 +48,8 @@ int main(void)
 	CHECK_STR("headline then paragraph", t, "My Page\n\n" PARA);
 	CHECK_STR("title", json_string_value(json_object_get(m, "title")), "My Page | Site");
 	CHECK_STR("lang", json_string_value(json_object_get(m, "lang")), "en");
-	CHECK_STR("canonical url", json_string_value(json_object_get(m, "url")), "https://x.example/p");
+	CHECK_STR("canonical url", json_string_value(json_object_get(m, "url")),
+		  "https://x.example/p");
 	CHECK_STR("description collapsed", json_string_value(json_object_get(m, "description")),
 		  "About things");
 	json_decref(m);
@@ -86,7 +86,8 @@ int main(void)
 	t = extract("<body><article><p>" PARA "</p><pre>\nint main(void)\n{\n\treturn 0;\n}\n"
 		    "</pre><p>a<br>b &amp; c&nbsp;d</p></article></body>",
 		    0, 0, NULL);
-	CHECK_NAMED("pre verbatim, first newline dropped", contains(t, "int main(void)\n{\n\treturn 0;\n}"));
+	CHECK_NAMED("pre verbatim, first newline dropped",
+		    contains(t, "int main(void)\n{\n\treturn 0;\n}"));
 	CHECK_NAMED("br is a line break, entities decoded", contains(t, "a\nb & c d"));
 	free(t);
 
@@ -105,7 +106,8 @@ int main(void)
 		    "<header><h1>Harbour strike ends</h1></header><div class=\"c-1\"><p>" PARA
 		    "</p><p>" PARA "</p></div></body></html>",
 		    0, 0, NULL);
-	CHECK_NAMED("headline from a dropped header comes first", t && !strncmp(t, "Harbour strike ends\n\n", 21));
+	CHECK_NAMED("headline from a dropped header comes first",
+		    t && !strncmp(t, "Harbour strike ends\n\n", 21));
 	free(t);
 
 	/* Forum: several posts, each with a profile block, all kept. */
@@ -117,15 +119,17 @@ int main(void)
 		    "<div class=\"post\"><div class=\"postprofile\">cy, 9 posts</div>"
 		    "<div class=\"postbody\"><p>Third post: " PARA "</p></div></div></div></body>",
 		    0, 0, NULL);
-	CHECK_NAMED("all forum posts kept", contains(t, "First post") && contains(t, "Second post") &&
-					      contains(t, "Third post"));
+	CHECK_NAMED("all forum posts kept", contains(t, "First post") &&
+						contains(t, "Second post") &&
+						contains(t, "Third post"));
 	CHECK_NAMED("post profiles dropped", !contains(t, "12 posts"));
 	free(t);
 
 	/* Ids made from headings are not read as chrome words. */
-	t = extract("<body><article><section id=\"iterating-over-results\"><h2>Iterating</h2><p>"
-		    PARA "</p></section></article></body>",
-		    0, 0, NULL);
+	t = extract(
+	    "<body><article><section id=\"iterating-over-results\"><h2>Iterating</h2><p>" PARA
+	    "</p></section></article></body>",
+	    0, 0, NULL);
 	CHECK_NAMED("section with an id like 'iterating' kept", contains(t, PARA));
 	free(t);
 
@@ -145,25 +149,30 @@ int main(void)
 	CHECK_NAMED("script body dropped", !contains(t, "injected"));
 	CHECK_NAMED("comment dropped", !contains(t, "commented out") && !contains(t, "old ie"));
 	CHECK_NAMED("style body dropped", !contains(t, "styled"));
-	CHECK_NAMED("text after them kept", contains(t, "after script") && contains(t, "after style"));
+	CHECK_NAMED("text after them kept",
+		    contains(t, "after script") && contains(t, "after style"));
 	free(t);
 	t = extract("<body><p>" PARA "</p><script>never closed <p>gone</p>", 0, 0, NULL);
 	CHECK_NAMED("unclosed script swallows the rest", contains(t, PARA) && !contains(t, "gone"));
 	free(t);
 
 	/* A breadcrumb trail in a meaningless div is not content. */
-	t = extract("<body><div class=\"x1\">Home &gt; Breads &gt; Flatbreads</div><div class=\"x2\"><p>"
-		    PARA "</p><p>" PARA "</p></div></body>", 0, 0, NULL);
+	t = extract("<body><div class=\"x1\">Home &gt; Breads &gt; Flatbreads</div><div "
+		    "class=\"x2\"><p>" PARA "</p><p>" PARA "</p></div></body>",
+		    0, 0, NULL);
 	CHECK_NAMED("breadcrumb trail dropped", !contains(t, "Breads"));
 	free(t);
-	t = extract("<body><article><p>Home is where the heart is, and " PARA "</p></article></body>",
+	t = extract("<body><article><p>Home is where the heart is, and " PARA
+		    "</p></article></body>",
 		    0, 0, NULL);
 	CHECK_NAMED("a sentence starting with Home kept", contains(t, "Home is where"));
 	free(t);
 
 	/* A dropped form control still parts the words beside it. */
-	t = extract("<body><article><p>" PARA "</p><p>Finish: <label>Black</label><input type=radio>"
-		    "<label>Steel</label></p></article></body>", 0, 0, NULL);
+	t = extract("<body><article><p>" PARA
+		    "</p><p>Finish: <label>Black</label><input type=radio>"
+		    "<label>Steel</label></p></article></body>",
+		    0, 0, NULL);
 	CHECK_NAMED("labels not glued across a dropped input", contains(t, "Black Steel"));
 	free(t);
 

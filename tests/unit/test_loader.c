@@ -13,7 +13,6 @@
  * in a mkdtemp folder under $TMPDIR (or /tmp), removed at the end.
  */
 #define _XOPEN_SOURCE 700
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,40 +24,11 @@
 #include "err.h"
 #include "loader.h"
 #include "shard.h"
+#include "testfs.h"
 
 #define FP "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define VOCAB 1000
 #define EOT 999
-
-static char top[4096];
-
-static char *in_top(const char *name)
-{
-	static char p[4][4200];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(p[k], sizeof p[k], "%s/%s", top, name);
-	return p[k];
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int contains(const char *s, const char *what)
-{
-	return strstr(s, what) != NULL;
-}
 
 /* ---- the documents ------------------------------------------------------------ */
 
@@ -677,13 +647,9 @@ static void test_refusals(void)
 
 int main(void)
 {
-	const char *tmp = getenv("TMPDIR");
 
-	snprintf(top, sizeof top, "%s/test_loader.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(top)) {
-		perror("mkdtemp");
+	if (make_top("test_loader") < 0)
 		return 1;
-	}
 	fill_ids(train_docs, NTRAIN, 100);
 	fill_ids(val_docs, NVAL, 600);
 	const char *dir = in_top("shards");

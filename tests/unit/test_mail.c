@@ -11,6 +11,7 @@
 #include "check.h"
 #include "err.h"
 #include "rd.h"
+#include "testfs.h"
 
 /* What one reader run produced. */
 struct run {
@@ -139,11 +140,6 @@ static json_int_t meta_i(const struct run *r, size_t i, const char *key)
 {
 	json_t *v = json_object_get(json_object_get(doc(r, i), "metadata"), key);
 	return json_is_integer(v) ? json_integer_value(v) : -1;
-}
-
-static int contains(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
 }
 
 static struct ix_opts opts(void)

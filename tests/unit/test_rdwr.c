@@ -25,19 +25,8 @@
 #include "err.h"
 #include "hash.h"
 #include "rd.h"
+#include "testfs.h"
 #include "wr.h"
-
-static char dir[] = "/tmp/qn_test_rdwr_XXXXXX";
-
-static char *tpath(const char *name)
-{
-	static char p[8][512];
-	static int k;
-
-	k = (k + 1) % 8;
-	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-	return p[k];
-}
 
 static void write_file(const char *path, const void *p, size_t n)
 {
@@ -68,7 +57,7 @@ static char *read_file(const char *path, size_t *n)
 /* Entries in the test folder, with the names in `names` (space separated). */
 static int count_entries(char *names, size_t cap)
 {
-	DIR *d = opendir(dir);
+	DIR *d = opendir(top);
 	struct dirent *de;
 	int n = 0;
 
@@ -86,12 +75,12 @@ static int count_entries(char *names, size_t cap)
 
 static void clean_dir(void)
 {
-	DIR *d = opendir(dir);
+	DIR *d = opendir(top);
 	struct dirent *de;
 
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			unlink(tpath(de->d_name));
+			unlink(in_top(de->d_name));
 	closedir(d);
 }
 
@@ -118,8 +107,7 @@ static char *make_lines(size_t target, size_t *n, size_t *nlines)
 }
 
 /* Decoded contents of a file through qn_rd_read in odd-sized reads. */
-static char *rd_all(const char *path, int flags, size_t *n, char *codec, int *rc,
-		    struct qn_err *e)
+static char *rd_all(const char *path, int flags, size_t *n, char *codec, int *rc, struct qn_err *e)
 {
 	struct qn_rd *r = qn_rd_open(path, flags, e);
 	struct qn_buf b;
@@ -198,7 +186,7 @@ static void test_wr_plain(void)
 	struct qn_wr_info info;
 	char names[1024];
 	size_t n, got_n;
-	const char *path = tpath("out.txt");
+	const char *path = in_top("out.txt");
 	char *data = malloc(300000), *got;
 
 	for (size_t i = 0; i < 300000; i++)
@@ -220,8 +208,8 @@ static void test_wr_plain(void)
 	CHECK_NAMED("wr_write in pieces", ok);
 	CHECK_NAMED("target absent before commit", access(path, F_OK) != 0);
 	CHECK_NAMED("one temp file while writing", count_entries(names, sizeof names) == 1);
-	CHECK_NAMED("temp file is hidden beside the target", names[0] == '.' &&
-								     strstr(names, "out.txt") != NULL);
+	CHECK_NAMED("temp file is hidden beside the target",
+		    names[0] == '.' && strstr(names, "out.txt") != NULL);
 	CHECK_NAMED("wr_commit ok", qn_wr_commit(w, &info, &e) == 0);
 	got = read_file(path, &got_n);
 	CHECK_NAMED("committed file has the bytes written", same(got, got_n, data, 300000));
@@ -246,25 +234,26 @@ static void test_wr_plain(void)
 	free(got);
 
 	/* An empty output is a real, empty file. */
-	w = qn_wr_open(tpath("empty.txt"), 0, &e);
+	w = qn_wr_open(in_top("empty.txt"), 0, &e);
 	CHECK_NAMED("empty commit ok", w && qn_wr_commit(w, &info, &e) == 0);
 	CHECK_NAMED("empty file exists and is empty",
-		    stat(tpath("empty.txt"), &st) == 0 && st.st_size == 0);
+		    stat(in_top("empty.txt"), &st) == 0 && st.st_size == 0);
 	CHECK_STR("empty info sha256", info.sha256,
 		  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	CHECK_NAMED("empty info bytes", info.bytes == 0);
 
 	/* QN_WR_PLAIN beats the .zst suffix. */
-	w = qn_wr_open(tpath("plain.zst"), QN_WR_PLAIN, &e);
+	w = qn_wr_open(in_top("plain.zst"), QN_WR_PLAIN, &e);
 	qn_wr_write(w, "hello", 5, &e);
 	qn_wr_commit(w, NULL, &e);
-	got = read_file(tpath("plain.zst"), &n);
+	got = read_file(in_top("plain.zst"), &n);
 	CHECK_NAMED("QN_WR_PLAIN writes .zst uncompressed", same(got, n, "hello", 5));
 	free(got);
 
 	/* qn_write_file_atomic. */
-	CHECK_NAMED("write_file_atomic ok", qn_write_file_atomic(tpath("atomic.txt"), "x\ny\n", 4, &e) == 0);
-	got = read_file(tpath("atomic.txt"), &n);
+	CHECK_NAMED("write_file_atomic ok",
+		    qn_write_file_atomic(in_top("atomic.txt"), "x\ny\n", 4, &e) == 0);
+	got = read_file(in_top("atomic.txt"), &n);
 	CHECK_NAMED("write_file_atomic contents", same(got, n, "x\ny\n", 4));
 	free(got);
 	free(data);
@@ -277,7 +266,7 @@ static void test_wr_zstd(void)
 	struct qn_wr_info info;
 	size_t n, nlines, got_n;
 	char *text = make_lines(5 << 20, &n, &nlines), *got, codec[8];
-	const char *path = tpath("big.jsonl.zst");
+	const char *path = in_top("big.jsonl.zst");
 	int rc;
 
 	struct qn_wr *w = qn_wr_open(path, 0, &e);
@@ -323,18 +312,20 @@ static void test_wr_zstd(void)
 	qn_buf_release(&line);
 
 	/* QN_WR_ZSTD compresses without the suffix; QN_RD_RAW leaves it alone. */
-	w = qn_wr_open(tpath("forced.bin"), QN_WR_ZSTD, &e);
+	w = qn_wr_open(in_top("forced.bin"), QN_WR_ZSTD, &e);
 	qn_wr_write(w, "forced compression", 18, &e);
 	qn_wr_commit(w, &info, &e);
-	got = read_file(tpath("forced.bin"), &got_n);
-	CHECK_NAMED("QN_WR_ZSTD compresses", got && got_n >= 4 && !memcmp(got, "\x28\xB5\x2F\xFD", 4));
-	char *raw = rd_all(tpath("forced.bin"), QN_RD_RAW, &n, codec, &rc, &e);
+	got = read_file(in_top("forced.bin"), &got_n);
+	CHECK_NAMED("QN_WR_ZSTD compresses",
+		    got && got_n >= 4 && !memcmp(got, "\x28\xB5\x2F\xFD", 4));
+	char *raw = rd_all(in_top("forced.bin"), QN_RD_RAW, &n, codec, &rc, &e);
 	CHECK_NAMED("QN_RD_RAW returns the stored bytes", same(raw, n, got, got_n));
 	CHECK_STR("QN_RD_RAW codec none", codec, "none");
 	free(raw);
 	free(got);
-	got = rd_all(tpath("forced.bin"), 0, &got_n, NULL, &rc, &e);
-	CHECK_NAMED("QN_WR_ZSTD output reads back", rc == 0 && same(got, got_n, "forced compression", 18));
+	got = rd_all(in_top("forced.bin"), 0, &got_n, NULL, &rc, &e);
+	CHECK_NAMED("QN_WR_ZSTD output reads back",
+		    rc == 0 && same(got, got_n, "forced compression", 18));
 	free(got);
 	free(text);
 	clean_dir();
@@ -355,8 +346,8 @@ static void test_rd_compressible(void)
 	size_t cap = ZSTD_compressBound(n);
 	char *c = malloc(cap);
 	size_t cn = ZSTD_compress(c, cap, data, n, 19);
-	write_file(tpath("same.zst"), c, cn);
-	got = rd_all(tpath("same.zst"), 0, &got_n, NULL, &rc, &e);
+	write_file(in_top("same.zst"), c, cn);
+	got = rd_all(in_top("same.zst"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("5 MB compressible zstd (one-shot frame) reads without error", rc == 0);
 	if (rc)
 		printf("  error: %s (compressed %zu bytes)\n", e.msg, cn);
@@ -365,10 +356,10 @@ static void test_rd_compressible(void)
 	free(c);
 
 	/* gzip via zlib's gzwrite. */
-	gzFile gz = gzopen(tpath("same.gz"), "wb9");
+	gzFile gz = gzopen(in_top("same.gz"), "wb9");
 	gzwrite(gz, data, (unsigned)n);
 	gzclose(gz);
-	got = rd_all(tpath("same.gz"), 0, &got_n, NULL, &rc, &e);
+	got = rd_all(in_top("same.gz"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("5 MB compressible gzip reads without error", rc == 0);
 	if (rc)
 		printf("  error: %s\n", e.msg);
@@ -376,10 +367,10 @@ static void test_rd_compressible(void)
 	free(got);
 
 	/* The same through qn_wr's streaming compressor. */
-	struct qn_wr *w = qn_wr_open(tpath("same2.zst"), 0, &e);
+	struct qn_wr *w = qn_wr_open(in_top("same2.zst"), 0, &e);
 	qn_wr_write(w, data, n, &e);
 	qn_wr_commit(w, NULL, &e);
-	got = rd_all(tpath("same2.zst"), 0, &got_n, NULL, &rc, &e);
+	got = rd_all(in_top("same2.zst"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("5 MB compressible qn_wr .zst reads without error", rc == 0);
 	if (rc)
 		printf("  error: %s\n", e.msg);
@@ -396,45 +387,45 @@ static void test_rd_gzip(void)
 	char *text = make_lines(3 << 20, &n, &nlines), *got, codec[8];
 	int rc;
 
-	gzFile gz = gzopen(tpath("in.gz"), "wb6");
+	gzFile gz = gzopen(in_top("in.gz"), "wb6");
 	CHECK_NAMED("gzopen", gz != NULL);
 	gzwrite(gz, text, (unsigned)n);
 	gzclose(gz);
-	got = rd_all(tpath("in.gz"), 0, &got_n, codec, &rc, &e);
+	got = rd_all(in_top("in.gz"), 0, &got_n, codec, &rc, &e);
 	CHECK_NAMED("gzip reads without error", rc == 0);
 	CHECK_NAMED("gzip reads back identical", same(got, got_n, text, n));
 	CHECK_STR("gzip codec", codec, "gzip");
 	free(got);
 
 	/* Two members, as `cat a.gz b.gz` makes. */
-	gz = gzopen(tpath("two.gz"), "wb");
+	gz = gzopen(in_top("two.gz"), "wb");
 	gzwrite(gz, "first member\n", 13);
 	gzclose(gz);
-	gz = gzopen(tpath("two.gz"), "ab");
+	gz = gzopen(in_top("two.gz"), "ab");
 	gzwrite(gz, "second member\n", 14);
 	gzclose(gz);
-	got = rd_all(tpath("two.gz"), 0, &got_n, NULL, &rc, &e);
+	got = rd_all(in_top("two.gz"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("concatenated gzip members read in full",
 		    rc == 0 && same(got, got_n, "first member\nsecond member\n", 27));
 	free(got);
 
 	/* Truncated gzip: an error, not a short success. */
 	size_t cn;
-	char *c = read_file(tpath("in.gz"), &cn);
-	write_file(tpath("cut.gz"), c, cn / 2);
-	got = rd_all(tpath("cut.gz"), 0, &got_n, NULL, &rc, &e);
+	char *c = read_file(in_top("in.gz"), &cn);
+	write_file(in_top("cut.gz"), c, cn / 2);
+	got = rd_all(in_top("cut.gz"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("truncated gzip gives an error", rc == -1);
 	CHECK_NAMED("truncated gzip message names the file", strstr(e.msg, "cut.gz") != NULL);
 	free(got);
-	write_file(tpath("cut.gz"), c, cn - 4); /* only the trailer's size is gone */
-	got = rd_all(tpath("cut.gz"), 0, &got_n, NULL, &rc, &e);
+	write_file(in_top("cut.gz"), c, cn - 4); /* only the trailer's size is gone */
+	got = rd_all(in_top("cut.gz"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("gzip missing its trailer gives an error", rc == -1);
 	free(got);
 	/* A gzip stream with a corrupted body. */
 	c[cn / 2] ^= 0x55;
 	c[cn / 2 + 1] ^= 0x55;
-	write_file(tpath("bad.gz"), c, cn);
-	got = rd_all(tpath("bad.gz"), 0, &got_n, NULL, &rc, &e);
+	write_file(in_top("bad.gz"), c, cn);
+	got = rd_all(in_top("bad.gz"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("corrupted gzip gives an error", rc == -1);
 	free(got);
 	free(c);
@@ -454,39 +445,39 @@ static void test_rd_zstd_frames(void)
 		b[i] = (char)('0' + i % 10);
 	an = ZSTD_compress(cat, sizeof cat, a, sizeof a, 3);
 	bn = ZSTD_compress(cat + an, sizeof cat - an, b, sizeof b, 3);
-	write_file(tpath("frames.zst"), cat, an + bn);
-	got = rd_all(tpath("frames.zst"), 0, &got_n, NULL, &rc, &e);
+	write_file(in_top("frames.zst"), cat, an + bn);
+	got = rd_all(in_top("frames.zst"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("concatenated zstd frames read without error", rc == 0);
 	CHECK_NAMED("concatenated zstd frames: length", got_n == sizeof a + sizeof b);
-	CHECK_NAMED("concatenated zstd frames: contents",
-		    got && got_n == sizeof a + sizeof b && !memcmp(got, a, sizeof a) &&
-			    !memcmp(got + sizeof a, b, sizeof b));
+	CHECK_NAMED("concatenated zstd frames: contents", got && got_n == sizeof a + sizeof b &&
+							      !memcmp(got, a, sizeof a) &&
+							      !memcmp(got + sizeof a, b, sizeof b));
 	free(got);
 
 	/* Truncated at several places: always an error. */
 	size_t cuts[] = {4, 10, an - 1, an + 5, an + bn - 1};
 	for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
 		char nm[80];
-		write_file(tpath("cut.zst"), cat, cuts[i]);
+		write_file(in_top("cut.zst"), cat, cuts[i]);
 		e.msg[0] = 0;
-		got = rd_all(tpath("cut.zst"), 0, &got_n, NULL, &rc, &e);
-		snprintf(nm, sizeof nm, "zstd truncated to %zu of %zu bytes gives an error", cuts[i],
-			 an + bn);
+		got = rd_all(in_top("cut.zst"), 0, &got_n, NULL, &rc, &e);
+		snprintf(nm, sizeof nm, "zstd truncated to %zu of %zu bytes gives an error",
+			 cuts[i], an + bn);
 		CHECK_NAMED(nm, rc == -1);
 		free(got);
 	}
 	CHECK_NAMED("truncated zstd message names the file", strstr(e.msg, "cut.zst") != NULL);
 
 	/* A truncated stream from qn_wr itself (the last bytes lost). */
-	struct qn_wr *w = qn_wr_open(tpath("w.zst"), 0, &e);
+	struct qn_wr *w = qn_wr_open(in_top("w.zst"), 0, &e);
 	size_t n, nl;
 	char *text = make_lines(400000, &n, &nl), *c;
 	qn_wr_write(w, text, n, &e);
 	qn_wr_commit(w, NULL, &e);
 	size_t cn;
-	c = read_file(tpath("w.zst"), &cn);
-	write_file(tpath("w.zst"), c, cn - 3);
-	struct qn_rd *r = qn_rd_open(tpath("w.zst"), 0, &e);
+	c = read_file(in_top("w.zst"), &cn);
+	write_file(in_top("w.zst"), c, cn - 3);
+	struct qn_rd *r = qn_rd_open(in_top("w.zst"), 0, &e);
 	struct qn_buf line;
 	qn_buf_init(&line, QN_BUF_UNLIMITED);
 	while ((rc = qn_rd_line(r, &line, 1 << 20, &e)) == 1)
@@ -497,8 +488,8 @@ static void test_rd_zstd_frames(void)
 
 	/* Garbage after the zstd magic. */
 	memcpy(cat + 4, "this is not a zstd frame at all", 31);
-	write_file(tpath("junk.zst"), cat, 35);
-	got = rd_all(tpath("junk.zst"), 0, &got_n, NULL, &rc, &e);
+	write_file(in_top("junk.zst"), cat, 35);
+	got = rd_all(in_top("junk.zst"), 0, &got_n, NULL, &rc, &e);
 	CHECK_NAMED("corrupt zstd gives an error", rc == -1);
 	free(got);
 	free(c);
@@ -512,7 +503,7 @@ static void test_wr_abort_finish(void)
 	struct qn_wr_info info, info2;
 	char names[1024], *got;
 	size_t n;
-	const char *path = tpath("keep.txt");
+	const char *path = in_top("keep.txt");
 
 	write_file(path, "old version\n", 12);
 	struct qn_wr *w = qn_wr_open(path, 0, &e);
@@ -527,11 +518,12 @@ static void test_wr_abort_finish(void)
 	qn_wr_abort(NULL); /* accepted like free(NULL) */
 
 	/* Abort of a new file: nothing at all remains. */
-	w = qn_wr_open(tpath("never.zst"), 0, &e);
+	w = qn_wr_open(in_top("never.zst"), 0, &e);
 	qn_wr_write(w, "x", 1, &e);
 	qn_wr_abort(w);
 	CHECK_NAMED("abort of a new .zst leaves nothing",
-		    count_entries(names, sizeof names) == 1 && access(tpath("never.zst"), F_OK) != 0);
+		    count_entries(names, sizeof names) == 1 &&
+			access(in_top("never.zst"), F_OK) != 0);
 
 	/* finish, then commit. */
 	w = qn_wr_open(path, 0, &e);
@@ -542,12 +534,13 @@ static void test_wr_abort_finish(void)
 	qn_sha256_hex("v2\n", 3, want);
 	CHECK_STR("finish fills info.sha256", info.sha256, want);
 	got = read_file(path, &n);
-	CHECK_NAMED("after finish the old version is still in place", same(got, n, "old version\n", 12));
+	CHECK_NAMED("after finish the old version is still in place",
+		    same(got, n, "old version\n", 12));
 	free(got);
 	CHECK_NAMED("write after finish fails", qn_wr_write(w, "late", 4, &e) == -1);
 	CHECK_NAMED("write after finish says so", strstr(e.msg, "finished") != NULL);
-	CHECK_NAMED("finish twice is fine", qn_wr_finish(w, &info2, &e) == 0 &&
-						    !strcmp(info.sha256, info2.sha256));
+	CHECK_NAMED("finish twice is fine",
+		    qn_wr_finish(w, &info2, &e) == 0 && !strcmp(info.sha256, info2.sha256));
 	memset(&info2, 0, sizeof info2);
 	CHECK_NAMED("commit after finish ok", qn_wr_commit(w, &info2, &e) == 0);
 	CHECK_NAMED("commit reports the finish info",
@@ -579,7 +572,8 @@ static void test_wr_errors(void)
 	w = qn_wr_open("/dev/full", 0, &e);
 	CHECK_NAMED("wr_open /dev/full", w != NULL);
 	if (w) {
-		CHECK_NAMED("small write to /dev/full is buffered", qn_wr_write(w, "abc", 3, &e) == 0);
+		CHECK_NAMED("small write to /dev/full is buffered",
+			    qn_wr_write(w, "abc", 3, &e) == 0);
 		e.msg[0] = 0;
 		CHECK_NAMED("commit to /dev/full fails", qn_wr_commit(w, &info, &e) == -1);
 		CHECK_NAMED("/dev/full message names the file", strstr(e.msg, "/dev/full") != NULL);
@@ -605,13 +599,13 @@ static void test_wr_errors(void)
 	}
 	/* Nonexistent folder; a folder as the target. */
 	e.msg[0] = 0;
-	w = qn_wr_open(tpath("no/such/dir/out.txt"), 0, &e);
+	w = qn_wr_open(in_top("no/such/dir/out.txt"), 0, &e);
 	CHECK_NAMED("wr_open in a missing folder fails", w == NULL);
 	CHECK_NAMED("missing folder message names the path", strstr(e.msg, "out.txt") != NULL);
 	if (w)
 		qn_wr_abort(w);
 	e.msg[0] = 0;
-	w = qn_wr_open(dir, 0, &e);
+	w = qn_wr_open(top, 0, &e);
 	CHECK_NAMED("wr_open on a folder fails", w == NULL);
 	CHECK_NAMED("folder message", strstr(e.msg, "directory") != NULL);
 	if (w)
@@ -624,7 +618,7 @@ static void test_rd_lines(void)
 	struct qn_buf line;
 	struct qn_rd *r;
 	char big[200];
-	const char *p = tpath("lines.txt");
+	const char *p = in_top("lines.txt");
 
 	memset(big, 'x', sizeof big);
 	struct qn_buf f;
@@ -646,11 +640,12 @@ static void test_rd_lines(void)
 	CHECK_NAMED("line after a too-long one is read", rc == 1);
 	CHECK_STR("line after a too-long one", line.data, "after");
 	CHECK_NAMED("empty line", qn_rd_line(r, &line, 50, &e) == 1 && line.len == 0);
-	CHECK_NAMED("CRLF line keeps its CR", qn_rd_line(r, &line, 50, &e) == 1 &&
-						      !strcmp(line.data, "crlf\r"));
-	CHECK_NAMED("line of exactly max bytes", qn_rd_line(r, &line, 50, &e) == 1 && line.len == 50);
-	CHECK_NAMED("final line without newline", qn_rd_line(r, &line, 50, &e) == 1 &&
-							   !strcmp(line.data, "last"));
+	CHECK_NAMED("CRLF line keeps its CR",
+		    qn_rd_line(r, &line, 50, &e) == 1 && !strcmp(line.data, "crlf\r"));
+	CHECK_NAMED("line of exactly max bytes",
+		    qn_rd_line(r, &line, 50, &e) == 1 && line.len == 50);
+	CHECK_NAMED("final line without newline",
+		    qn_rd_line(r, &line, 50, &e) == 1 && !strcmp(line.data, "last"));
 	CHECK_NAMED("end of input", qn_rd_line(r, &line, 50, &e) == 0);
 	CHECK_NAMED("end of input again", qn_rd_line(r, &line, 50, &e) == 0);
 	qn_rd_close(r);
@@ -687,14 +682,14 @@ static void test_rd_lines(void)
 	qn_buf_init(&line, QN_BUF_UNLIMITED);
 	r = qn_rd_open(p, 0, &e);
 	CHECK_NAMED("300 KB line read whole", qn_rd_line(r, &line, n, &e) == 1 && line.len == n);
-	CHECK_NAMED("line after the 300 KB one", qn_rd_line(r, &line, n, &e) == 1 &&
-							   !strcmp(line.data, "tail"));
+	CHECK_NAMED("line after the 300 KB one",
+		    qn_rd_line(r, &line, n, &e) == 1 && !strcmp(line.data, "tail"));
 	qn_rd_close(r);
 	r = qn_rd_open(p, 0, &e);
 	CHECK_NAMED("300 KB line with max n-1 is too long",
 		    qn_rd_line(r, &line, n - 1, &e) == QN_RD_TOOLONG);
-	CHECK_NAMED("and the next line survives", qn_rd_line(r, &line, n, &e) == 1 &&
-							  !strcmp(line.data, "tail"));
+	CHECK_NAMED("and the next line survives",
+		    qn_rd_line(r, &line, n, &e) == 1 && !strcmp(line.data, "tail"));
 	qn_rd_close(r);
 	free(d);
 	qn_buf_release(&line);
@@ -714,7 +709,7 @@ static void test_rd_big_plain(void)
 	struct qn_err e = {{0}};
 	size_t n, nlines;
 	char *text = make_lines(5 << 20, &n, &nlines);
-	const char *p = tpath("big.txt");
+	const char *p = in_top("big.txt");
 
 	write_file(p, text, n);
 	struct qn_rd *r = qn_rd_open(p, QN_RD_SHA256, &e);
@@ -748,10 +743,10 @@ static void test_rd_big_plain(void)
 	free(got);
 
 	/* gzip of the same, read with rd_line. */
-	gzFile gz = gzopen(tpath("big.gz"), "wb1");
+	gzFile gz = gzopen(in_top("big.gz"), "wb1");
 	gzwrite(gz, text, (unsigned)n);
 	gzclose(gz);
-	r = qn_rd_open(tpath("big.gz"), 0, &e);
+	r = qn_rd_open(in_top("big.gz"), 0, &e);
 	qn_buf_init(&line, QN_BUF_UNLIMITED);
 	i = lines = bad = 0;
 	while ((rc = qn_rd_line(r, &line, 1 << 20, &e)) == 1) {
@@ -776,7 +771,7 @@ static void test_rd_slurp_peek_sha(void)
 	struct qn_buf out;
 	struct qn_rd *r;
 	char data[1000], hex[65], want[65];
-	const char *p = tpath("slurp.txt");
+	const char *p = in_top("slurp.txt");
 	const char *q;
 	size_t n;
 
@@ -800,7 +795,7 @@ static void test_rd_slurp_peek_sha(void)
 	r = qn_rd_open(p, 0, &e);
 	CHECK_NAMED("slurp appends; max ignores earlier contents",
 		    qn_rd_slurp(r, &out, 1000, &e) == 1 && out.len == 1006 &&
-			    !memcmp(out.data, "prefix", 6) && !memcmp(out.data + 6, data, 1000));
+			!memcmp(out.data, "prefix", 6) && !memcmp(out.data + 6, data, 1000));
 	qn_rd_close(r);
 	qn_buf_release(&out);
 
@@ -819,17 +814,16 @@ static void test_rd_slurp_peek_sha(void)
 		    qn_rd_peek(r, &q, &n, &e) == 0 && n > 0 && !memcmp(q, data + 10, n));
 	qn_buf_init(&out, QN_BUF_UNLIMITED);
 	qn_rd_slurp(r, &out, 2000, &e);
-	CHECK_NAMED("slurp after read+peek gets the rest",
-		    same(out.data, out.len, data + 10, 990));
+	CHECK_NAMED("slurp after read+peek gets the rest", same(out.data, out.len, data + 10, 990));
 	CHECK_NAMED("peek at end gives 0 bytes", qn_rd_peek(r, &q, &n, &e) == 0 && n == 0);
 	qn_rd_close(r);
 	qn_buf_release(&out);
 
 	/* peek on a .zst sees decoded bytes. */
-	struct qn_wr *w = qn_wr_open(tpath("peek.zst"), 0, &e);
+	struct qn_wr *w = qn_wr_open(in_top("peek.zst"), 0, &e);
 	qn_wr_write(w, "{\"id\":1}\n", 9, &e);
 	qn_wr_commit(w, NULL, &e);
-	r = qn_rd_open(tpath("peek.zst"), 0, &e);
+	r = qn_rd_open(in_top("peek.zst"), 0, &e);
 	CHECK_NAMED("peek on .zst sees decoded bytes",
 		    qn_rd_peek(r, &q, &n, &e) == 0 && n == 9 && !memcmp(q, "{\"id\":1}\n", 9));
 	qn_rd_close(r);
@@ -839,9 +833,9 @@ static void test_rd_slurp_peek_sha(void)
 	char *big = malloc(big_n);
 	for (size_t i = 0; i < big_n; i++)
 		big[i] = (char)(i * 17 + (i >> 12));
-	write_file(tpath("hash.bin"), big, big_n);
+	write_file(in_top("hash.bin"), big, big_n);
 	qn_sha256_hex(big, big_n, want);
-	r = qn_rd_open(tpath("hash.bin"), QN_RD_SHA256, &e);
+	r = qn_rd_open(in_top("hash.bin"), QN_RD_SHA256, &e);
 	qn_rd_read(r, head, 10, &e);
 	CHECK_NAMED("rd_sha256 after a partial read", qn_rd_sha256(r, hex, &e) == 0);
 	CHECK_STR("rd_sha256 is the whole file's hash", hex, want);
@@ -849,34 +843,36 @@ static void test_rd_slurp_peek_sha(void)
 	char hex2[65];
 	CHECK_NAMED("rd_sha256 twice", qn_rd_sha256(r, hex2, &e) == 0 && !strcmp(hex, hex2));
 	qn_rd_close(r);
-	r = qn_rd_open(tpath("hash.bin"), QN_RD_SHA256, &e);
-	CHECK_NAMED("rd_sha256 without reading", qn_rd_sha256(r, hex, &e) == 0 && !strcmp(hex, want));
+	r = qn_rd_open(in_top("hash.bin"), QN_RD_SHA256, &e);
+	CHECK_NAMED("rd_sha256 without reading",
+		    qn_rd_sha256(r, hex, &e) == 0 && !strcmp(hex, want));
 	qn_rd_close(r);
-	r = qn_rd_open(tpath("hash.bin"), QN_RD_SHA256, &e);
+	r = qn_rd_open(in_top("hash.bin"), QN_RD_SHA256, &e);
 	qn_rd_peek(r, &q, &n, &e);
 	CHECK_NAMED("rd_sha256 after a peek", qn_rd_sha256(r, hex, &e) == 0 && !strcmp(hex, want));
 	qn_rd_close(r);
-	r = qn_rd_open(tpath("hash.bin"), 0, &e);
+	r = qn_rd_open(in_top("hash.bin"), 0, &e);
 	CHECK_NAMED("rd_sha256 without QN_RD_SHA256 fails", qn_rd_sha256(r, hex, &e) == -1);
 	qn_rd_close(r);
 	/* Of a compressed file: the stored bytes, as manifests record them. */
-	w = qn_wr_open(tpath("hash.zst"), 0, &e);
+	w = qn_wr_open(in_top("hash.zst"), 0, &e);
 	qn_wr_write(w, big, big_n, &e);
 	struct qn_wr_info info;
 	qn_wr_commit(w, &info, &e);
-	r = qn_rd_open(tpath("hash.zst"), QN_RD_SHA256, &e);
+	r = qn_rd_open(in_top("hash.zst"), QN_RD_SHA256, &e);
 	qn_rd_read(r, head, 10, &e);
 	CHECK_NAMED("rd_sha256 of .zst after a partial read is the stored bytes' hash",
 		    qn_rd_sha256(r, hex, &e) == 0 && !strcmp(hex, info.sha256) &&
-			    sha_matches(tpath("hash.zst"), hex));
+			sha_matches(in_top("hash.zst"), hex));
 	qn_rd_close(r);
 	free(big);
 
 	/* Missing file. */
 	e.msg[0] = 0;
-	r = qn_rd_open(tpath("missing.txt"), 0, &e);
+	r = qn_rd_open(in_top("missing.txt"), 0, &e);
 	CHECK_NAMED("rd_open of a missing file fails", r == NULL);
-	CHECK_NAMED("missing file message", strstr(e.msg, "missing.txt") && strstr(e.msg, "No such file"));
+	CHECK_NAMED("missing file message",
+		    strstr(e.msg, "missing.txt") && strstr(e.msg, "No such file"));
 	qn_rd_close(NULL);
 	clean_dir();
 }
@@ -919,8 +915,8 @@ static void test_rd_fd(void)
 	qn_buf_release(&out);
 
 	/* "-" reads stdin. */
-	write_file(tpath("stdin.txt"), "via stdin\n", 10);
-	int saved = dup(0), fd = open(tpath("stdin.txt"), O_RDONLY);
+	write_file(in_top("stdin.txt"), "via stdin\n", 10);
+	int saved = dup(0), fd = open(in_top("stdin.txt"), O_RDONLY);
 	dup2(fd, 0);
 	close(fd);
 	r = qn_rd_open("-", 0, &e);
@@ -941,10 +937,8 @@ static void test_rd_fd(void)
 
 int main(void)
 {
-	if (!mkdtemp(dir)) {
-		printf("FAIL: mkdtemp\n");
+	if (make_top("test_rdwr") < 0)
 		return 1;
-	}
 	test_wr_plain();
 	test_wr_zstd();
 	test_rd_compressible();
@@ -957,6 +951,6 @@ int main(void)
 	test_rd_slurp_peek_sha();
 	test_rd_fd();
 	clean_dir();
-	rmdir(dir);
+	rmdir(top);
 	return CHECK_DONE();
 }

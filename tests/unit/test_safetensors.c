@@ -16,7 +16,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <float.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,59 +27,7 @@
 #include "check.h"
 #include "err.h"
 #include "safetensors.h"
-
-static char top[4096];
-
-static char *in_top(const char *name)
-{
-	static char p[4][4200];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(p[k], sizeof p[k], "%s/%s", top, name);
-	return p[k];
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *b;
-	long n;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc(n > 0 ? (size_t)n : 1);
-	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	if (b)
-		*len = (size_t)n;
-	return b;
-}
-
-static int spit(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	if (!f)
-		return -1;
-	int ok = fwrite(p, 1, n, f) == n;
-	return fclose(f) == 0 && ok ? 0 : -1;
-}
+#include "testfs.h"
 
 static void put64(unsigned char *p, uint64_t v)
 {
@@ -95,11 +42,6 @@ static uint64_t get64(const unsigned char *p)
 	for (int i = 7; i >= 0; i--)
 		v = v << 8 | p[i];
 	return v;
-}
-
-static int contains(const char *s, const char *what)
-{
-	return strstr(s, what) != NULL;
 }
 
 /* A file image: the header's length, the header, then data (zeros when NULL). */
@@ -782,15 +724,11 @@ static int seeds(const char *dir)
 
 int main(int argc, char **argv)
 {
-	const char *tmp = getenv("TMPDIR");
 
 	if (argc > 2 && !strcmp(argv[1], "--seeds"))
 		return seeds(argv[2]);
-	snprintf(top, sizeof top, "%s/test_safetensors.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(top)) {
-		perror("mkdtemp");
+	if (make_top("test_safetensors") < 0)
 		return 1;
-	}
 	test_dtypes();
 	test_invalid();
 	test_valid_corners();
@@ -799,6 +737,6 @@ int main(int argc, char **argv)
 	test_writer_refusals();
 	test_roundtrip();
 	test_open();
-	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_rf(top);
 	return CHECK_DONE();
 }

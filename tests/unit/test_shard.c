@@ -22,7 +22,6 @@
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
@@ -39,11 +38,10 @@
 #include "check.h"
 #include "err.h"
 #include "shard.h"
+#include "testfs.h"
 
 #define FP "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define FP2 "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static char top[4096];
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -60,77 +58,6 @@ static uint64_t rnd(void)
 static uint32_t below(uint32_t n)
 {
 	return n ? (uint32_t)(rnd() % n) : 0;
-}
-
-static char *folder(const char *name)
-{
-	static char p[8][4200];
-	static int k;
-
-	k = (k + 1) % 8;
-	snprintf(p[k], sizeof p[k], "%s/%s", top, name);
-	return p[k];
-}
-
-static const char *in_dir(const char *dir, const char *name)
-{
-	static char p[4][4400];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-	return p[k];
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *b;
-	long n;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	b = malloc(n > 0 ? (size_t)n : 1);
-	if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-		free(b);
-		b = NULL;
-	}
-	fclose(f);
-	if (b)
-		*len = (size_t)n;
-	return b;
-}
-
-static int spit(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	if (!f)
-		return -1;
-	int ok = fwrite(p, 1, n, f) == n;
-	return fclose(f) == 0 && ok ? 0 : -1;
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-static void rm_rf(const char *p)
-{
-	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int contains(const char *s, const char *what)
-{
-	return strstr(s, what) != NULL;
 }
 
 /* ---- the documents a test writes, and what reading them must give ---- */
@@ -503,13 +430,13 @@ static void test_roundtrip(void)
 	    .fingerprint = FP, .vocab_size = 50257, .block_tokens = 512, .max_bytes = 48 * 1024};
 
 	rng_state = 42;
-	CHECK_NAMED("width 16: written", write_corpus(folder("rt16"), &c, 500, &o, 50256) == 0);
-	check_corpus("width 16", folder("rt16"), &c, &o, 50256);
+	CHECK_NAMED("width 16: written", write_corpus(in_top("rt16"), &c, 500, &o, 50256) == 0);
+	check_corpus("width 16", in_top("rt16"), &c, &o, 50256);
 	corpus_free(&c);
 
 	o.vocab_size = 100277;
-	CHECK_NAMED("width 32: written", write_corpus(folder("rt32"), &c, 500, &o, 100257) == 0);
-	check_corpus("width 32", folder("rt32"), &c, &o, 100257);
+	CHECK_NAMED("width 32: written", write_corpus(in_top("rt32"), &c, 500, &o, 100257) == 0);
+	check_corpus("width 32", in_top("rt32"), &c, &o, 100257);
 	corpus_free(&c);
 
 	/* A small vocabulary at an explicit width of 32, a one-token block. */
@@ -517,8 +444,8 @@ static void test_roundtrip(void)
 	o.width = 32;
 	o.block_tokens = 1;
 	o.max_bytes = 256 * 1024;
-	CHECK_NAMED("tiny blocks: written", write_corpus(folder("rt1"), &c, 150, &o, 299) == 0);
-	check_corpus("tiny blocks", folder("rt1"), &c, &o, 299);
+	CHECK_NAMED("tiny blocks: written", write_corpus(in_top("rt1"), &c, 150, &o, 299) == 0);
+	check_corpus("tiny blocks", in_top("rt1"), &c, &o, 299);
 	corpus_free(&c);
 
 	/* Default block size and level; a large document across many blocks. */
@@ -527,7 +454,7 @@ static void test_roundtrip(void)
 	o.block_tokens = 0;
 	o.max_bytes = 0;
 	struct qn_err e;
-	struct qn_shard_writer *w = qn_shard_writer_open(folder("big"), QN_SHARD_TRAIN, &o, &e);
+	struct qn_shard_writer *w = qn_shard_writer_open(in_top("big"), QN_SHARD_TRAIN, &o, &e);
 	size_t n = 300000;
 	uint32_t *ids = malloc(n * sizeof *ids);
 	for (size_t i = 0; i < n; i++)
@@ -537,9 +464,9 @@ static void test_roundtrip(void)
 	doc.n = 10;
 	ok = ok && qn_shard_writer_add(w, &doc, &e) == 0;
 	struct qn_shard_meta m = {.eot = -1};
-	ok = ok && qn_shard_dir_commit(folder("big"), &w, 1, &m, &e) == 0;
+	ok = ok && qn_shard_dir_commit(in_top("big"), &w, 1, &m, &e) == 0;
 	qn_shard_writer_free(w);
-	struct qn_shard_dir *d = ok ? qn_shard_dir_open(folder("big"), &e) : NULL;
+	struct qn_shard_dir *d = ok ? qn_shard_dir_open(in_top("big"), &e) : NULL;
 	struct qn_shard_docview v;
 	ok = d && qn_shard_dir_read(d, QN_SHARD_TRAIN, 0, &v, &e) == 0 && v.n == n &&
 	     !memcmp(v.tokens, ids, n * sizeof *ids) &&
@@ -554,7 +481,7 @@ static void test_roundtrip(void)
 		    d && !qn_shard_stream_open(d, QN_SHARD_TRAIN, QN_SHARD_SEP_AFTER, &e) &&
 			contains(e.msg, "end-of-text"));
 	CHECK_NAMED("no end-of-text: export refused",
-		    d && qn_shard_export_llmc(d, QN_SHARD_TRAIN, folder("x.bin"), &e) < 0 &&
+		    d && qn_shard_export_llmc(d, QN_SHARD_TRAIN, in_top("x.bin"), &e) < 0 &&
 			contains(e.msg, "end-of-text"));
 	qn_shard_dir_close(d);
 	free(ids);
@@ -643,7 +570,7 @@ static int read_all_dir(const char *dir, struct qn_err *e)
 static void test_corruption(void)
 {
 	struct corpus c;
-	char *dir = folder("small");
+	char *dir = in_top("small");
 	const char *path = in_dir(dir, "train-00000.qsh");
 	size_t len;
 	struct qn_err e;
@@ -822,7 +749,7 @@ static void drop_labels(json_t *r)
 static void test_manifest(void)
 {
 	struct corpus c;
-	char *dir = folder("man");
+	char *dir = in_top("man");
 	struct qn_err e;
 	size_t mlen;
 
@@ -899,7 +826,7 @@ static void test_writer(void)
 	    .fingerprint = FP, .vocab_size = 1000, .block_tokens = 64, .max_bytes = 4096};
 	struct qn_err e;
 	uint32_t ids[200];
-	char *dir = folder("wr");
+	char *dir = in_top("wr");
 
 	for (int i = 0; i < 200; i++)
 		ids[i] = (uint32_t)(i * 37 % 1000);
@@ -1010,12 +937,12 @@ static void test_writer(void)
 	    .ids = ids, .n = 200, .masked = 1, .spans = all, .nspans = 2, .label = -1};
 	struct qn_shard_doc m3 = {.ids = ids, .n = 200, .masked = 1, .label = -1};
 	struct qn_shard_doc m4 = {.ids = ids, .n = 0, .masked = 1, .label = -1};
-	w = qn_shard_writer_open(folder("masks"), QN_SHARD_VAL, &o, &e);
+	w = qn_shard_writer_open(in_top("masks"), QN_SHARD_VAL, &o, &e);
 	ok = w && !qn_shard_writer_add(w, &m1, &e) && !qn_shard_writer_add(w, &m2, &e) &&
 	     !qn_shard_writer_add(w, &m3, &e) && !qn_shard_writer_add(w, &m4, &e) &&
-	     !qn_shard_dir_commit(folder("masks"), &w, 1, &m, &e);
+	     !qn_shard_dir_commit(in_top("masks"), &w, 1, &m, &e);
 	qn_shard_writer_free(w);
-	sd = ok ? qn_shard_dir_open(folder("masks"), &e) : NULL;
+	sd = ok ? qn_shard_dir_open(in_top("masks"), &e) : NULL;
 	struct qn_shard_docview v;
 	ok = sd && !qn_shard_dir_read(sd, QN_SHARD_VAL, 0, &v, &e) && v.masked && v.nspans == 2 &&
 	     v.spans[0].start == 1 && v.spans[0].end == 9 && v.spans[1].start == 20 &&
@@ -1036,7 +963,7 @@ static void test_writer(void)
 		    st2 && qn_shard_stream_read(st2, ids, 200, &e) == 0);
 	qn_shard_stream_close(st2);
 	qn_shard_dir_close(sd);
-	CHECK_NAMED("masks: verify passes", qn_shard_dir_verify(folder("masks"), &e) == 0);
+	CHECK_NAMED("masks: verify passes", qn_shard_dir_verify(in_top("masks"), &e) == 0);
 }
 
 /* Whether dir holds no temporary file of lib/wr.h. */
@@ -1063,7 +990,7 @@ static void test_io_failure(void)
 	struct qn_shard_meta m = {.eot = 999};
 	struct qn_err e;
 	uint32_t ids[300];
-	char *dir = folder("full");
+	char *dir = in_top("full");
 	int rc = 0, added = 0;
 
 	for (int i = 0; i < 300; i++)
@@ -1119,7 +1046,7 @@ static void test_export(void)
 	static const uint32_t d1[] = {1, 2, 3}, d3[] = {50000, 7};
 	struct qn_shard_opts o = {.fingerprint = FP, .vocab_size = 50257};
 	struct qn_err e;
-	char *dir = folder("exp16");
+	char *dir = in_top("exp16");
 	size_t len;
 
 	struct qn_shard_writer *w = qn_shard_writer_open(dir, QN_SHARD_TRAIN, &o, &e);
@@ -1139,8 +1066,8 @@ static void test_export(void)
 	static const unsigned char nano[] = {0x01, 0x00, 0x02, 0x00, 0x03, 0x00, 0x50, 0xc4,
 					     0x50, 0xc4, 0x50, 0xc3, 0x07, 0x00, 0x50, 0xc4};
 	CHECK_NAMED("export: nanoGPT written",
-		    qn_shard_export_nanogpt(d, QN_SHARD_TRAIN, folder("train.bin"), &e) == 0);
-	unsigned char *got = slurp(folder("train.bin"), &len);
+		    qn_shard_export_nanogpt(d, QN_SHARD_TRAIN, in_top("train.bin"), &e) == 0);
+	unsigned char *got = slurp(in_top("train.bin"), &len);
 	CHECK_NAMED("export: nanoGPT bytes", got && len == sizeof nano && !memcmp(got, nano, len));
 	free(got);
 
@@ -1150,8 +1077,8 @@ static void test_export(void)
 	static const unsigned char llmc_toks[] = {0x50, 0xc4, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00,
 						  0x50, 0xc4, 0x50, 0xc4, 0x50, 0xc3, 0x07, 0x00};
 	CHECK_NAMED("export: llm.c written",
-		    qn_shard_export_llmc(d, QN_SHARD_TRAIN, folder("train_llmc.bin"), &e) == 0);
-	got = slurp(folder("train_llmc.bin"), &len);
+		    qn_shard_export_llmc(d, QN_SHARD_TRAIN, in_top("train_llmc.bin"), &e) == 0);
+	got = slurp(in_top("train_llmc.bin"), &len);
 	ok = got && len == 1024 + sizeof llmc_toks && !memcmp(got, llmc_head, 12) &&
 	     !memcmp(got + 1024, llmc_toks, sizeof llmc_toks);
 	for (size_t i = 12; ok && i < 1024; i++)
@@ -1161,12 +1088,12 @@ static void test_export(void)
 	CHECK_NAMED("export: a full disk fails",
 		    qn_shard_export_nanogpt(d, QN_SHARD_TRAIN, "/dev/full", &e) < 0);
 	CHECK_NAMED("export: the empty val split exports an empty file",
-		    qn_shard_export_nanogpt(d, QN_SHARD_VAL, folder("val.bin"), &e) == 0 &&
-			(free(slurp(folder("val.bin"), &len)), len == 0));
+		    qn_shard_export_nanogpt(d, QN_SHARD_VAL, in_top("val.bin"), &e) == 0 &&
+			(free(slurp(in_top("val.bin"), &len)), len == 0));
 	qn_shard_dir_close(d);
 
 	/* Width 32: llm.c's "llama-3" layout (20240801 = 0x0134d9a1, version 7, uint32). */
-	dir = folder("exp32");
+	dir = in_top("exp32");
 	o.vocab_size = 100277;
 	static const uint32_t d4[] = {100000, 5};
 	struct qn_shard_doc f = {.ids = d4, .n = 2, .label = -1};
@@ -1179,14 +1106,14 @@ static void test_export(void)
 						  0x00, 0x00, 0x03, 0x00, 0x00, 0x00};
 	static const unsigned char l3_toks[] = {0xa1, 0x87, 0x01, 0x00, 0xa0, 0x86,
 						0x01, 0x00, 0x05, 0x00, 0x00, 0x00};
-	ok = d && qn_shard_export_llmc(d, QN_SHARD_VAL, folder("val32.bin"), &e) == 0;
-	got = ok ? slurp(folder("val32.bin"), &len) : NULL;
+	ok = d && qn_shard_export_llmc(d, QN_SHARD_VAL, in_top("val32.bin"), &e) == 0;
+	got = ok ? slurp(in_top("val32.bin"), &len) : NULL;
 	ok = got && len == 1024 + sizeof l3_toks && !memcmp(got, l3_head, 12) &&
 	     !memcmp(got + 1024, l3_toks, sizeof l3_toks);
 	CHECK_NAMED("export: llm.c uint32 bytes", ok);
 	free(got);
 	CHECK_NAMED("export: nanoGPT refuses 32-bit tokens",
-		    d && qn_shard_export_nanogpt(d, QN_SHARD_VAL, folder("v.bin"), &e) < 0 &&
+		    d && qn_shard_export_nanogpt(d, QN_SHARD_VAL, in_top("v.bin"), &e) < 0 &&
 			contains(e.msg, "uint16"));
 	qn_shard_dir_close(d);
 }
@@ -1196,7 +1123,7 @@ static void test_export(void)
 static int seeds(const char *out)
 {
 	struct corpus c;
-	char *dir = folder("seeds");
+	char *dir = in_top("seeds");
 	struct qn_shard_opts o = {
 	    .fingerprint = FP, .vocab_size = 500, .block_tokens = 32, .max_bytes = 6000};
 	int n = 0;
@@ -1211,7 +1138,7 @@ static int seeds(const char *out)
 		n++;
 	free(img);
 	rng_state = 3;
-	if (write_corpus(folder("seeds2"), &c, 40, &o, 499) < 0)
+	if (write_corpus(in_top("seeds2"), &c, 40, &o, 499) < 0)
 		return 1;
 	corpus_free(&c);
 	for (int sp = 0; sp < 2; sp++)
@@ -1219,7 +1146,7 @@ static int seeds(const char *out)
 			char name[32], dst[48];
 			snprintf(name, sizeof name, "%s-%05d.qsh", sp ? "val" : "train", i);
 			snprintf(dst, sizeof dst, "rand-%s", name);
-			img = slurp(in_dir(folder("seeds2"), name), &len);
+			img = slurp(in_dir(in_top("seeds2"), name), &len);
 			if (img && !spit(in_dir(out, dst), img, len))
 				n++;
 			free(img);
@@ -1252,7 +1179,7 @@ static double cpu_now(void)
 static int bench_ids(const uint32_t *ids, size_t n, const size_t *cut, size_t ndocs, uint32_t vocab)
 {
 	struct qn_shard_opts o = {.fingerprint = FP, .vocab_size = vocab};
-	char *dir = folder("bench");
+	char *dir = in_top("bench");
 	struct qn_err e;
 	double t0 = cpu_now();
 
@@ -1440,14 +1367,10 @@ static int bench_text(const char *path)
 
 int main(int argc, char **argv)
 {
-	const char *tmp = getenv("TMPDIR");
 	int rc;
 
-	snprintf(top, sizeof top, "%s/test_shard.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(top)) {
-		perror("mkdtemp");
+	if (make_top("test_shard") < 0)
 		return 1;
-	}
 	if (argc > 2 && !strcmp(argv[1], "--seeds")) {
 		rc = seeds(argv[2]);
 	} else if (argc > 3 && !strcmp(argv[1], "--bench")) {

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "../../ingest/ingest.h"
 #include "rd.h"
+#include "testfs.h"
 
 #define FIX "tests/fixtures/xml/"
 
@@ -93,11 +94,6 @@ static json_int_t meta_int(struct run *r, size_t i, const char *field)
 	return json_integer_value(json_object_get(json_object_get(d, "metadata"), field));
 }
 
-static int has(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
-}
-
 static const char *msgs(struct run *r)
 {
 	return r->s.msgs.data ? r->s.msgs.data : "";
@@ -129,13 +125,13 @@ static void test_generic(void)
 
 	run_file(&r, FIX "too-deep.xml", NULL, &o);
 	CHECK(r.rc == -1 && r.s.failed == 1 && json_array_size(r.docs) == 0);
-	CHECK(has(msgs(&r), "line 1: "));
+	CHECK(contains(msgs(&r), "line 1: "));
 	run_free(&r);
 
 	o.max_bytes = 100;
 	run_file(&r, FIX "generic.xml", NULL, &o);
 	CHECK(r.rc == -1 && r.s.failed == 1);
-	CHECK(has(msgs(&r), "streaming preset"));
+	CHECK(contains(msgs(&r), "streaming preset"));
 	run_free(&r);
 }
 
@@ -156,7 +152,7 @@ static void test_xpath(void)
 	CHECK(json_array_size(r.docs) == 2);
 	CHECK_STR("xpath id explicit", doc_str(&r, 0, "id"), "r1");
 	CHECK(doc_str(&r, 1, "id") && strlen(doc_str(&r, 1, "id")) == 32); /* hashed "node:2" */
-	CHECK(has(doc_str(&r, 0, "text"), "First body.\n\nMore."));
+	CHECK(contains(doc_str(&r, 0, "text"), "First body.\n\nMore."));
 	CHECK_STR("xpath meta", meta_str(&r, 1, "label"), "Label two");
 	CHECK_STR("xpath meta number", meta_str(&r, 0, "n"), "2");
 	CHECK_STR("xpath path", meta_str(&r, 0, "xml_path"), "/library/record");
@@ -201,12 +197,12 @@ static void test_xpath(void)
 	o.xpath = "//[";
 	run_file(&r, FIX "ns.xml", NULL, &o);
 	CHECK(r.rc == -1 && r.s.failed == 1);
-	CHECK(has(msgs(&r), "xpath '//['"));
+	CHECK(contains(msgs(&r), "xpath '//['"));
 	run_free(&r);
 
 	o.xpath = "count(//a)";
 	run_file(&r, FIX "ns.xml", NULL, &o);
-	CHECK(r.rc == -1 && has(msgs(&r), "does not select nodes"));
+	CHECK(r.rc == -1 && contains(msgs(&r), "does not select nodes"));
 	run_free(&r);
 }
 
@@ -227,14 +223,14 @@ static void test_mediawiki(void)
 	CHECK_STR("mw created", doc_str(&r, 0, "created"), "2023-05-06T07:08:09Z");
 	CHECK_STR("mw format", meta_str(&r, 0, "format"), "mediawiki");
 	t = doc_str(&r, 0, "text");
-	CHECK(has(t, "Anarchism is a political philosophy and movement that is skeptical."));
-	CHECK(has(t, "\n\nHistory\n\n"));
-	CHECK(has(t, "Text with a link label and ."));
-	CHECK(has(t, "- first item\n- second item"));
-	CHECK(has(t, "After\xc2\xa0table \xe2\x80\x93 done."));
-	CHECK(!has(t, "Infobox") && !has(t, "old revision") && !has(t, "source") &&
-	      !has(t, "hidden") && !has(t, "cell") && !has(t, "NOTOC") && !has(t, "Category") &&
-	      !has(t, "flag"));
+	CHECK(contains(t, "Anarchism is a political philosophy and movement that is skeptical."));
+	CHECK(contains(t, "\n\nHistory\n\n"));
+	CHECK(contains(t, "Text with a link label and ."));
+	CHECK(contains(t, "- first item\n- second item"));
+	CHECK(contains(t, "After\xc2\xa0table \xe2\x80\x93 done."));
+	CHECK(!contains(t, "Infobox") && !contains(t, "old revision") && !contains(t, "source") &&
+	      !contains(t, "hidden") && !contains(t, "cell") && !contains(t, "NOTOC") &&
+	      !contains(t, "Category") && !contains(t, "flag"));
 	CHECK_STR("mw text 2", doc_str(&r, 1, "text"), "Zebras are striped.");
 	run_free(&r);
 
@@ -242,7 +238,7 @@ static void test_mediawiki(void)
 	CHECK(r.rc == 0);
 	CHECK(json_array_size(r.docs) == 1);
 	CHECK(r.s.failed == 1);
-	CHECK(has(msgs(&r), "cannot parse '" FIX "truncated.xml': line "));
+	CHECK(contains(msgs(&r), "cannot parse '" FIX "truncated.xml': line "));
 	run_free(&r);
 
 	/* A per-document limit below the page text: that page fails, the stream goes on. */
@@ -267,10 +263,10 @@ static void test_rss(void)
 	CHECK_STR("rss feed title", meta_str(&r, 0, "feed_title"), "Example Feed");
 	CHECK_STR("rss author", meta_str(&r, 0, "author"), "Alice");
 	CHECK_STR("rss created", doc_str(&r, 0, "created"), "2003-06-10T04:00:00Z");
-	CHECK(has(doc_str(&r, 0, "text"), "Full body of the first post."));
-	CHECK(has(doc_str(&r, 0, "text"), "Second paragraph."));
-	CHECK(!has(doc_str(&r, 0, "text"), "Short summary"));
-	CHECK(!has(doc_str(&r, 0, "text"), "<p>"));
+	CHECK(contains(doc_str(&r, 0, "text"), "Full body of the first post."));
+	CHECK(contains(doc_str(&r, 0, "text"), "Second paragraph."));
+	CHECK(!contains(doc_str(&r, 0, "text"), "Short summary"));
+	CHECK(!contains(doc_str(&r, 0, "text"), "<p>"));
 	CHECK_STR("rss created tz", doc_str(&r, 1, "created"), "2003-06-11T14:30:00Z");
 	CHECK_STR("rss escaped html", doc_str(&r, 1, "text"), "Escaped & HTML description.");
 	run_free(&r);
@@ -301,7 +297,7 @@ static void test_atom(void)
 	run_free(&r);
 
 	run_file(&r, FIX "atom.xml", "bogus", &o);
-	CHECK(r.rc == -1 && has(msgs(&r), "unknown XML preset"));
+	CHECK(r.rc == -1 && contains(msgs(&r), "unknown XML preset"));
 	run_free(&r);
 }
 
@@ -316,8 +312,8 @@ static void test_hostile(void)
 		CHECK(r.rc == -1);
 		CHECK(r.s.failed == 1);
 		CHECK(json_array_size(r.docs) == 0);
-		CHECK(has(msgs(&r), "line "));
-		CHECK(has(msgs(&r), "entity"));
+		CHECK(contains(msgs(&r), "line "));
+		CHECK(contains(msgs(&r), "entity"));
 		printf("  billion laughs (%s): %s", presets[i] ? presets[i] : "generic", msgs(&r));
 		run_free(&r);
 	}
@@ -329,15 +325,15 @@ static void test_hostile(void)
 	o.xpath = NULL;
 
 	run_file(&r, FIX "xxe.xml", NULL, &o);
-	CHECK(!has(r.s.out.data, "root:"));
-	CHECK(!has(r.s.out.data, "/bin/"));
+	CHECK(!contains(r.s.out.data, "root:"));
+	CHECK(!contains(r.s.out.data, "/bin/"));
 	if (json_array_size(r.docs))
 		CHECK_STR("xxe text", doc_str(&r, 0, "text"), "before after");
 	printf("  xxe: rc %d, docs %zu, %s\n", r.rc, json_array_size(r.docs), msgs(&r));
 	run_free(&r);
 
 	run_file(&r, FIX "xxe-dtd.xml", NULL, &o);
-	CHECK(!has(r.s.out.data, "root:"));
+	CHECK(!contains(r.s.out.data, "root:"));
 	CHECK_STR("external dtd ignored", doc_str(&r, 0, "text"), "safe text");
 	run_free(&r);
 }
