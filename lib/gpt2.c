@@ -300,6 +300,20 @@ static float *tensor_at(const struct qn_gpt2 *m, float *base, size_t i)
 	return base + m->tensors[i].offset;
 }
 
+/* The gradient of tensor i, or NULL when it is frozen. */
+static float *grad_at(const struct qn_gpt2 *m, size_t i)
+{
+	return m->frozen && m->frozen[i] ? NULL : m->grads + m->tensors[i].offset;
+}
+
+/* block_at over the gradients, with NULL for each frozen tensor. */
+static void grad_block_at(const struct qn_gpt2 *m, int l, struct block *b)
+{
+	float **p = &b->ln1w;
+	for (int i = 0; i < T_PER_LAYER; i++)
+		p[i] = grad_at(m, FIRST_LAYER + (size_t)l * T_PER_LAYER + (size_t)i);
+}
+
 static size_t lnf_index(const struct qn_gpt2 *m)
 {
 	return FIRST_LAYER + (size_t)m->cfg.n_layer * T_PER_LAYER;
@@ -367,6 +381,7 @@ void qn_gpt2_free(struct qn_gpt2 *m)
 		return;
 	free(m->params);
 	free(m->grads);
+	free(m->frozen);
 	free(m->tensors);
 	free(m);
 }
@@ -785,8 +800,9 @@ static void matmul_back(float *din, float *dw, float *dbias, const float *dout, 
 		split(M, threads, p, &c0, &c1);
 		if (c0 == c1)
 			continue;
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)(c1 - c0), (int)N,
-			    1.0f, in, (int)K, dout + c0, (int)M, 1.0f, dw + c0, (int)M);
+		if (dw)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)(c1 - c0),
+				    (int)N, 1.0f, in, (int)K, dout + c0, (int)M, 1.0f, dw + c0, (int)M);
 		if (dbias)
 			for (size_t r = 0; r < N; r++) {
 				const float *d = dout + r * M;
@@ -845,7 +861,7 @@ static void layernorm_back(float *dx, float *dw, float *db, const float *dout, c
 	for (int p = 0; p < threads; p++) {
 		size_t c0, c1;
 		split(C, threads, p, &c0, &c1);
-		for (size_t r = 0; r < N; r++) {
+		for (size_t r = 0; dw && r < N; r++) {
 			const float *xr = x + r * C, *d = dout + r * C;
 			float mu = mean[r], rs = rstd[r];
 			for (size_t i = c0; i < c1; i++) {
@@ -1112,17 +1128,72 @@ void qn_gpt2_train_free(struct qn_gpt2_train *t)
 	free(t);
 }
 
+/*
+ * The trainable parameters as runs of adjacent tensors, [start, end) in the
+ * flat array: one run when nothing is frozen. r holds ntensors entries.
+ */
+static size_t trainable_runs(const struct qn_gpt2 *m, size_t (*r)[2])
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->ntensors; i++) {
+		if (m->frozen && m->frozen[i])
+			continue;
+		size_t a = m->tensors[i].offset, b = a + m->tensors[i].numel;
+		if (n && r[n - 1][1] == a)
+			r[n - 1][1] = b;
+		else {
+			r[n][0] = a;
+			r[n++][1] = b;
+		}
+	}
+	return n;
+}
+
 void qn_gpt2_zero_grads(struct qn_gpt2 *m)
 {
 	if (!m->grads)
 		return;
 	int th = m->threads;
-	OMP_FOR
-	for (int p = 0; p < th; p++) {
-		size_t j0, j1;
-		split(m->nparams, th, p, &j0, &j1);
-		memset(m->grads + j0, 0, (j1 - j0) * sizeof(float));
+	size_t (*r)[2] = malloc(m->ntensors * sizeof *r);
+	size_t nr = r ? trainable_runs(m, r) : 0;
+	for (size_t k = 0; k < nr; k++) { /* frozen parts: never written, never touched */
+		OMP_FOR
+		for (int p = 0; p < th; p++) {
+			size_t j0, j1;
+			split(r[k][1] - r[k][0], th, p, &j0, &j1);
+			memset(m->grads + r[k][0] + j0, 0, (j1 - j0) * sizeof(float));
+		}
 	}
+	if (!r) /* no memory for the runs: all of it */
+		memset(m->grads, 0, m->nparams * sizeof(float));
+	free(r);
+}
+
+int qn_gpt2_freeze(struct qn_gpt2 *m, size_t i, int frozen)
+{
+	if (i >= m->ntensors)
+		return -1;
+	if (!m->frozen && !(m->frozen = calloc(m->ntensors, 1)))
+		return -1;
+	m->frozen[i] = frozen != 0;
+	return 0;
+}
+
+int qn_gpt2_is_frozen(const struct qn_gpt2 *m, size_t i)
+{
+	return m->frozen && i < m->ntensors && m->frozen[i];
+}
+
+/* The lowest block whose input gradient is needed: -1 when the embeddings train. */
+static int lowest_trainable(const struct qn_gpt2 *m)
+{
+	if (!m->frozen || !m->frozen[WTE] || !m->frozen[WPE])
+		return -1;
+	for (int l = 0; l < m->cfg.n_layer; l++)
+		for (int i = 0; i < T_PER_LAYER; i++)
+			if (!m->frozen[FIRST_LAYER + (size_t)l * T_PER_LAYER + (size_t)i])
+				return l;
+	return m->cfg.n_layer;
 }
 
 /* The shared forward of the blocks over t->inputs; fills t->res[L]. */
@@ -1246,14 +1317,15 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 	size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)ninner(c);
 	size_t V = (size_t)c->vocab_size, L = (size_t)c->n_layer;
 	float ascale = 1.0f / sqrtf((float)hd);
-	float *wte = tensor_at(m, m->params, WTE), *dwte = tensor_at(m, m->grads, WTE);
+	float *wte = tensor_at(m, m->params, WTE), *dwte = grad_at(m, WTE);
+	int lowest = lowest_trainable(m); /* backward stops at this block */
 
 	/* dwte += dlogits^T . lnf (vocabulary rows split); dlnf = dlogits . wte. */
 	OMP_FOR
 	for (int p = 0; p < th; p++) {
 		size_t v0, v1;
 		split(V, th, p, &v0, &v1);
-		if (v0 < v1)
+		if (v0 < v1 && dwte)
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(v1 - v0), (int)C,
 				    (int)N, scale, t->probs + v0, (int)V, t->lnf, (int)C, 1.0f,
 				    dwte + v0 * C, (int)C);
@@ -1268,14 +1340,19 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 				    0.0f, t->dln + r0 * C, (int)C);
 	}
 	size_t f = lnf_index(m);
-	layernorm_back(t->dres, tensor_at(m, m->grads, f), tensor_at(m, m->grads, f + 1), t->dln,
+	if (lowest >= c->n_layer) { /* only ln_f trains */
+		layernorm_back(NULL, grad_at(m, f), grad_at(m, f + 1), t->dln, t->res + L * N * C,
+			       t->lnf_mean, t->lnf_rstd, tensor_at(m, m->params, f), N, C, 0, th);
+		return;
+	}
+	layernorm_back(t->dres, grad_at(m, f), grad_at(m, f + 1), t->dln,
 		       t->res + L * N * C, t->lnf_mean, t->lnf_rstd, tensor_at(m, m->params, f), N,
 		       C, 0, th);
 
-	for (int l = c->n_layer - 1; l >= 0; l--) {
+	for (int l = c->n_layer - 1; l >= 0 && l >= lowest; l--) {
 		struct block w, g;
 		block_at(m, m->params, l, &w);
-		block_at(m, m->grads, l, &g);
+		grad_block_at(m, l, &g);
 		const float *x = t->res + (size_t)l * N * C;
 		const float *ln1 = t->ln1 + (size_t)l * N * C,
 			    *qkv = t->qkv + (size_t)l * N * 3 * C;
@@ -1312,9 +1389,13 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 			}
 		}
 		matmul_back(t->dln, g.qkvw, g.qkvb, t->dqkv, ln1, w.qkvw, N, C, 3 * C, 0, th);
-		layernorm_back(t->dres, g.ln1w, g.ln1b, t->dln, x, t->ln1_mean + (size_t)l * N,
-			       t->ln1_rstd + (size_t)l * N, w.ln1w, N, C, 1, th);
+		/* Nothing below the lowest trainable block needs its input's gradient. */
+		layernorm_back(l == lowest ? NULL : t->dres, g.ln1w, g.ln1b, t->dln, x,
+			       t->ln1_mean + (size_t)l * N, t->ln1_rstd + (size_t)l * N, w.ln1w, N,
+			       C, 1, th);
 	}
+	if (lowest >= 0)
+		return;
 
 	/* Embeddings: columns split, positions in order, so repeats add up the same way. */
 	float *dwpe = tensor_at(m, m->grads, WPE);
@@ -1335,20 +1416,27 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 
 double qn_gpt2_grad_norm(const struct qn_gpt2 *m)
 {
-	/* Each thread's slice in 8 double lanes, the slices added in order. */
+	/* Per tensor: each thread's slice in 8 double lanes, the slices added in order. */
 	int th = m->threads;
-	double part[256] = {0};
+	double part[256], total = 0;
 	if (th > 256)
 		th = 256;
-	OMP_FOR
-	for (int p = 0; p < th; p++) {
-		size_t j0, j1;
-		split(m->nparams, th, p, &j0, &j1);
-		part[p] = sumsq_span(m->grads + j0, j1 - j0);
+	size_t (*r)[2] = malloc(m->ntensors * sizeof *r);
+	size_t nr = r ? trainable_runs(m, r) : 0;
+	for (size_t k = 0; k < nr; k++) {
+		const float *g = m->grads + r[k][0];
+		OMP_FOR
+		for (int p = 0; p < th; p++) {
+			size_t j0, j1;
+			split(r[k][1] - r[k][0], th, p, &j0, &j1);
+			part[p] = sumsq_span(g + j0, j1 - j0);
+		}
+		for (int p = 0; p < th; p++)
+			total += part[p];
 	}
-	double total = 0;
-	for (int p = 0; p < th; p++)
-		total += part[p];
+	if (!r)
+		total = sumsq_span(m->grads, m->nparams);
+	free(r);
 	return sqrt(total);
 }
 
@@ -1358,12 +1446,20 @@ double qn_gpt2_clip_grads(struct qn_gpt2 *m, double max_norm)
 	double coef = max_norm / (norm + 1e-6);
 	if (coef < 1.0) {
 		int th = m->threads;
-		OMP_FOR
-		for (int p = 0; p < th; p++) {
-			size_t j0, j1;
-			split(m->nparams, th, p, &j0, &j1);
-			scale_span(m->grads + j0, j1 - j0, (float)coef);
+		size_t (*r)[2] = malloc(m->ntensors * sizeof *r);
+		size_t nr = r ? trainable_runs(m, r) : 0;
+		for (size_t k = 0; k < nr; k++) {
+			float *g = m->grads + r[k][0];
+			OMP_FOR
+			for (int p = 0; p < th; p++) {
+				size_t j0, j1;
+				split(r[k][1] - r[k][0], th, p, &j0, &j1);
+				scale_span(g + j0, j1 - j0, (float)coef);
+			}
 		}
+		if (!r)
+			scale_span(m->grads, m->nparams, (float)coef);
+		free(r);
 	}
 	return norm;
 }
@@ -1375,6 +1471,8 @@ void qn_gpt2_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_ad
 	float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
 	for (size_t i = 0; i < m->ntensors; i++) {
 		const struct qn_gpt2_tensor *t = m->tensors + i;
+		if (qn_gpt2_is_frozen(m, i))
+			continue;
 		float decay = t->decay ? (float)(1.0 - o->lr * o->weight_decay) : 1.0f;
 		float *p = m->params + t->offset, *g = m->grads + t->offset;
 		float *mm = mom + t->offset, *vv = var + t->offset;

@@ -78,6 +78,7 @@ struct qn_gpt2 {
 	size_t nparams;
 	struct qn_gpt2_tensor *tensors; /* Hugging Face order */
 	size_t ntensors;
+	unsigned char *frozen; /* per tensor; NULL: none (qn_gpt2_freeze) */
 	int threads;
 };
 
@@ -135,6 +136,15 @@ double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const ui
 /* Backward of the last forward; adds the gradient (times scale) to m->grads. */
 void qn_gpt2_backward(struct qn_gpt2_train *t, float scale);
 void qn_gpt2_zero_grads(struct qn_gpt2 *m);
+/*
+ * Freezing: a frozen tensor gets no gradient (its part of m->grads is never
+ * written, so its pages are never touched), AdamW skips it, and backward
+ * stops below the lowest block that has a trainable tensor when the
+ * embeddings (wte, tied to the output projection, and wpe) are frozen.
+ * -1 when i is out of range or memory ran out.
+ */
+int qn_gpt2_freeze(struct qn_gpt2 *m, size_t i, int frozen);
+int qn_gpt2_is_frozen(const struct qn_gpt2 *m, size_t i);
 /* The L2 norm of all of m->grads. */
 double qn_gpt2_grad_norm(const struct qn_gpt2 *m);
 /*

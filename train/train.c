@@ -91,6 +91,9 @@ static const char usage_text[] =
     "      --patience N           stop after N evaluations without a better\n"
     "                             validation loss; DIR gets the best model\n"
     "      --min-delta X          the least improvement that counts (default 0)\n"
+    "      --freeze SPEC          train without: embeddings (wte, also the output\n"
+    "                             layer, and wpe), ln_f, blocks N or N-M\n"
+    "                             (repeatable, comma lists)\n"
     "Generation (sample):\n"
     "      --max-tokens N         tokens a completion (default 64)\n"
     "      --temperature X        0 = greedy (default 1)\n"
@@ -122,6 +125,8 @@ static struct {
 	const char *schedule;
 	const char **stops;
 	size_t nstops;
+	const char **freezes; /* --freeze SPEC, as given */
+	size_t nfreezes;
 	int layers, heads, width, context, inner, vocab;
 	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep, patience;
 	double min_delta;
@@ -637,9 +642,79 @@ static char *run_args(void)
 			      "schedule", opt.schedule, "weight_decay", opt.wd, "beta1", opt.beta1,
 			      "beta2", opt.beta2, "eps", opt.eps, "clip", opt.clip, "seed",
 			      (json_int_t)opt.seed, "shuffle", opt.shuffle);
+	json_t *fr = json_array();
+	for (size_t i = 0; o && fr && i < opt.nfreezes; i++)
+		json_array_append_new(fr, json_string(opt.freezes[i]));
+	if (o && fr)
+		json_object_set_new(o, "freeze", fr);
 	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	json_decref(o);
 	return s;
+}
+
+/*
+ * Applies the --freeze specs: "embeddings" (wte, which is also the output
+ * projection, and wpe), "ln_f", a block "N" or a range "N-M", comma lists.
+ * 0, or -1 after a usage message.
+ */
+static int apply_freeze(struct qn_gpt2 *m)
+{
+	int L = m->cfg.n_layer;
+	for (size_t k = 0; k < opt.nfreezes; k++) {
+		char *list = strdup(opt.freezes[k]), *save = NULL;
+		if (!list)
+			return -1;
+		for (char *it = strtok_r(list, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(it, "embeddings")) {
+				qn_gpt2_freeze(m, 0, 1);
+				qn_gpt2_freeze(m, 1, 1);
+				continue;
+			}
+			if (!strcmp(it, "ln_f")) {
+				qn_gpt2_freeze(m, m->ntensors - 2, 1);
+				qn_gpt2_freeze(m, m->ntensors - 1, 1);
+				continue;
+			}
+			char *end;
+			long a = strtol(it, &end, 10), b = a;
+			if (end != it && *end == '-')
+				b = strtol(end + 1, &end, 10);
+			if (end == it || *end || a < 0 || b < a || b >= L) {
+				qn_usage_error("--freeze: '%s' is not embeddings, ln_f or a block (0-%d) "
+					       "or range of blocks",
+					       it, L - 1);
+				free(list);
+				return -1;
+			}
+			for (long l = a; l <= b; l++)
+				for (size_t i = 0; i < 12; i++)
+					qn_gpt2_freeze(m, 2 + (size_t)l * 12 + i, 1);
+		}
+		free(list);
+	}
+	for (size_t i = 0; i < m->ntensors; i++)
+		if (!qn_gpt2_is_frozen(m, i))
+			return 0;
+	qn_usage_error("--freeze leaves nothing to train");
+	return -1;
+}
+
+/* Adds the AdamW moments of the trainable tensors (frozen ones have none). */
+static int add_moments(const struct qn_gpt2 *m, struct qn_st_writer *w, const float *mom,
+		       const float *var, struct qn_err *e)
+{
+	char nm[128];
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < m->ntensors; i++) {
+			const struct qn_gpt2_tensor *t = m->tensors + i;
+			if (qn_gpt2_is_frozen(m, i))
+				continue;
+			snprintf(nm, sizeof nm, "adam.%c.%s", k ? 'v' : 'm', t->name);
+			if (qn_st_writer_add(w, nm, QN_ST_F32, t->ndim, t->shape,
+					     (k ? var : mom) + t->offset, e))
+				return -1;
+		}
+	return 0;
 }
 
 static int rm_tree(const char *dir)
@@ -717,7 +792,7 @@ static int save_checkpoint(const struct qn_gpt2 *m, const float *mom, const floa
 	if (copy_tokenizer(model_dir, tmp, e) || qn_gpt2_save(m, tmp, e))
 		goto out;
 	snprintf(path, sizeof path, "%s/%s", tmp, STATE_FILE);
-	if (qn_gpt2_st_add(m, w, "adam.m.", mom, e) || qn_gpt2_st_add(m, w, "adam.v.", var, e))
+	if (add_moments(m, w, mom, var, e))
 		goto out;
 	struct {
 		const char *k;
@@ -828,6 +903,8 @@ static int load_state(const struct qn_gpt2 *m, const char *dir, float *mom, floa
 		for (size_t i = 0; i < m->ntensors; i++) {
 			const struct qn_gpt2_tensor *t = m->tensors + i;
 			char nm[128];
+			if (qn_gpt2_is_frozen(m, i))
+				continue;
 			snprintf(nm, sizeof nm, "adam.%c.%s", k ? 'v' : 'm', t->name);
 			const struct qn_st_tensor *x = qn_st_find(st, nm);
 			if (!x) {
@@ -1012,6 +1089,10 @@ static int cmd_fit(const char *model_arg)
 		return QN_EXIT_FAIL;
 	}
 	qn_gpt2_set_threads(f.m, opt.threads);
+	if (apply_freeze(f.m)) {
+		rc = QN_EXIT_USAGE;
+		goto out;
+	}
 	const struct qn_gpt2_config *c = &f.m->cfg;
 	int T = opt.context ? opt.context : (c->n_positions < 1024 ? c->n_positions : 1024);
 	int B = (int)opt.batch;
@@ -1736,6 +1817,7 @@ enum {
 	OPT_METRICS,
 	OPT_RESUME,
 	OPT_PATIENCE,
+	OPT_FREEZE,
 	OPT_MIN_DELTA,
 	OPT_MAX_TOKENS,
 	OPT_TEMPERATURE,
@@ -1780,6 +1862,7 @@ static const struct option longopts[] = {
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"resume", no_argument, NULL, OPT_RESUME},
     {"patience", required_argument, NULL, OPT_PATIENCE},
+    {"freeze", required_argument, NULL, OPT_FREEZE},
     {"min-delta", required_argument, NULL, OPT_MIN_DELTA},
     {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
     {"temperature", required_argument, NULL, OPT_TEMPERATURE},
@@ -1847,7 +1930,8 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	opt.stops = calloc((size_t)argc + 1, sizeof *opt.stops);
-	if (!opt.stops)
+	opt.freezes = calloc((size_t)argc + 1, sizeof *opt.freezes);
+	if (!opt.stops || !opt.freezes)
 		return QN_EXIT_FAIL;
 #define INT(name, lo, hi, dst)                                                                     \
 	do {                                                                                       \
@@ -1972,6 +2056,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_RESUME:
 			opt.resume = 1;
+			break;
+		case OPT_FREEZE:
+			opt.freezes[opt.nfreezes++] = optarg;
 			break;
 		case OPT_PATIENCE:
 			INT("--patience", 1, 1000000000L, opt.patience);

@@ -772,6 +772,74 @@ static int run_once(struct qn_gpt2 *m, int threads, int B, int T, const uint32_t
 	return 0;
 }
 
+/*
+ * Freezing the embeddings and block 0: the other tensors' gradients are the
+ * unfrozen model's bit for bit (the same operations above the cut), the
+ * frozen ones are never written, and AdamW leaves them as they were.
+ */
+static void test_freeze(void)
+{
+	enum { B = 2, T = 9, V = 11 };
+	uint32_t in[B * T], tg[B * T];
+	struct qn_gpt2 *m = tiny(3, 2, 8, 16, V, 0, 21);
+
+	CHECK_NAMED("freeze: model made", m != NULL);
+	if (!m)
+		return;
+	rng_state = 23;
+	random_tokens(in, B * T, V);
+	random_tokens(tg, B * T, V);
+	size_t n = m->nparams;
+	float *full = malloc(n * sizeof *full), *frz = malloc(n * sizeof *frz);
+	float *before = malloc(n * sizeof *before), *mom = calloc(n, sizeof *mom);
+	float *var = calloc(n, sizeof *var);
+	double l1, l2;
+	int rc = !full || !frz || !before || !mom || !var;
+	rc = rc || run_once(m, 1, B, T, in, tg, &l1, NULL, full);
+	free(m->grads); /* fresh zeros: a frozen tensor's gradient stays 0 */
+	m->grads = NULL;
+	for (size_t i = 0; i < 2 + 12; i++)
+		qn_gpt2_freeze(m, i, 1);
+	rc = rc || run_once(m, 1, B, T, in, tg, &l2, NULL, frz);
+	CHECK_NAMED("freeze: runs", rc == 0);
+	int same = rc == 0 && l1 == l2, zero = rc == 0;
+	for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
+		const struct qn_gpt2_tensor *t = m->tensors + i;
+		if (qn_gpt2_is_frozen(m, i)) {
+			for (size_t j = 0; j < t->numel; j++)
+				zero &= frz[t->offset + j] == 0;
+		} else {
+			same &= !memcmp(full + t->offset, frz + t->offset, t->numel * sizeof *frz);
+		}
+	}
+	CHECK_NAMED("freeze: trainable gradients equal the unfrozen model's, bit for bit", same);
+	CHECK_NAMED("freeze: frozen tensors get no gradient", zero);
+	if (rc == 0) {
+		struct qn_adamw o = {1e-2, 0.9, 0.95, 1e-8, 0.1};
+		memcpy(before, m->params, n * sizeof *before);
+		qn_gpt2_adamw(m, mom, var, &o, 1);
+		int kept = 1, moved = 1;
+		for (size_t i = 0; i < m->ntensors; i++) {
+			const struct qn_gpt2_tensor *t = m->tensors + i;
+			int eq = !memcmp(before + t->offset, m->params + t->offset,
+					 t->numel * sizeof *before);
+			if (qn_gpt2_is_frozen(m, i))
+				kept &= eq;
+			else
+				moved &= !eq;
+		}
+		CHECK_NAMED("freeze: AdamW leaves frozen tensors bit-unchanged", kept);
+		CHECK_NAMED("freeze: AdamW moves every trainable tensor", moved);
+	}
+	CHECK_NAMED("freeze: index out of range refused", qn_gpt2_freeze(m, m->ntensors, 1) == -1);
+	free(full);
+	free(frz);
+	free(before);
+	free(mom);
+	free(var);
+	qn_gpt2_free(m);
+}
+
 static void test_threads(void)
 {
 	enum { B = 3, T = 70, V = 11 };
@@ -1382,6 +1450,7 @@ int main(int argc, char **argv)
 	test_grads();
 	test_infer();
 	test_threads();
+	test_freeze();
 	test_threads_later();
 	test_adamw();
 	test_checkpoint();
