@@ -383,6 +383,12 @@ void qn_gpt2_free(struct qn_gpt2 *m)
 	free(m->grads);
 	free(m->frozen);
 	free(m->tensors);
+	if (m->lora) {
+		free(m->lora->params);
+		free(m->lora->grads);
+		free(m->lora->tensors);
+		free(m->lora);
+	}
 	free(m);
 }
 
@@ -802,7 +808,8 @@ static void matmul_back(float *din, float *dw, float *dbias, const float *dout, 
 			continue;
 		if (dw)
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)(c1 - c0),
-				    (int)N, 1.0f, in, (int)K, dout + c0, (int)M, 1.0f, dw + c0, (int)M);
+				    (int)N, 1.0f, in, (int)K, dout + c0, (int)M, 1.0f, dw + c0,
+				    (int)M);
 		if (dbias)
 			for (size_t r = 0; r < N; r++) {
 				const float *d = dout + r * M;
@@ -1019,7 +1026,459 @@ static void attend_back(float *dq, float *dk, float *dv, float *dS, const float 
 	}
 }
 
+/* ---- LoRA ------------------------------------------------------------------- */
+
+/* The four layers an adapter can target, in block order. */
+static const struct {
+	unsigned bit;
+	const char *name; /* Hugging Face module path inside a block */
+} lora_sites[4] = {
+    {QN_LORA_C_ATTN, "attn.c_attn"},
+    {QN_LORA_ATTN_PROJ, "attn.c_proj"},
+    {QN_LORA_MLP_FC, "mlp.c_fc"},
+    {QN_LORA_MLP_PROJ, "mlp.c_proj"},
+};
+
+unsigned qn_gpt2_lora_target(const char *name)
+{
+	for (int k = 0; k < 4; k++)
+		if (!strcmp(name, lora_sites[k].name))
+			return lora_sites[k].bit;
+	if (!strcmp(name, "c_attn"))
+		return QN_LORA_C_ATTN;
+	if (!strcmp(name, "c_proj"))
+		return QN_LORA_ATTN_PROJ | QN_LORA_MLP_PROJ;
+	if (!strcmp(name, "c_fc"))
+		return QN_LORA_MLP_FC;
+	return 0;
+}
+
+/* Inputs and outputs of site k. */
+static void lora_dims(const struct qn_gpt2_config *c, int k, size_t *in, size_t *out)
+{
+	size_t C = (size_t)c->n_embd, F = (size_t)ninner(c);
+	const size_t ins[4] = {C, C, C, F}, outs[4] = {3 * C, C, F, C};
+	*in = ins[k];
+	*out = outs[k];
+}
+
+/* A and B of block l, site k, in base (params or grads); 0 when not targeted. */
+static int lora_at(const struct qn_gpt2 *m, float *base, int l, int k, float **A, float **B)
+{
+	const struct qn_gpt2_lora *a = m->lora;
+	if (!a || !(a->targets & lora_sites[k].bit))
+		return 0;
+	size_t per = 0, idx = 0;
+	for (int j = 0; j < 4; j++)
+		if (a->targets & lora_sites[j].bit) {
+			if (j < k)
+				idx++;
+			per++;
+		}
+	const struct qn_gpt2_tensor *t = a->tensors + 2 * ((size_t)l * per + idx);
+	*A = base + t[0].offset;
+	*B = base + t[1].offset;
+	return 1;
+}
+
+static int lora_tables(struct qn_gpt2 *m, int r, float alpha, unsigned targets, struct qn_err *e)
+{
+	const struct qn_gpt2_config *c = &m->cfg;
+	if (r < 1 || r > 65536)
+		return qn_errf(e, "LoRA rank %d is not in 1..65536", r);
+	if (!(alpha > 0))
+		return qn_errf(e, "LoRA alpha %g is not positive", (double)alpha);
+	if (!targets)
+		return qn_errf(e, "LoRA targets: none given");
+	if (targets & ~15u)
+		return qn_errf(e, "LoRA targets 0x%x: unknown bits", targets);
+	struct qn_gpt2_lora *a = calloc(1, sizeof *a);
+	size_t per = 0;
+	for (int k = 0; k < 4; k++)
+		per += (targets & lora_sites[k].bit) != 0;
+	if (a)
+		a->tensors = calloc(2 * per * (size_t)c->n_layer, sizeof *a->tensors);
+	if (!a || !a->tensors) {
+		free(a);
+		return qn_errf(e, "out of memory");
+	}
+	a->r = r;
+	a->alpha = alpha;
+	a->scaling = alpha / (float)r;
+	a->targets = targets;
+	a->enabled = 1;
+	size_t off = 0, n = 0;
+	for (int l = 0; l < c->n_layer; l++)
+		for (int k = 0; k < 4; k++) {
+			if (!(targets & lora_sites[k].bit))
+				continue;
+			size_t in, out;
+			lora_dims(c, k, &in, &out);
+			for (int ab = 0; ab < 2; ab++) {
+				struct qn_gpt2_tensor *t = a->tensors + n++;
+				snprintf(t->name, sizeof t->name, "h.%d.%s.lora_%c.weight", l,
+					 lora_sites[k].name, ab ? 'B' : 'A');
+				t->ndim = 2;
+				t->shape[0] = ab ? out : (uint64_t)r;
+				t->shape[1] = ab ? (uint64_t)r : in;
+				t->numel = (size_t)r * (ab ? out : in);
+				t->offset = off;
+				t->layer = l;
+				t->decay = 1;
+				off += t->numel;
+			}
+		}
+	a->ntensors = n;
+	a->nparams = off;
+	a->params = calloc(off, sizeof(float));
+	if (!a->params) {
+		free(a->tensors);
+		free(a);
+		return qn_errf(e, "out of memory for the adapter");
+	}
+	m->lora = a;
+	return 0;
+}
+
+int qn_gpt2_lora_add(struct qn_gpt2 *m, int r, float alpha, unsigned targets, uint64_t seed,
+		     struct qn_err *e)
+{
+	if (m->lora)
+		return qn_errf(e, "the model has an adapter already");
+	if (lora_tables(m, r, alpha, targets, e))
+		return -1;
+	struct rng g;
+	rng_seed(&g, seed);
+	struct qn_gpt2_lora *a = m->lora;
+	for (size_t i = 0; i < a->ntensors; i += 2) { /* A uniform, B zero */
+		const struct qn_gpt2_tensor *t = a->tensors + i;
+		double bound = 1.0 / sqrt((double)t->shape[1]);
+		for (size_t j = 0; j < t->numel; j++)
+			a->params[t->offset + j] =
+			    (float)(bound * (2.0 * ((rng_next(&g) >> 11) * 0x1.0p-53) - 1.0));
+	}
+	return 0;
+}
+
+/* The PEFT name of adapter tensor t. */
+static void peft_name(const struct qn_gpt2_tensor *t, char *out, size_t n)
+{
+	snprintf(out, n, "base_model.model.transformer.%s", t->name);
+}
+
+int qn_gpt2_lora_save(const struct qn_gpt2 *m, const char *dir, const char *base_name,
+		      struct qn_err *e)
+{
+	const struct qn_gpt2_lora *a = m->lora;
+	char path[4096], nm[160];
+	if (!a)
+		return qn_errf(e, "the model has no adapter");
+	struct qn_st_writer *w = qn_st_writer_new();
+	if (!w)
+		return qn_errf(e, "out of memory");
+	int rc = 0;
+	for (size_t i = 0; !rc && i < a->ntensors; i++) {
+		peft_name(a->tensors + i, nm, sizeof nm);
+		rc = qn_st_writer_add(w, nm, QN_ST_F32, 2, a->tensors[i].shape,
+				      a->params + a->tensors[i].offset, e);
+	}
+	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+	if (!rc)
+		rc = qn_st_writer_meta(w, "format", "pt", e) || qn_st_writer_write(w, path, e);
+	qn_st_writer_free(w);
+	if (rc)
+		return -1;
+	json_t *o = json_object(), *tm = json_array();
+	for (int k = 0; k < 4; k++)
+		if (a->targets & lora_sites[k].bit)
+			json_array_append_new(tm, json_string(lora_sites[k].name));
+	json_object_set_new(o, "base_model_name_or_path", json_string(base_name ? base_name : ""));
+	json_object_set_new(o, "bias", json_string("none"));
+	json_object_set_new(o, "fan_in_fan_out", json_true());
+	json_object_set_new(o, "inference_mode", json_true());
+	json_object_set_new(o, "init_lora_weights", json_true());
+	json_object_set_new(o, "layers_to_transform", json_null());
+	json_object_set_new(o, "lora_alpha", json_real(a->alpha));
+	json_object_set_new(o, "lora_dropout", json_real(0.0));
+	json_object_set_new(o, "modules_to_save", json_null());
+	json_object_set_new(o, "peft_type", json_string("LORA"));
+	json_object_set_new(o, "r", json_integer(a->r));
+	json_object_set_new(o, "target_modules", tm);
+	json_object_set_new(o, "task_type", json_string("CAUSAL_LM"));
+	char *txt = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
+	json_decref(o);
+	if (!txt)
+		return qn_errf(e, "out of memory");
+	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+	size_t n = strlen(txt);
+	txt[n] = '\n';
+	rc = qn_write_file_atomic(path, txt, n + 1, e);
+	free(txt);
+	return rc;
+}
+
+int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
+{
+	char path[4096], nm[160];
+	json_error_t je;
+	if (m->lora)
+		return qn_errf(e, "the model has an adapter already");
+	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+	json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!o)
+		return qn_errf(e, "'%s': line %d: %s", path, je.line, je.text);
+	int rc = -1;
+	const char *pt = json_string_value(json_object_get(o, "peft_type"));
+	json_t *r = json_object_get(o, "r"), *al = json_object_get(o, "lora_alpha");
+	json_t *tm = json_object_get(o, "target_modules");
+	unsigned targets = 0;
+	if (!pt || strcmp(pt, "LORA")) {
+		qn_errf(e, "'%s': peft_type is not \"LORA\"", path);
+		goto out;
+	}
+	if (!json_is_integer(r) || !json_is_number(al)) {
+		qn_errf(e, "'%s': r and lora_alpha must be numbers", path);
+		goto out;
+	}
+	if (json_is_string(tm)) {
+		targets = qn_gpt2_lora_target(json_string_value(tm));
+	} else if (json_is_array(tm)) {
+		for (size_t i = 0; i < json_array_size(tm); i++) {
+			const char *t = json_string_value(json_array_get(tm, i));
+			unsigned b = t ? qn_gpt2_lora_target(t) : 0;
+			if (!b) {
+				qn_errf(
+				    e,
+				    "'%s': target module '%s' is not a GPT-2 layer LoRA can adapt",
+				    path, t ? t : "?");
+				goto out;
+			}
+			targets |= b;
+		}
+	}
+	if (!targets) {
+		qn_errf(e, "'%s': no target_modules quern-train knows", path);
+		goto out;
+	}
+	json_t *fio = json_object_get(o, "fan_in_fan_out");
+	if (fio && json_is_false(fio)) {
+		qn_errf(e, "'%s': fan_in_fan_out is false; GPT-2's Conv1D layers need true", path);
+		goto out;
+	}
+	/* PEFT options that change the computation, which quern does not do: refused. */
+	static const char *const unsupported[] = {"use_rslora",		 "use_dora",
+						  "rank_pattern",	 "alpha_pattern",
+						  "layers_to_transform", "modules_to_save"};
+	for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
+		json_t *v = json_object_get(o, unsupported[i]);
+		if (v && !json_is_null(v) && !json_is_false(v) &&
+		    !(json_is_object(v) && json_object_size(v) == 0) &&
+		    !(json_is_array(v) && json_array_size(v) == 0)) {
+			qn_errf(e, "'%s': %s is not supported", path, unsupported[i]);
+			goto out;
+		}
+	}
+	const char *bias = json_string_value(json_object_get(o, "bias"));
+	if (bias && strcmp(bias, "none")) {
+		qn_errf(e, "'%s': bias \"%s\" is not supported (only \"none\")", path, bias);
+		goto out;
+	}
+	if (json_integer_value(r) < 1 || json_integer_value(r) > 65536) {
+		qn_errf(e, "'%s': r %lld is out of range", path, (long long)json_integer_value(r));
+		goto out;
+	}
+	if (lora_tables(m, (int)json_integer_value(r), (float)json_number_value(al), targets, e)) {
+		qn_err_prefix(e, "'%s'", path);
+		goto out;
+	}
+	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+	struct qn_st *st = qn_st_open(path, e);
+	if (!st)
+		goto drop;
+	struct qn_gpt2_lora *a = m->lora;
+	for (size_t i = 0; i < a->ntensors; i++) {
+		const struct qn_gpt2_tensor *t = a->tensors + i;
+		peft_name(t, nm, sizeof nm);
+		const struct qn_st_tensor *x = qn_st_find(st, nm);
+		if (!x) { /* PEFT in memory names the adapter: ...lora_A.default.weight */
+			char alt[200];
+			snprintf(alt, sizeof alt, "%.*s.default.weight",
+				 (int)(strlen(nm) - strlen(".weight")), nm);
+			x = qn_st_find(st, alt);
+		}
+		if (!x) {
+			qn_errf(e, "'%s': tensor '%s' is missing", path, nm);
+			qn_st_close(st);
+			goto drop;
+		}
+		if (x->ndim != 2 || x->shape[0] != t->shape[0] || x->shape[1] != t->shape[1]) {
+			qn_errf(e,
+				"'%s': tensor '%s' is not [%llu, %llu]: the adapter does not fit "
+				"this base model",
+				path, nm, (unsigned long long)t->shape[0],
+				(unsigned long long)t->shape[1]);
+			qn_st_close(st);
+			goto drop;
+		}
+		if (qn_st_read_f32(st, x, a->params + t->offset, t->numel, e)) {
+			qn_st_close(st);
+			goto drop;
+		}
+	}
+	qn_st_close(st);
+	rc = 0;
+	goto out;
+drop:
+	free(m->lora->params);
+	free(m->lora->grads);
+	free(m->lora->tensors);
+	free(m->lora);
+	m->lora = NULL;
+out:
+	json_decref(o);
+	return rc;
+}
+
+void qn_gpt2_lora_merge(struct qn_gpt2 *m)
+{
+	struct qn_gpt2_lora *a = m->lora;
+	if (!a)
+		return;
+	for (int l = 0; l < m->cfg.n_layer; l++) {
+		struct block w;
+		block_at(m, m->params, l, &w);
+		float *W[4] = {w.qkvw, w.attpw, w.fcw, w.fcpw};
+		for (int k = 0; k < 4; k++) {
+			float *A, *B;
+			size_t in, out;
+			if (!lora_at(m, a->params, l, k, &A, &B))
+				continue;
+			lora_dims(&m->cfg, k, &in, &out);
+			/* W (in, out) += scaling * A^T (in, r) . B^T (r, out) */
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)in, (int)out, a->r,
+				    a->scaling, A, (int)in, B, a->r, 1.0f, W[k], (int)out);
+		}
+	}
+	free(a->params);
+	free(a->grads);
+	free(a->tensors);
+	free(a);
+	m->lora = NULL;
+}
+
+void qn_gpt2_lora_zero_grads(struct qn_gpt2 *m)
+{
+	if (m->lora && m->lora->grads)
+		memset(m->lora->grads, 0, m->lora->nparams * sizeof(float));
+}
+
+void qn_gpt2_lora_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_adamw *o,
+			long step)
+{
+	struct qn_gpt2_lora *a = m->lora;
+	if (!a || !a->grads)
+		return;
+	double bc1 = 1.0 - pow(o->beta1, (double)step), bc2 = 1.0 - pow(o->beta2, (double)step);
+	float step_size = (float)(o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+	float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+	float decay = (float)(1.0 - o->lr * o->weight_decay);
+	float *p = a->params, *g = a->grads;
+	for (size_t j = 0; j < a->nparams; j++) {
+		p[j] *= decay;
+		mom[j] = b1 * mom[j] + (1 - b1) * g[j];
+		var[j] = b2 * var[j] + (1 - b2) * g[j] * g[j];
+		float denom = sqrtf(var[j]) / bc2_sqrt + eps;
+		p[j] -= step_size * (mom[j] / denom);
+	}
+}
+
+/*
+ * y (N, out) += scaling * u B^T with u = x A^T (N, r), kept in u for
+ * backward. Rows split across threads.
+ */
+static void lora_forward(const struct qn_gpt2 *m, int l, int k, float *y, const float *x, size_t N,
+			 float *u)
+{
+	float *A, *B;
+	size_t in, out;
+	const struct qn_gpt2_lora *a = m->lora;
+	if (!a || !a->enabled || !lora_at(m, a->params, l, k, &A, &B))
+		return;
+	lora_dims(&m->cfg, k, &in, &out);
+	int th = m->threads, r = a->r;
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t r0, r1;
+		split(N, th, p, &r0, &r1);
+		if (r0 == r1)
+			continue;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), r, (int)in,
+			    1.0f, x + r0 * in, (int)in, A, (int)in, 0.0f, u + r0 * (size_t)r, r);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)out, r,
+			    a->scaling, u + r0 * (size_t)r, r, B, r, 1.0f, y + r0 * out, (int)out);
+	}
+}
+
+/*
+ * Backward of lora_forward: dB += scaling dy^T u, du = scaling dy B,
+ * dA += du^T x, dx += du A.
+ */
+static void lora_backward(const struct qn_gpt2 *m, int l, int k, float *dx, const float *dy,
+			  const float *x, size_t N, const float *u, float *du)
+{
+	float *A, *B, *dA, *dB;
+	size_t in, out;
+	const struct qn_gpt2_lora *a = m->lora;
+	if (!a || !a->enabled || !lora_at(m, a->params, l, k, &A, &B))
+		return;
+	lora_at(m, a->grads, l, k, &dA, &dB);
+	lora_dims(&m->cfg, k, &in, &out);
+	int th = m->threads, r = a->r;
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t o0, o1;
+		split(out, th, p, &o0, &o1);
+		if (o0 < o1)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), r,
+				    (int)N, a->scaling, dy + o0, (int)out, u, r, 1.0f,
+				    dB + o0 * (size_t)r, r);
+	}
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t r0, r1;
+		split(N, th, p, &r0, &r1);
+		if (r0 < r1)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), r,
+				    (int)out, a->scaling, dy + r0 * out, (int)out, B, r, 0.0f,
+				    du + r0 * (size_t)r, r);
+	}
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t i0, i1;
+		split(in, th, p, &i0, &i1);
+		if (i0 < i1)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, (int)(i1 - i0),
+				    (int)N, 1.0f, du, r, x + i0, (int)in, 1.0f, dA + i0, (int)in);
+	}
+	if (!dx)
+		return;
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t r0, r1;
+		split(N, th, p, &r0, &r1);
+		if (r0 < r1)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0),
+				    (int)in, r, 1.0f, du + r0 * (size_t)r, r, A, (int)in, 1.0f,
+				    dx + r0 * in, (int)in);
+	}
+}
+
 /* ---- training --------------------------------------------------------------- */
+
+/* The kept x A^T of block l, site k (N rows of r). */
+#define LORA_U(t, l, k, N)                                                                         \
+	((t)->lora_u +                                                                             \
+	 ((size_t)(l)*4 + (size_t)(k)) * (N) * (size_t)((t)->m->lora ? (t)->m->lora->r : 0))
 
 struct qn_gpt2_train {
 	struct qn_gpt2 *m;
@@ -1046,6 +1505,9 @@ struct qn_gpt2_train {
 	double *rowloss; /* N */
 	uint32_t *inputs, *targets;
 	int nthreads_alloc;
+	float *lora_u;	/* L x 4 x N x r: x A^T of each adapter, kept for backward */
+	int lora_r;	/* the rank lora_u was sized for; 0: none */
+	float *lora_du; /* N x r scratch */
 };
 
 static void *xcalloc(size_t n, size_t size, int *fail)
@@ -1102,6 +1564,13 @@ struct qn_gpt2_train *qn_gpt2_train_new(struct qn_gpt2 *m, int B, int T, struct 
 	t->rowloss = xcalloc(N, sizeof(double), &fail);
 	t->inputs = xcalloc(N, sizeof(uint32_t), &fail);
 	t->targets = xcalloc(N, sizeof(uint32_t), &fail);
+	if (m->lora) {
+		t->lora_r = m->lora->r;
+		t->lora_u = xcalloc(L * 4 * N * (size_t)m->lora->r, sizeof(float), &fail);
+		t->lora_du = xcalloc(N * (size_t)m->lora->r, sizeof(float), &fail);
+		if (!m->lora->grads)
+			m->lora->grads = xcalloc(m->lora->nparams, sizeof(float), &fail);
+	}
 	if (!m->grads)
 		m->grads = xcalloc(m->nparams, sizeof(float), &fail);
 	if (fail) {
@@ -1123,6 +1592,8 @@ void qn_gpt2_train_free(struct qn_gpt2_train *t)
 	for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
 		free(bufs[i]);
 	free(t->rowloss);
+	free(t->lora_u);
+	free(t->lora_du);
 	free(t->inputs);
 	free(t->targets);
 	free(t);
@@ -1154,7 +1625,7 @@ void qn_gpt2_zero_grads(struct qn_gpt2 *m)
 	if (!m->grads)
 		return;
 	int th = m->threads;
-	size_t (*r)[2] = malloc(m->ntensors * sizeof *r);
+	size_t(*r)[2] = malloc(m->ntensors * sizeof *r);
 	size_t nr = r ? trainable_runs(m, r) : 0;
 	for (size_t k = 0; k < nr; k++) { /* frozen parts: never written, never touched */
 		OMP_FOR
@@ -1167,6 +1638,7 @@ void qn_gpt2_zero_grads(struct qn_gpt2 *m)
 	if (!r) /* no memory for the runs: all of it */
 		memset(m->grads, 0, m->nparams * sizeof(float));
 	free(r);
+	qn_gpt2_lora_zero_grads(m);
 }
 
 int qn_gpt2_freeze(struct qn_gpt2 *m, size_t i, int frozen)
@@ -1189,6 +1661,8 @@ static int lowest_trainable(const struct qn_gpt2 *m)
 {
 	if (!m->frozen || !m->frozen[WTE] || !m->frozen[WPE])
 		return -1;
+	if (m->lora && m->lora->enabled)
+		return 0; /* every block has its adapters */
 	for (int l = 0; l < m->cfg.n_layer; l++)
 		for (int i = 0; i < T_PER_LAYER; i++)
 			if (!m->frozen[FIRST_LAYER + (size_t)l * T_PER_LAYER + (size_t)i])
@@ -1226,6 +1700,7 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		layernorm(ln1, t->ln1_mean + (size_t)l * N, t->ln1_rstd + (size_t)l * N, x, w.ln1w,
 			  w.ln1b, N, C, c->eps, th);
 		matmul(qkv, ln1, w.qkvw, w.qkvb, N, C, 3 * C, 0, th);
+		lora_forward(m, l, 0, qkv, ln1, N, LORA_U(t, l, 0, N));
 		OMP_FOR
 		for (int bh = 0; bh < B * H; bh++) {
 			int b = bh / H, h = bh % H;
@@ -1235,12 +1710,15 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		}
 		memcpy(res2, x, N * C * sizeof(float));
 		matmul(res2, atty, w.attpw, w.attpb, N, C, C, 1, th);
+		lora_forward(m, l, 1, res2, atty, N, LORA_U(t, l, 1, N));
 		layernorm(ln2, t->ln2_mean + (size_t)l * N, t->ln2_rstd + (size_t)l * N, res2,
 			  w.ln2w, w.ln2b, N, C, c->eps, th);
 		matmul(fch, ln2, w.fcw, w.fcb, N, C, F, 0, th);
+		lora_forward(m, l, 2, fch, ln2, N, LORA_U(t, l, 2, N));
 		gelu(t->act, fch, N * F, th);
 		memcpy(out, res2, N * C * sizeof(float));
 		matmul(out, t->act, w.fcpw, w.fcpb, N, F, C, 1, th);
+		lora_forward(m, l, 3, out, t->act, N, LORA_U(t, l, 3, N));
 	}
 }
 
@@ -1254,6 +1732,8 @@ double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const ui
 	size_t L = (size_t)c->n_layer;
 	int th = m->threads;
 
+	if (m->lora && m->lora->enabled && m->lora->r > t->lora_r)
+		return NAN; /* the adapter came after qn_gpt2_train_new: no room for it */
 	t->B = B;
 	t->T = T;
 	memcpy(t->inputs, inputs, N * sizeof *inputs);
@@ -1345,9 +1825,8 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 			       t->lnf_mean, t->lnf_rstd, tensor_at(m, m->params, f), N, C, 0, th);
 		return;
 	}
-	layernorm_back(t->dres, grad_at(m, f), grad_at(m, f + 1), t->dln,
-		       t->res + L * N * C, t->lnf_mean, t->lnf_rstd, tensor_at(m, m->params, f), N,
-		       C, 0, th);
+	layernorm_back(t->dres, grad_at(m, f), grad_at(m, f + 1), t->dln, t->res + L * N * C,
+		       t->lnf_mean, t->lnf_rstd, tensor_at(m, m->params, f), N, C, 0, th);
 
 	for (int l = c->n_layer - 1; l >= 0 && l >= lowest; l--) {
 		struct block w, g;
@@ -1364,13 +1843,16 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 		/* MLP: out = res2 + gelu(ln2 . fcw + fcb) . fcpw + fcpb; dres is dout. */
 		gelu(t->act, fch, N * F, th);
 		matmul_back(t->dfch, g.fcpw, g.fcpb, t->dres, t->act, w.fcpw, N, F, C, 0, th);
+		lora_backward(m, l, 3, t->dfch, t->dres, t->act, N, LORA_U(t, l, 3, N), t->lora_du);
 		gelu_back(t->dfch, fch, N * F, th);
 		matmul_back(t->dln, g.fcw, g.fcb, t->dfch, ln2, w.fcw, N, C, F, 0, th);
+		lora_backward(m, l, 2, t->dln, t->dfch, ln2, N, LORA_U(t, l, 2, N), t->lora_du);
 		layernorm_back(t->dres, g.ln2w, g.ln2b, t->dln, res2, t->ln2_mean + (size_t)l * N,
 			       t->ln2_rstd + (size_t)l * N, w.ln2w, N, C, 1, th);
 
 		/* Attention: res2 = x + atty . attpw + attpb; dres is now dres2. */
 		matmul_back(t->datty, g.attpw, g.attpb, t->dres, atty, w.attpw, N, C, C, 0, th);
+		lora_backward(m, l, 1, t->datty, t->dres, atty, N, LORA_U(t, l, 1, N), t->lora_du);
 		/* One dS slot per part (not per OpenMP thread): parts <= the slots allocated. */
 		int parts = th < t->nthreads_alloc ? th : t->nthreads_alloc;
 		OMP_FOR
@@ -1389,6 +1871,7 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 			}
 		}
 		matmul_back(t->dln, g.qkvw, g.qkvb, t->dqkv, ln1, w.qkvw, N, C, 3 * C, 0, th);
+		lora_backward(m, l, 0, t->dln, t->dqkv, ln1, N, LORA_U(t, l, 0, N), t->lora_du);
 		/* Nothing below the lowest trainable block needs its input's gradient. */
 		layernorm_back(l == lowest ? NULL : t->dres, g.ln1w, g.ln1b, t->dln, x,
 			       t->ln1_mean + (size_t)l * N, t->ln1_rstd + (size_t)l * N, w.ln1w, N,
@@ -1421,7 +1904,7 @@ double qn_gpt2_grad_norm(const struct qn_gpt2 *m)
 	double part[256], total = 0;
 	if (th > 256)
 		th = 256;
-	size_t (*r)[2] = malloc(m->ntensors * sizeof *r);
+	size_t(*r)[2] = malloc(m->ntensors * sizeof *r);
 	size_t nr = r ? trainable_runs(m, r) : 0;
 	for (size_t k = 0; k < nr; k++) {
 		const float *g = m->grads + r[k][0];
@@ -1437,6 +1920,8 @@ double qn_gpt2_grad_norm(const struct qn_gpt2 *m)
 	if (!r)
 		total = sumsq_span(m->grads, m->nparams);
 	free(r);
+	if (m->lora && m->lora->grads)
+		total += sumsq_span(m->lora->grads, m->lora->nparams);
 	return sqrt(total);
 }
 
@@ -1446,7 +1931,7 @@ double qn_gpt2_clip_grads(struct qn_gpt2 *m, double max_norm)
 	double coef = max_norm / (norm + 1e-6);
 	if (coef < 1.0) {
 		int th = m->threads;
-		size_t (*r)[2] = malloc(m->ntensors * sizeof *r);
+		size_t(*r)[2] = malloc(m->ntensors * sizeof *r);
 		size_t nr = r ? trainable_runs(m, r) : 0;
 		for (size_t k = 0; k < nr; k++) {
 			float *g = m->grads + r[k][0];
@@ -1460,6 +1945,8 @@ double qn_gpt2_clip_grads(struct qn_gpt2 *m, double max_norm)
 		if (!r)
 			scale_span(m->grads, m->nparams, (float)coef);
 		free(r);
+		if (m->lora && m->lora->grads)
+			scale_span(m->lora->grads, m->lora->nparams, (float)coef);
 	}
 	return norm;
 }
@@ -1504,6 +1991,8 @@ struct qn_gpt2_infer {
 	float *k, *v;				/* L x P x C */
 	float *x, *ln, *qkv, *atty, *fch, *act; /* chunk scratch */
 	float *S;				/* H x chunk x P */
+	float *lora_u;				/* chunk x r */
+	int lora_r;				/* the rank it was sized for */
 };
 
 struct qn_gpt2_infer *qn_gpt2_infer_new(struct qn_gpt2 *m, struct qn_err *e)
@@ -1527,6 +2016,10 @@ struct qn_gpt2_infer *qn_gpt2_infer_new(struct qn_gpt2 *m, struct qn_err *e)
 	g->fch = xcalloc(R * F, sizeof(float), &fail);
 	g->act = xcalloc(R * F, sizeof(float), &fail);
 	g->S = xcalloc(H * R * P, sizeof(float), &fail);
+	if (m->lora) {
+		g->lora_r = m->lora->r;
+		g->lora_u = xcalloc(R * (size_t)m->lora->r, sizeof(float), &fail);
+	}
 	if (fail) {
 		qn_gpt2_infer_free(g);
 		qn_errf(e, "out of memory for the KV cache");
@@ -1548,6 +2041,7 @@ void qn_gpt2_infer_free(struct qn_gpt2_infer *g)
 	free(g->fch);
 	free(g->act);
 	free(g->S);
+	free(g->lora_u);
 	free(g);
 }
 
@@ -1582,6 +2076,7 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 		float *kc = g->k + (size_t)l * P * C, *vc = g->v + (size_t)l * P * C;
 		layernorm(g->ln, NULL, NULL, g->x, w.ln1w, w.ln1b, (size_t)n, C, c->eps, th);
 		matmul(g->qkv, g->ln, w.qkvw, w.qkvb, (size_t)n, C, 3 * C, 0, th);
+		lora_forward(m, l, 0, g->qkv, g->ln, (size_t)n, g->lora_u);
 		for (int i = 0; i < n; i++) {
 			memcpy(kc + (size_t)(p0 + i) * C, g->qkv + i * 3 * C + C,
 			       C * sizeof(float));
@@ -1609,10 +2104,13 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 				    g->atty + (size_t)h * hd, (int)C);
 		}
 		matmul(g->x, g->atty, w.attpw, w.attpb, (size_t)n, C, C, 1, th);
+		lora_forward(m, l, 1, g->x, g->atty, (size_t)n, g->lora_u);
 		layernorm(g->ln, NULL, NULL, g->x, w.ln2w, w.ln2b, (size_t)n, C, c->eps, th);
 		matmul(g->fch, g->ln, w.fcw, w.fcb, (size_t)n, C, F, 0, th);
+		lora_forward(m, l, 2, g->fch, g->ln, (size_t)n, g->lora_u);
 		gelu(g->act, g->fch, (size_t)n * F, th);
 		matmul(g->x, g->act, w.fcpw, w.fcpb, (size_t)n, F, C, 1, th);
+		lora_forward(m, l, 3, g->x, g->act, (size_t)n, g->lora_u);
 	}
 	size_t f = lnf_index(m), first = all ? 0 : (size_t)n - 1, rows = (size_t)n - first;
 	layernorm(g->ln, NULL, NULL, g->x + first * C, tensor_at(m, m->params, f),
@@ -1633,6 +2131,8 @@ int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, f
 		       int all, struct qn_err *e)
 {
 	const struct qn_gpt2_config *c = &g->m->cfg;
+	if (g->m->lora && g->m->lora->enabled && g->m->lora->r > g->lora_r)
+		return qn_errf(e, "the adapter was added after the inference state was made");
 	if (n < 1 || g->pos + n > c->n_positions)
 		return qn_errf(e, "%d tokens after %d do not fit the context of %d", n, g->pos,
 			       c->n_positions);

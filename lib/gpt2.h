@@ -71,8 +71,35 @@ struct qn_gpt2_tensor {
 	int decay; /* a block's matrix: AdamW weight decay applies */
 };
 
+/*
+ * LoRA adapters (Hu et al. 2021) as PEFT stores them for GPT-2's Conv1D
+ * layers (fan_in_fan_out): for a targeted layer y = x W + b, A is (r, in),
+ * B is (out, r), and y += (alpha / r) * x A^T B^T. A starts uniform in
+ * +-1/sqrt(in) (PEFT's kaiming_uniform with a = sqrt(5)), B at zero, so a
+ * new adapter changes nothing. Tensors are named as PEFT saves them:
+ * base_model.model.transformer.h.N.attn.c_attn.lora_A.weight, ...
+ */
+enum {
+	QN_LORA_C_ATTN = 1,    /* attn.c_attn (PEFT's default for GPT-2) */
+	QN_LORA_ATTN_PROJ = 2, /* attn.c_proj */
+	QN_LORA_MLP_FC = 4,    /* mlp.c_fc */
+	QN_LORA_MLP_PROJ = 8,  /* mlp.c_proj */
+};
+
+struct qn_gpt2_lora {
+	int r;
+	float alpha, scaling; /* scaling = alpha / r */
+	unsigned targets;     /* QN_LORA_* */
+	float *params, *grads;
+	size_t nparams;
+	struct qn_gpt2_tensor *tensors; /* A and B of each targeted layer, in order */
+	size_t ntensors;
+	int enabled; /* 0: the base model alone (DPO's reference) */
+};
+
 struct qn_gpt2 {
 	struct qn_gpt2_config cfg;
+	struct qn_gpt2_lora *lora; /* NULL: none */
 	float *params; /* nparams floats */
 	float *grads;  /* nparams floats, allocated by qn_gpt2_train_new */
 	size_t nparams;
@@ -113,6 +140,37 @@ int qn_gpt2_save(const struct qn_gpt2 *m, const char *dir, struct qn_err *e);
  */
 int qn_gpt2_st_add(const struct qn_gpt2 *m, struct qn_st_writer *w, const char *prefix,
 		   const float *values, struct qn_err *e);
+
+/* ---- LoRA ---- */
+
+struct qn_adamw;
+
+/* "c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj", or PEFT's suffixes "c_proj" (both) and "c_fc"; 0 if unknown. */
+unsigned qn_gpt2_lora_target(const char *name);
+/*
+ * Adds adapters of rank r to every block's targeted layers, A drawn from
+ * seed. Before qn_gpt2_train_new and qn_gpt2_infer_new (a forward over
+ * state made earlier returns NaN, an inference step an error). -1 with e
+ * filled on bad values or when the model already has one.
+ */
+int qn_gpt2_lora_add(struct qn_gpt2 *m, int r, float alpha, unsigned targets, uint64_t seed,
+		     struct qn_err *e);
+/* DIR/adapter_config.json and DIR/adapter_model.safetensors, as PEFT writes them. */
+int qn_gpt2_lora_save(const struct qn_gpt2 *m, const char *dir, const char *base_name,
+		      struct qn_err *e);
+/*
+ * Reads an adapter saved by PEFT or quern-train into m (which has none
+ * yet), before qn_gpt2_train_new / qn_gpt2_infer_new. PEFT options quern
+ * does not compute (use_rslora, use_dora, rank or alpha patterns, bias
+ * other than "none", modules_to_save, layers_to_transform) are refused.
+ */
+int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e);
+/* Folds the adapter into the base weights (W += scaling (B A)^T) and drops it. */
+void qn_gpt2_lora_merge(struct qn_gpt2 *m);
+/* AdamW over the adapter's tensors (mom, var: its nparams floats each). */
+void qn_gpt2_lora_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct qn_adamw *o,
+			long step);
+void qn_gpt2_lora_zero_grads(struct qn_gpt2 *m);
 
 /* ---- training ---- */
 

@@ -52,6 +52,7 @@ static const char usage_text[] =
     "                                       lines in, per-token log-probabilities out\n"
     "  check MODEL --batch FILE -o OUT      logits, loss and gradients of one batch\n"
     "                                       (and --steps K AdamW steps) as safetensors\n"
+    "  merge MODEL --adapter DIR -o OUT     fold a LoRA adapter into a full model\n"
     "\n"
     "MODEL is a checkpoint directory: config.json, model.safetensors and the\n"
     "tokenizer files (Hugging Face layout; openai-community/gpt2 loads as is).\n"
@@ -94,6 +95,15 @@ static const char usage_text[] =
     "      --freeze SPEC          train without: embeddings (wte, also the output\n"
     "                             layer, and wpe), ln_f, blocks N or N-M\n"
     "                             (repeatable, comma lists)\n"
+    "LoRA (fit; PEFT's defaults and files):\n"
+    "      --lora                 train a LoRA adapter; the base stays frozen, and DIR\n"
+    "                             gets adapter_config.json + adapter_model.safetensors\n"
+    "      --lora-r N             rank (default 8)\n"
+    "      --lora-alpha X         scaling alpha / r (default 8)\n"
+    "      --lora-dropout X       0 only: dropout is not built yet\n"
+    "      --lora-targets LIST    c_attn (default), attn.c_proj, mlp.c_fc, mlp.c_proj;\n"
+    "                             c_proj and c_fc as PEFT reads them\n"
+    "      --adapter DIR          sample, score, merge: a LoRA adapter on MODEL\n"
     "Generation (sample):\n"
     "      --max-tokens N         tokens a completion (default 64)\n"
     "      --temperature X        0 = greedy (default 1)\n"
@@ -127,6 +137,10 @@ static struct {
 	size_t nstops;
 	const char **freezes; /* --freeze SPEC, as given */
 	size_t nfreezes;
+	const char *adapter;   /* --adapter DIR (sample, score, merge) */
+	int lora, lora_r;      /* fit: train a LoRA adapter of rank lora_r */
+	double lora_alpha, lora_dropout;
+	unsigned lora_targets;
 	int layers, heads, width, context, inner, vocab;
 	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep, patience;
 	double min_delta;
@@ -157,12 +171,16 @@ static struct {
     .shuffle = 1,
     .schedule = "cosine",
     .max_tokens = 64,
+    .lora_r = 8,
+    .lora_alpha = 8,
+    .lora_targets = QN_LORA_C_ATTN,
     .temperature = 1.0,
     .top_p = 1.0,
 };
 
 static int g_argc;
 static char **g_argv;
+static const char *g_model_arg; /* MODEL as given: adapters name their base by it */
 
 static double now(void)
 {
@@ -317,8 +335,10 @@ static int write_manifest(const char *dir, const char *from_dir, const char *dat
 		snprintf(p, sizeof p, "%s/%s", data, QN_SHARD_MANIFEST);
 		rc = manifest_file(man, p, 0);
 	}
-	for (size_t i = 0; i < 2 && !rc; i++) {
-		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+	static const char *const outs[] = {QN_GPT2_CONFIG, QN_GPT2_WEIGHTS, "adapter_config.json",
+					   "adapter_model.safetensors"};
+	for (size_t i = 0; i < 4 && !rc; i++) {
+		snprintf(p, sizeof p, "%s/%s", dir, outs[i]);
 		rc = manifest_file(man, p, 1);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -647,6 +667,10 @@ static char *run_args(void)
 		json_array_append_new(fr, json_string(opt.freezes[i]));
 	if (o && fr)
 		json_object_set_new(o, "freeze", fr);
+	if (o && opt.lora)
+		json_object_set_new(o, "lora",
+				    json_pack("{s:i,s:f,s:i}", "r", opt.lora_r, "alpha", opt.lora_alpha,
+					      "targets", (int)opt.lora_targets));
 	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	json_decref(o);
 	return s;
@@ -712,6 +736,15 @@ static int add_moments(const struct qn_gpt2 *m, struct qn_st_writer *w, const fl
 			snprintf(nm, sizeof nm, "adam.%c.%s", k ? 'v' : 'm', t->name);
 			if (qn_st_writer_add(w, nm, QN_ST_F32, t->ndim, t->shape,
 					     (k ? var : mom) + t->offset, e))
+				return -1;
+		}
+	/* An adapter's moments follow the base's in the same arrays. */
+	for (int k = 0; m->lora && k < 2; k++)
+		for (size_t i = 0; i < m->lora->ntensors; i++) {
+			const struct qn_gpt2_tensor *t = m->lora->tensors + i;
+			snprintf(nm, sizeof nm, "adam.%c.%s", k ? 'v' : 'm', t->name);
+			if (qn_st_writer_add(w, nm, QN_ST_F32, t->ndim, t->shape,
+					     (k ? var : mom) + m->nparams + t->offset, e))
 				return -1;
 		}
 	return 0;
@@ -789,7 +822,8 @@ static int save_checkpoint(const struct qn_gpt2 *m, const float *mom, const floa
 		qn_errf(e, "out of memory");
 		goto out;
 	}
-	if (copy_tokenizer(model_dir, tmp, e) || qn_gpt2_save(m, tmp, e))
+	if (copy_tokenizer(model_dir, tmp, e) || qn_gpt2_save(m, tmp, e) ||
+	    (m->lora && qn_gpt2_lora_save(m, tmp, g_model_arg, e)))
 		goto out;
 	snprintf(path, sizeof path, "%s/%s", tmp, STATE_FILE);
 	if (add_moments(m, w, mom, var, e))
@@ -855,7 +889,8 @@ static int save_best(const struct qn_gpt2 *m, const char *model_dir, const char 
 	rm_tree(tmp);
 	if (mkdir(tmp, 0777))
 		return qn_errno(e, errno, "cannot create '%s'", tmp);
-	if (copy_tokenizer(model_dir, tmp, e) || qn_gpt2_save(m, tmp, e)) {
+	if (copy_tokenizer(model_dir, tmp, e) ||
+	    (m->lora ? qn_gpt2_lora_save(m, tmp, g_model_arg, e) : qn_gpt2_save(m, tmp, e))) {
 		rm_tree(tmp);
 		return -1;
 	}
@@ -912,6 +947,20 @@ static int load_state(const struct qn_gpt2 *m, const char *dir, float *mom, floa
 				goto out;
 			}
 			if (qn_st_read_f32(st, x, (k ? var : mom) + t->offset, t->numel, e))
+				goto out;
+		}
+	for (int k = 0; m->lora && k < 2; k++)
+		for (size_t i = 0; i < m->lora->ntensors; i++) {
+			const struct qn_gpt2_tensor *t = m->lora->tensors + i;
+			char nm[128];
+			snprintf(nm, sizeof nm, "adam.%c.%s", k ? 'v' : 'm', t->name);
+			const struct qn_st_tensor *x = qn_st_find(st, nm);
+			if (!x) {
+				qn_errf(e, "'%s': tensor '%s' is missing", path, nm);
+				goto out;
+			}
+			if (qn_st_read_f32(st, x, (k ? var : mom) + m->nparams + t->offset, t->numel,
+					   e))
 				goto out;
 		}
 	s->step = (long)step;
@@ -1093,6 +1142,17 @@ static int cmd_fit(const char *model_arg)
 		rc = QN_EXIT_USAGE;
 		goto out;
 	}
+	if (opt.lora) {
+		/* The base is frozen whole; only the adapter trains. */
+		for (size_t i = 0; i < f.m->ntensors; i++)
+			qn_gpt2_freeze(f.m, i, 1);
+		if (resume_dir[0] ? qn_gpt2_lora_load(f.m, resume_dir, &e)
+				  : qn_gpt2_lora_add(f.m, opt.lora_r, (float)opt.lora_alpha,
+						     opt.lora_targets, opt.seed, &e)) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+	}
 	const struct qn_gpt2_config *c = &f.m->cfg;
 	int T = opt.context ? opt.context : (c->n_positions < 1024 ? c->n_positions : 1024);
 	int B = (int)opt.batch;
@@ -1138,8 +1198,10 @@ static int cmd_fit(const char *model_arg)
 
 	size_t N = (size_t)B * T;
 	f.t = qn_gpt2_train_new(f.m, B, T, &e);
-	f.mom = calloc(f.m->nparams, sizeof *f.mom);
-	f.var = calloc(f.m->nparams, sizeof *f.var);
+	/* The adapter's moments after the base's (whose frozen parts stay untouched). */
+	size_t nmom = f.m->nparams + (f.m->lora ? f.m->lora->nparams : 0);
+	f.mom = calloc(nmom, sizeof *f.mom);
+	f.var = calloc(nmom, sizeof *f.var);
 	f.in = malloc(N * sizeof *f.in);
 	f.tg = malloc(N * sizeof *f.tg);
 	f.mask = malloc(N);
@@ -1209,6 +1271,7 @@ static int cmd_fit(const char *model_arg)
 		}
 		o.lr = lr_at(s.step);
 		qn_gpt2_adamw(f.m, f.mom, f.var, &o, s.step + 1);
+		qn_gpt2_lora_adamw(f.m, f.mom + f.m->nparams, f.var + f.m->nparams, &o, s.step + 1);
 		s.step++;
 		s.tokens += N * (uint64_t)opt.accum;
 		double dt = now() - t0;
@@ -1294,7 +1357,30 @@ static int cmd_fit(const char *model_arg)
 	 * The final model in DIR itself, as Trainer.save_model puts it; with
 	 * early stopping, the best one (as load_best_model_at_end does).
 	 */
-	if (opt.patience && s.best_step >= 0) {
+	if (opt.patience && s.best_step >= 0 && f.m->lora) {
+		/* An adapter run's output is the adapter: the best one. */
+		char from[4200], to[4200];
+		static const char *const af[] = {"adapter_config.json", "adapter_model.safetensors"};
+		for (int i = 0; i < 2; i++) {
+			snprintf(from, sizeof from, "%s/best/%s", opt.output, af[i]);
+			snprintf(to, sizeof to, "%s/%s", opt.output, af[i]);
+			if (copy_file(from, to, &e)) {
+				qn_error("%s", e.msg);
+				goto out;
+			}
+		}
+		if (copy_tokenizer(f.model_dir, opt.output, &e)) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+	} else if (f.m->lora) {
+		/* PEFT's save_pretrained: the adapter (and the tokenizer), not the base. */
+		if (copy_tokenizer(f.model_dir, opt.output, &e) ||
+		    qn_gpt2_lora_save(f.m, opt.output, model_arg, &e)) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+	} else if (opt.patience && s.best_step >= 0) {
 		char best[4200];
 		snprintf(best, sizeof best, "%s/best", opt.output);
 		struct qn_gpt2 *bm = qn_gpt2_load(best, &e);
@@ -1351,6 +1437,10 @@ static int io_open(struct io *io, const char *model_dir)
 		return -1;
 	}
 	qn_gpt2_set_threads(io->m, opt.threads);
+	if (opt.adapter && qn_gpt2_lora_load(io->m, opt.adapter, &e)) {
+		qn_error("%s", e.msg);
+		return -1;
+	}
 	io->allow_special = opt.allow_special;
 	io->tok = model_tokenizer(model_dir);
 	if (!io->tok)
@@ -1784,6 +1874,43 @@ static int cmd_score(const char *model_dir, char **files, int nfiles)
 	return io_close(&io, rc);
 }
 
+/* ---- merge ---------------------------------------------------------------------- */
+
+/* MODEL + --adapter DIR -> a full checkpoint in -o OUT with the adapter folded in. */
+static int cmd_merge(const char *model_dir)
+{
+	struct qn_err e;
+	if (!opt.adapter)
+		return qn_usage_error("merge needs --adapter DIR");
+	if (!opt.output)
+		return qn_usage_error("merge needs -o DIR");
+	struct qn_gpt2 *m = qn_gpt2_load(model_dir, &e);
+	int rc = QN_EXIT_FAIL;
+	if (!m) {
+		qn_error("%s", e.msg);
+		return rc;
+	}
+	qn_gpt2_set_threads(m, opt.threads);
+	if (qn_gpt2_lora_load(m, opt.adapter, &e)) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	qn_gpt2_lora_merge(m);
+	if (make_dir(opt.output))
+		goto out;
+	if (copy_tokenizer(model_dir, opt.output, &e) || qn_gpt2_save(m, opt.output, &e)) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	const char *names[] = {"parameters"};
+	int64_t vals[] = {(int64_t)m->nparams};
+	if (write_manifest(opt.output, model_dir, NULL, names, vals, 1, m->cfg.tokenizer) == 0)
+		rc = QN_EXIT_OK;
+out:
+	qn_gpt2_free(m);
+	return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 enum {
@@ -1818,6 +1945,12 @@ enum {
 	OPT_RESUME,
 	OPT_PATIENCE,
 	OPT_FREEZE,
+	OPT_LORA,
+	OPT_LORA_R,
+	OPT_LORA_ALPHA,
+	OPT_LORA_DROPOUT,
+	OPT_LORA_TARGETS,
+	OPT_ADAPTER,
 	OPT_MIN_DELTA,
 	OPT_MAX_TOKENS,
 	OPT_TEMPERATURE,
@@ -1863,6 +1996,12 @@ static const struct option longopts[] = {
     {"resume", no_argument, NULL, OPT_RESUME},
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"freeze", required_argument, NULL, OPT_FREEZE},
+    {"lora", no_argument, NULL, OPT_LORA},
+    {"lora-r", required_argument, NULL, OPT_LORA_R},
+    {"lora-alpha", required_argument, NULL, OPT_LORA_ALPHA},
+    {"lora-dropout", required_argument, NULL, OPT_LORA_DROPOUT},
+    {"lora-targets", required_argument, NULL, OPT_LORA_TARGETS},
+    {"adapter", required_argument, NULL, OPT_ADAPTER},
     {"min-delta", required_argument, NULL, OPT_MIN_DELTA},
     {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
     {"temperature", required_argument, NULL, OPT_TEMPERATURE},
@@ -2057,6 +2196,48 @@ int main(int argc, char **argv)
 		case OPT_RESUME:
 			opt.resume = 1;
 			break;
+		case OPT_LORA:
+			opt.lora = 1;
+			break;
+		case OPT_LORA_R:
+			INT("--lora-r", 1, 65536, opt.lora_r);
+			opt.lora = 1;
+			break;
+		case OPT_LORA_ALPHA:
+			NUM("--lora-alpha", 1e-6, 1e6, opt.lora_alpha);
+			opt.lora = 1;
+			break;
+		case OPT_LORA_DROPOUT:
+			NUM("--lora-dropout", 0, 0.999, opt.lora_dropout);
+			if (opt.lora_dropout > 0)
+				return qn_usage_error("--lora-dropout: dropout is not built yet (0 only, "
+						      "PEFT's default)");
+			opt.lora = 1;
+			break;
+		case OPT_LORA_TARGETS: {
+			char *list = strdup(optarg), *save = NULL;
+			opt.lora_targets = 0;
+			for (char *it = list ? strtok_r(list, ",", &save) : NULL; it;
+			     it = strtok_r(NULL, ",", &save)) {
+				unsigned b = qn_gpt2_lora_target(it);
+				if (!b) {
+					qn_usage_error("--lora-targets: '%s' is not c_attn, attn.c_proj, "
+						       "mlp.c_fc, mlp.c_proj (or c_proj, c_fc)",
+						       it);
+					free(list);
+					return QN_EXIT_USAGE;
+				}
+				opt.lora_targets |= b;
+			}
+			free(list);
+			if (!opt.lora_targets)
+				return qn_usage_error("--lora-targets: an empty list");
+			opt.lora = 1;
+			break;
+		}
+		case OPT_ADAPTER:
+			opt.adapter = optarg;
+			break;
 		case OPT_FREEZE:
 			opt.freezes[opt.nfreezes++] = optarg;
 			break;
@@ -2127,7 +2308,8 @@ int main(int argc, char **argv)
 		return cmd_init();
 	}
 	int known = !strcmp(opt.cmd, "fit") || !strcmp(opt.cmd, "sample") ||
-		    !strcmp(opt.cmd, "score") || !strcmp(opt.cmd, "check");
+		    !strcmp(opt.cmd, "score") || !strcmp(opt.cmd, "check") ||
+		    !strcmp(opt.cmd, "merge");
 	if (!known)
 		return qn_usage_error("unknown command '%s'", opt.cmd);
 	if (opt.tokenizer)
@@ -2136,6 +2318,14 @@ int main(int argc, char **argv)
 	if (argc < 1)
 		return qn_usage_error("%s needs a MODEL directory", opt.cmd);
 	const char *model = argv[0];
+	g_model_arg = model;
+	if (!strcmp(opt.cmd, "merge")) {
+		if (argc > 1)
+			return qn_usage_error("merge takes one MODEL directory");
+		return cmd_merge(model);
+	}
+	if (opt.lora && strcmp(opt.cmd, "fit"))
+		return qn_usage_error("--lora options are for fit; sample and score take --adapter");
 	if (!strcmp(opt.cmd, "fit")) {
 		if (argc > 1)
 			return qn_usage_error("fit takes one MODEL directory");
