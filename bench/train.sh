@@ -190,4 +190,38 @@ jq -n --argjson threads "$threads" --argjson rounds "$rounds" --argjson steps "$
 	 torch_version: $torch, openblas: $openblas, cpu: $cpu, date: $date, load: [$load0, $load1]}' \
 	>"$work/train.json.tmp"
 mv "$work/train.json.tmp" "$work/train.json"
+
+# Fine-tuning methods on the same model and tokens (issue 6): a LoRA step and
+# a step with the embeddings and blocks 0-1 frozen, against a full step, in
+# alternating runs; medians of the per-step rates after the untimed ones.
+if [ "$peer_only" != 1 ]; then
+	: >"$d/ft.full"
+	: >"$d/ft.lora"
+	: >"$d/ft.frz"
+	r=1
+	while [ "$r" -le "$rounds" ]; do
+		for mode in full lora frz; do
+			case $mode in
+			full) extra= ;;
+			lora) extra=--lora ;;
+			frz) extra="--freeze embeddings,0-1" ;;
+			esac
+			rm -rf "$d/ft" "$d/ft.jsonl"
+			# shellcheck disable=SC2086
+			"$Q" fit "$d/model" --data "$d/shards" -o "$d/ft" --steps "$steps" --batch "$BATCH" \
+				--context "$T" --lr 3e-4 --schedule constant --save-every 0 -j "$threads" \
+				--metrics "$d/ft.jsonl" --no-shuffle $extra
+			jq -r 'select(.tokens_per_s != null) | .tokens_per_s' "$d/ft.jsonl" |
+				tail -n +$((SKIP + 1)) | median >>"$d/ft.$mode"
+		done
+		r=$((r + 1))
+	done
+	ff=$(median <"$d/ft.full")
+	fl=$(median <"$d/ft.lora")
+	fz=$(median <"$d/ft.frz")
+	say ""
+	awk -v f="$ff" -v l="$fl" -v z="$fz" 'BEGIN {
+		printf "fine-tuning steps, tokens/s: full %.0f; LoRA r 8 on c_attn %.0f (step time %.2fx full); embeddings + blocks 0-1 frozen %.0f (%.2fx)\n", f, l, f / l, z, f / z
+	}' | tee -a "$res"
+fi
 say "results: $res, $work/train.json"

@@ -39,43 +39,9 @@
 #include "gpt2.h"
 #include "safetensors.h"
 #include "testfs.h"
+#include "testgpt2.h"
 
 #define FP "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint32_t below(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
-
-static double uniform(void)
-{
-	return (double)(rnd() >> 11) / 9007199254740992.0;
-}
-
-static double normal(void)
-{
-	double u1 = uniform() + 1e-300, u2 = uniform();
-	return sqrt(-2 * log(u1)) * cos(2 * 3.14159265358979323846 * u2);
-}
-
-static float *copy_floats(const float *p, size_t n)
-{
-	float *c = malloc(n * sizeof *c);
-	memcpy(c, p, n * sizeof *c);
-	return c;
-}
 
 /* ---- config.json ---------------------------------------------------------- */
 
@@ -399,104 +365,16 @@ static void test_table(void)
 	qn_gpt2_free(NULL);
 }
 
-/* ---- models for the numerical checks ---------------------------------------- */
-
-static struct qn_gpt2 *tiny(int L, int H, int C, int P, int V, int F, uint64_t seed)
-{
-	struct qn_gpt2_config c;
-	struct qn_err e;
-
-	qn_gpt2_config_default(&c);
-	c.n_layer = L;
-	c.n_head = H;
-	c.n_embd = C;
-	c.n_positions = P;
-	c.vocab_size = V;
-	c.n_inner = F;
-	struct qn_gpt2 *m = qn_gpt2_new(&c, &e);
-	if (!m) {
-		printf("  qn_gpt2_new: %s\n", e.msg);
-		return NULL;
-	}
-	qn_gpt2_set_threads(m, 1);
-	qn_gpt2_init_weights(m, seed);
-	/*
-	 * LayerNorm weights away from 1 and biases away from 0, so their
-	 * gradients are not those of an identity; the matrices 10x GPT-2's
-	 * scale, so that signals (and every gradient) in a model this narrow
-	 * stand well above float32 rounding.
-	 */
-	rng_state = seed * 2654435761u + 1;
-	for (size_t i = 0; i < m->ntensors; i++) {
-		const struct qn_gpt2_tensor *t = m->tensors + i;
-		float *p = m->params + t->offset;
-		for (size_t j = 0; j < t->numel; j++)
-			p[j] = t->ndim == 2 ? 10 * p[j] : p[j] + (float)(0.2 * normal());
-	}
-	return m;
-}
-
-static void random_tokens(uint32_t *x, size_t n, uint32_t V)
-{
-	for (size_t i = 0; i < n; i++)
-		x[i] = below(V);
-}
-
-/* The loss of logits (N, V) worked out in double. */
-static double ref_loss(const float *logits, const uint32_t *targets, const uint8_t *mask,
-		       double denom, size_t N, size_t V)
-{
-	double sum = 0;
-	size_t n = 0;
-	for (size_t r = 0; r < N; r++) {
-		if (mask && !mask[r])
-			continue;
-		const float *row = logits + r * V;
-		double mx = row[0], s = 0;
-		for (size_t j = 1; j < V; j++)
-			mx = row[j] > mx ? row[j] : mx;
-		for (size_t j = 0; j < V; j++)
-			s += exp(row[j] - mx);
-		sum += log(s) + mx - row[targets[r]];
-		n++;
-	}
-	return sum / (denom > 0 ? denom : (double)n);
-}
-
-struct batch {
-	const uint32_t *in, *tg;
-	const uint8_t *mask;
-	double denom;
-	int B, T;
-};
-
-/* (loss(p_j + h) - loss(p_j - h)) / 2h, h as rounded to float. */
-static double central(struct qn_gpt2_train *t, struct qn_gpt2 *m, const struct batch *b, size_t j,
-		      double h)
-{
-	float save = m->params[j], hi = save + (float)h, lo = save - (float)h;
-	m->params[j] = hi;
-	double lp = qn_gpt2_forward(t, b->in, b->tg, b->mask, b->denom, b->B, b->T, NULL, NULL);
-	m->params[j] = lo;
-	double lm = qn_gpt2_forward(t, b->in, b->tg, b->mask, b->denom, b->B, b->T, NULL, NULL);
-	m->params[j] = save;
-	return (lp - lm) / ((double)hi - (double)lo);
-}
+/* ---- gradients -------------------------------------------------------------- */
 
 /*
- * Compares the backward gradient of a sample of every tensor (its largest
- * entry and nsample at random) with finite differences of the loss. The
- * loss is float32, so a central difference is float32 rounding (about
- * 1e-7 of the loss) over 2h plus a truncation term in h^2; a Richardson
- * step over h = 4e-2 and 2e-2 removes the h^2 term and keeps the rounding
- * part small, leaving the worst sample about 3x inside the tolerance
- * (plain central differences at 1e-2 come within 1.5x of it).
+ * The loss against a log-softmax of the logits, the gradient of every
+ * tensor against finite differences (grad_samples), backward's scale and
+ * accumulation.
  */
 static void grad_check(const char *name, struct qn_gpt2 *m, int B, int T, const uint32_t *in,
 		       const uint32_t *tg, const uint8_t *mask, double denom, int nsample)
 {
-	const double eps = 4e-2, tol = 1e-2, floor_ = 1e-3;
-	const struct batch bt = {in, tg, mask, denom, B, T};
 	struct qn_err e;
 	char label[256];
 	size_t N = (size_t)B * T, V = (size_t)m->cfg.vocab_size, counted = 0, want = 0;
@@ -521,35 +399,8 @@ static void grad_check(const char *name, struct qn_gpt2 *m, int B, int T, const 
 	qn_gpt2_backward(t, 1.0f);
 	float *g = copy_floats(m->grads, m->nparams);
 
-	for (size_t k = 0; k < m->ntensors; k++) {
-		const struct qn_gpt2_tensor *ten = m->tensors + k;
-		size_t idx[16], ni = 0, amax = 0;
-		for (size_t j = 1; j < ten->numel; j++)
-			if (fabsf(g[ten->offset + j]) > fabsf(g[ten->offset + amax]))
-				amax = j;
-		idx[ni++] = amax;
-		for (int s = 0; s < nsample && ni < 16; s++)
-			idx[ni++] = below((uint32_t)ten->numel);
-		double worst = 0, wg = 0, wfd = 0;
-		size_t wj = 0;
-		for (size_t i = 0; i < ni; i++) {
-			size_t j = ten->offset + idx[i];
-			double fd =
-			    (4 * central(t, m, &bt, j, eps / 2) - central(t, m, &bt, j, eps)) / 3;
-			double err = fabs(g[j] - fd) / fmax(fabs(fd), floor_);
-			if (err >= worst) {
-				worst = err;
-				wg = g[j];
-				wfd = fd;
-				wj = idx[i];
-			}
-		}
-		snprintf(label, sizeof label, "grad %s: %s", name, ten->name);
-		CHECK_NAMED(label, worst <= tol);
-		if (worst > tol)
-			printf("  element %zu: backward %.8g, finite difference %.8g\n", wj, wg,
-			       wfd);
-	}
+	const struct batch bt = {t, in, tg, mask, denom, B, T};
+	grad_samples(name, &bt, m->params, g, m->tensors, m->ntensors, nsample);
 
 	/* backward(scale) scales; two forward/backward pairs add up. */
 	qn_gpt2_zero_grads(m);
@@ -638,14 +489,6 @@ static void test_grads(void)
 }
 
 /* ---- KV-cache inference ------------------------------------------------------- */
-
-static double max_diff(const float *a, const float *b, size_t n)
-{
-	double d = 0;
-	for (size_t i = 0; i < n; i++)
-		d = fmax(d, fabs((double)a[i] - b[i]));
-	return d;
-}
 
 static void test_infer(void)
 {

@@ -27,88 +27,10 @@
 #include "gpt2.h"
 #include "safetensors.h"
 #include "testfs.h"
+#include "testgpt2.h"
 
 #define ALL_TARGETS (QN_LORA_C_ATTN | QN_LORA_ATTN_PROJ | QN_LORA_MLP_FC | QN_LORA_MLP_PROJ)
 #define PEFT_PREFIX "base_model.model.transformer."
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint32_t below(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
-
-static double uniform(void)
-{
-	return (double)(rnd() >> 11) / 9007199254740992.0;
-}
-
-static double normal(void)
-{
-	double u1 = uniform() + 1e-300, u2 = uniform();
-	return sqrt(-2 * log(u1)) * cos(2 * 3.14159265358979323846 * u2);
-}
-
-static float *copy_floats(const float *p, size_t n)
-{
-	float *c = malloc(n * sizeof *c);
-	memcpy(c, p, n * sizeof *c);
-	return c;
-}
-
-static double max_diff(const float *a, const float *b, size_t n)
-{
-	double d = 0;
-	for (size_t i = 0; i < n; i++)
-		d = fmax(d, fabs((double)a[i] - b[i]));
-	return d;
-}
-
-static void random_tokens(uint32_t *x, size_t n, uint32_t V)
-{
-	for (size_t i = 0; i < n; i++)
-		x[i] = below(V);
-}
-
-/* As test_gpt2.c's: GPT-2's init with the matrices at 10x and the LayerNorms off 1 and 0. */
-static struct qn_gpt2 *tiny(int L, int H, int C, int P, int V, int F, uint64_t seed)
-{
-	struct qn_gpt2_config c;
-	struct qn_err e;
-
-	qn_gpt2_config_default(&c);
-	c.n_layer = L;
-	c.n_head = H;
-	c.n_embd = C;
-	c.n_positions = P;
-	c.vocab_size = V;
-	c.n_inner = F;
-	struct qn_gpt2 *m = qn_gpt2_new(&c, &e);
-	if (!m) {
-		printf("  qn_gpt2_new: %s\n", e.msg);
-		return NULL;
-	}
-	qn_gpt2_set_threads(m, 1);
-	qn_gpt2_init_weights(m, seed);
-	rng_state = seed * 2654435761u + 1;
-	for (size_t i = 0; i < m->ntensors; i++) {
-		const struct qn_gpt2_tensor *t = m->tensors + i;
-		float *p = m->params + t->offset;
-		for (size_t j = 0; j < t->numel; j++)
-			p[j] = t->ndim == 2 ? 10 * p[j] : p[j] + (float)(0.2 * normal());
-	}
-	return m;
-}
 
 /* Every B (the odd adapter tensors) at scale * N(0, 1), so the adapter acts and dA is not 0. */
 static void random_B(struct qn_gpt2 *m, double scale)
@@ -362,82 +284,6 @@ out:
 
 /* ---- gradients ------------------------------------------------------------------- */
 
-/* The loss of logits (N, V) worked out in double. */
-static double ref_loss(const float *logits, const uint32_t *targets, size_t N, size_t V)
-{
-	double sum = 0;
-	for (size_t r = 0; r < N; r++) {
-		const float *row = logits + r * V;
-		double mx = row[0], s = 0;
-		for (size_t j = 1; j < V; j++)
-			mx = row[j] > mx ? row[j] : mx;
-		for (size_t j = 0; j < V; j++)
-			s += exp(row[j] - mx);
-		sum += log(s) + mx - row[targets[r]];
-	}
-	return sum / (double)N;
-}
-
-struct batch {
-	struct qn_gpt2_train *t;
-	const uint32_t *in, *tg;
-	int B, T;
-};
-
-/* (loss(*p + h) - loss(*p - h)) / 2h, h as rounded to float. */
-static double central(const struct batch *b, float *p, double h)
-{
-	float save = *p, hi = save + (float)h, lo = save - (float)h;
-	*p = hi;
-	double lp = qn_gpt2_forward(b->t, b->in, b->tg, NULL, 0, b->B, b->T, NULL, NULL);
-	*p = lo;
-	double lm = qn_gpt2_forward(b->t, b->in, b->tg, NULL, 0, b->B, b->T, NULL, NULL);
-	*p = save;
-	return (lp - lm) / ((double)hi - (double)lo);
-}
-
-/*
- * Compares the gradient g of a sample of every tensor in tens (its largest
- * entry and nsample at random) over params with finite differences of the
- * loss: the Richardson step over h = 4e-2 and 2e-2 of test_gpt2.c's
- * grad_check, with its tolerance (1e-2 relative, over a floor of 1e-3).
- */
-static void grad_check(const char *name, const struct batch *b, float *params, const float *g,
-		       const struct qn_gpt2_tensor *tens, size_t ntens, int nsample)
-{
-	const double eps = 4e-2, tol = 1e-2, floor_ = 1e-3;
-	char label[256];
-	for (size_t k = 0; k < ntens; k++) {
-		const struct qn_gpt2_tensor *ten = tens + k;
-		size_t idx[16], ni = 0, amax = 0;
-		for (size_t j = 1; j < ten->numel; j++)
-			if (fabsf(g[ten->offset + j]) > fabsf(g[ten->offset + amax]))
-				amax = j;
-		idx[ni++] = amax;
-		for (int s = 0; s < nsample && ni < 16; s++)
-			idx[ni++] = below((uint32_t)ten->numel);
-		double worst = 0, wg = 0, wfd = 0;
-		size_t wj = 0;
-		for (size_t i = 0; i < ni; i++) {
-			size_t j = ten->offset + idx[i];
-			double fd =
-			    (4 * central(b, params + j, eps / 2) - central(b, params + j, eps)) / 3;
-			double err = fabs(g[j] - fd) / fmax(fabs(fd), floor_);
-			if (err >= worst) {
-				worst = err;
-				wg = g[j];
-				wfd = fd;
-				wj = idx[i];
-			}
-		}
-		snprintf(label, sizeof label, "grad %s: %s", name, ten->name);
-		CHECK_NAMED(label, worst <= tol);
-		if (worst > tol)
-			printf("  element %zu: backward %.8g, finite difference %.8g\n", wj, wg,
-			       wfd);
-	}
-}
-
 static void test_grads(void)
 {
 	enum { B = 2, T = 5, V = 11 };
@@ -473,10 +319,10 @@ static void test_grads(void)
 		goto out;
 	}
 	struct qn_gpt2_lora *a = m->lora;
-	struct batch bt = {t, in, tg, B, T};
+	struct batch bt = {t, in, tg, NULL, 0, B, T};
 	qn_gpt2_zero_grads(m);
 	double loss = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, logits);
-	double ref = ref_loss(logits, tg, (size_t)B * T, V);
+	double ref = ref_loss(logits, tg, NULL, 0, (size_t)B * T, V);
 	CHECK_NAMED("grad: loss = log-softmax of the logits",
 		    fabs(loss - ref) <= 1e-5 * fmax(1, fabs(ref)));
 	qn_gpt2_backward(t, 1.0f);
@@ -492,7 +338,7 @@ static void test_grads(void)
 	}
 	CHECK_NAMED("grad frozen: the base gradients are never written", zero);
 	CHECK_NAMED("grad frozen: every A gets a gradient", nonzero_a);
-	grad_check("frozen", &bt, a->params, ga, a->tensors, a->ntensors, 5);
+	grad_samples("frozen", &bt, a->params, ga, a->tensors, a->ntensors, 5);
 
 	/* Norm and clipping cover the adapter; backward's scale reaches it. */
 	double ss = 0;
@@ -536,7 +382,7 @@ static void test_grads(void)
 	CHECK_NAMED("grad unfrozen: the adapter's gradients equal the frozen run's, bit for bit",
 		    !memcmp(a->grads, ga, a->nparams * sizeof *ga));
 	gb = copy_floats(m->grads, m->nparams);
-	grad_check("unfrozen base", &bt, m->params, gb, m->tensors, m->ntensors, 2);
+	grad_samples("unfrozen base", &bt, m->params, gb, m->tensors, m->ntensors, 2);
 
 	/* More threads than rows, inputs or outputs: the same gradients (to rounding). */
 	qn_gpt2_train_free(t);

@@ -39,26 +39,10 @@
 #include "err.h"
 #include "shard.h"
 #include "testfs.h"
+#include "testrng.h"
 
 #define FP "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define FP2 "f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint32_t below(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
 
 /* ---- the documents a test writes, and what reading them must give ---- */
 
@@ -126,7 +110,7 @@ static void make_doc(struct tdoc *d, uint32_t vocab)
 	d->ids = malloc((n ? n : 1) * sizeof *d->ids);
 	for (size_t i = 0; i < n; i++) {
 		/* Zipf-like: small ids common, the top of the vocabulary reachable. */
-		double u = (double)(rnd() >> 11) / 9007199254740992.0;
+		double u = uniform();
 		uint32_t id = (uint32_t)(u * u * u * vocab);
 		if (below(500) == 0)
 			id = vocab - 1;
