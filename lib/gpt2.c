@@ -149,6 +149,20 @@ int qn_gpt2_config_parse(const char *buf, size_t len, const char *name, struct q
 		}
 		c->eps = (float)json_number_value(v);
 	}
+	static const char *const drops[] = {"embd_pdrop", "attn_pdrop", "resid_pdrop"};
+	float *dst[] = {&c->embd_pdrop, &c->attn_pdrop, &c->resid_pdrop};
+	for (int i = 0; i < 3; i++) {
+		v = json_object_get(o, drops[i]);
+		if (!v || json_is_null(v))
+			continue;
+		if (!json_is_number(v) ||
+		    !(json_number_value(v) >= 0 && json_number_value(v) < 1)) {
+			qn_errf(e, "'%s': field '%s' is not a probability in [0, 1)", name,
+				drops[i]);
+			goto out;
+		}
+		*dst[i] = (float)json_number_value(v);
+	}
 	v = json_object_get(o, "quern_tokenizer");
 	if (v) {
 		const char *s = json_string_value(v);
@@ -211,10 +225,10 @@ int qn_gpt2_config_write(const char *path, const struct qn_gpt2_config *c, struc
 	json_array_append_new(arch, json_string("GPT2LMHeadModel"));
 	json_object_set_new(o, "activation_function", json_string("gelu_new"));
 	json_object_set_new(o, "architectures", arch);
-	json_object_set_new(o, "attn_pdrop", json_real(0.0));
+	json_object_set_new(o, "attn_pdrop", json_real(c->attn_pdrop));
 	json_object_set_new(o, "bos_token_id",
 			    c->bos_token_id >= 0 ? json_integer(c->bos_token_id) : json_null());
-	json_object_set_new(o, "embd_pdrop", json_real(0.0));
+	json_object_set_new(o, "embd_pdrop", json_real(c->embd_pdrop));
 	json_object_set_new(o, "eos_token_id",
 			    c->eos_token_id >= 0 ? json_integer(c->eos_token_id) : json_null());
 	json_object_set_new(o, "initializer_range", json_real(0.02));
@@ -234,7 +248,7 @@ int qn_gpt2_config_write(const char *path, const struct qn_gpt2_config *c, struc
 	json_object_set_new(o, "n_positions", json_integer(c->n_positions));
 	if (c->tokenizer[0])
 		json_object_set_new(o, "quern_tokenizer", json_string(c->tokenizer));
-	json_object_set_new(o, "resid_pdrop", json_real(0.0));
+	json_object_set_new(o, "resid_pdrop", json_real(c->resid_pdrop));
 	json_object_set_new(o, "tie_word_embeddings", json_true());
 	json_object_set_new(o, "torch_dtype", json_string("float32"));
 	json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
@@ -741,6 +755,27 @@ VECTOR_CLONES static double sqdev_span(const float *restrict x, size_t n, double
 	return s;
 }
 
+/*
+ * Dropout masks from a counter-based hash, so nothing is stored: element
+ * idx of the site keyed key is kept when the hash is at least thresh
+ * (p * 2^32), and scaled by 1 / (1 - p). Backward draws the same masks.
+ */
+static inline uint32_t drop_hash(uint64_t key, uint64_t idx)
+{
+	uint64_t z = key + idx * 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+/* out[j] = keep(base + j) ? x[j] * scale : 0 (out may be x). */
+VECTOR_CLONES static void dropout_span(float *out, const float *x, size_t n, uint64_t key,
+				       uint64_t base, uint32_t thresh, float scale)
+{
+	for (size_t j = 0; j < n; j++)
+		out[j] = drop_hash(key, base + j) >= thresh ? x[j] * scale : 0.0f;
+}
+
 /* x[j] = exp(x[j] - mx), j < n; returns their sum. */
 static double exp_sum_span(float *x, size_t n, float mx)
 {
@@ -953,8 +988,27 @@ static void gelu_back(float *d, const float *x, size_t n, int threads)
  * probabilities with zeros above the diagonal; out (T, hd), stride ldo.
  * Scores are computed in row blocks, each only up to its last column.
  */
+/* Attention dropout of one (row, head): off when P2 is NULL. */
+struct attn_drop {
+	float *P2; /* T x T scratch: the dropped probabilities */
+	uint64_t key;
+	uint32_t thresh;
+	float scale;
+};
+
+/* P2 = dropout(P) on the causal triangle, zeros above it inside each block. */
+static void drop_probs(const struct attn_drop *d, const float *P, int T)
+{
+	for (int i = 0; i < T; i++) {
+		int end = (i / ROW_BLOCK + 1) * ROW_BLOCK < T ? (i / ROW_BLOCK + 1) * ROW_BLOCK : T;
+		dropout_span(d->P2 + (size_t)i * T, P + (size_t)i * T, (size_t)i + 1, d->key,
+			     (uint64_t)i * (uint64_t)T, d->thresh, d->scale);
+		memset(d->P2 + (size_t)i * T + i + 1, 0, (size_t)(end - i - 1) * sizeof(float));
+	}
+}
+
 static void attend(float *out, size_t ldo, float *P, const float *q, const float *k, const float *v,
-		   size_t ld, int T, int hd, float scale)
+		   size_t ld, int T, int hd, float scale, const struct attn_drop *d)
 {
 	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
 		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
@@ -969,10 +1023,15 @@ static void attend(float *out, size_t ldo, float *P, const float *q, const float
 		int end = (i / ROW_BLOCK + 1) * ROW_BLOCK < T ? (i / ROW_BLOCK + 1) * ROW_BLOCK : T;
 		memset(row + i + 1, 0, (size_t)(end - i - 1) * sizeof *row);
 	}
+	const float *PV = P; /* the probabilities the values are weighted with */
+	if (d && d->P2) {
+		drop_probs(d, P, T);
+		PV = d->P2;
+	}
 	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
 		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, 1.0f,
-			    P + (size_t)r0 * T, T, v, (int)ld, 0.0f, out + (size_t)r0 * ldo,
+			    PV + (size_t)r0 * T, T, v, (int)ld, 0.0f, out + (size_t)r0 * ldo,
 			    (int)ldo);
 	}
 }
@@ -983,8 +1042,14 @@ static void attend(float *out, size_t ldo, float *P, const float *q, const float
  */
 static void attend_back(float *dq, float *dk, float *dv, float *dS, const float *dout, size_t ldo,
 			const float *P, const float *q, const float *k, const float *v, size_t ld,
-			int T, int hd, float scale)
+			int T, int hd, float scale, const struct attn_drop *d)
 {
+	/* With dropout the values were weighted by P2 = dropout(P): drawn again. */
+	const float *PV = P;
+	if (d && d->P2) {
+		drop_probs(d, P, T);
+		PV = d->P2;
+	}
 	/* dP = dout . v^T on the lower triangle, row blocks. */
 	for (int r0 = 0; r0 < T; r0 += ROW_BLOCK) {
 		int r1 = r0 + ROW_BLOCK < T ? r0 + ROW_BLOCK : T;
@@ -996,9 +1061,13 @@ static void attend_back(float *dq, float *dk, float *dv, float *dS, const float 
 	for (int c0 = 0; c0 < T; c0 += ROW_BLOCK) {
 		int c1 = c0 + ROW_BLOCK < T ? c0 + ROW_BLOCK : T;
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c1 - c0, hd, T - c0, 1.0f,
-			    P + (size_t)c0 * T + c0, T, dout + (size_t)c0 * ldo, (int)ldo, 0.0f,
+			    PV + (size_t)c0 * T + c0, T, dout + (size_t)c0 * ldo, (int)ldo, 0.0f,
 			    dv + (size_t)c0 * ld, (int)ld);
 	}
+	if (d && d->P2) /* dP = dropout'(dP2): the same mask and scale */
+		for (int i = 0; i < T; i++)
+			dropout_span(dS + (size_t)i * T, dS + (size_t)i * T, (size_t)i + 1, d->key,
+				     (uint64_t)i * (uint64_t)T, d->thresh, d->scale);
 	/* Softmax backward: dS = P * (dP - sum(P * dP)), zero above the diagonal. */
 	for (int i = 0; i < T; i++) {
 		const float *pr = P + (size_t)i * T;
@@ -1505,6 +1574,10 @@ struct qn_gpt2_train {
 	double *rowloss; /* N */
 	uint32_t *inputs, *targets;
 	int nthreads_alloc;
+	float p_embd, p_attn, p_resid; /* dropout, 0: off (qn_gpt2_dropout) */
+	uint64_t drop_key;
+	float *drop_y;	/* N x C: a projection's output before its dropout, or its gradient */
+	float *dP2;	/* nthreads_alloc x T x T: dropped attention probabilities */
 	float *lora_u;	/* L x 4 x N x r: x A^T of each adapter, kept for backward */
 	int lora_r;	/* the rank lora_u was sized for; 0: none */
 	float *lora_du; /* N x r scratch */
@@ -1516,6 +1589,38 @@ static void *xcalloc(size_t n, size_t size, int *fail)
 	if (n && !p)
 		*fail = 1;
 	return p;
+}
+
+void qn_gpt2_dropout(struct qn_gpt2_train *t, float embd, float attn, float resid, uint64_t key)
+{
+	t->p_embd = embd > 0 && embd < 1 ? embd : 0;
+	t->p_attn = attn > 0 && attn < 1 ? attn : 0;
+	t->p_resid = resid > 0 && resid < 1 ? resid : 0;
+	t->drop_key = key;
+}
+
+/* The mask key of dropout site s (0: embeddings; then 3 a block) of this pass. */
+static uint64_t site_key(const struct qn_gpt2_train *t, uint64_t s)
+{
+	return t->drop_key ^ (s + 1) * 0xd1b54a32d192ed03ull;
+}
+
+static uint32_t drop_thresh(float p)
+{
+	return (uint32_t)((double)p * 4294967296.0);
+}
+
+/* out (n floats, mask elements 0..n) = dropout(x), split across threads. */
+static void dropout_all(float *out, const float *x, size_t n, uint64_t key, float p, int th)
+{
+	uint32_t thr = drop_thresh(p);
+	float sc = 1.0f / (1.0f - p);
+	OMP_FOR
+	for (int q = 0; q < th; q++) {
+		size_t j0, j1;
+		split(n, th, q, &j0, &j1);
+		dropout_span(out + j0, x + j0, j1 - j0, key, j0, thr, sc);
+	}
 }
 
 struct qn_gpt2_train *qn_gpt2_train_new(struct qn_gpt2 *m, int B, int T, struct qn_err *e)
@@ -1560,6 +1665,8 @@ struct qn_gpt2_train *qn_gpt2_train_new(struct qn_gpt2 *m, int B, int T, struct 
 	t->dfch = xcalloc(N * F, sizeof(float), &fail);
 	t->nthreads_alloc = m->threads;
 	t->dS = xcalloc((size_t)m->threads * T * T, sizeof(float), &fail);
+	t->dP2 = xcalloc((size_t)m->threads * T * T, sizeof(float), &fail);
+	t->drop_y = xcalloc(N * C, sizeof(float), &fail);
 	t->weight = xcalloc(N, sizeof(float), &fail);
 	t->rowloss = xcalloc(N, sizeof(double), &fail);
 	t->inputs = xcalloc(N, sizeof(uint32_t), &fail);
@@ -1594,6 +1701,8 @@ void qn_gpt2_train_free(struct qn_gpt2_train *t)
 	free(t->rowloss);
 	free(t->lora_u);
 	free(t->lora_du);
+	free(t->dP2);
+	free(t->drop_y);
 	free(t->inputs);
 	free(t->targets);
 	free(t);
@@ -1687,6 +1796,9 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		for (size_t i = 0; i < C; i++)
 			o[i] = a[i] + p[i];
 	}
+	if (t->p_embd > 0)
+		dropout_all(t->res, t->res, N * C, site_key(t, 0), t->p_embd, th);
+	int parts = th < t->nthreads_alloc ? th : t->nthreads_alloc;
 	for (int l = 0; l < c->n_layer; l++) {
 		struct block w;
 		block_at(m, m->params, l, &w);
@@ -1702,23 +1814,53 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		matmul(qkv, ln1, w.qkvw, w.qkvb, N, C, 3 * C, 0, th);
 		lora_forward(m, l, 0, qkv, ln1, N, LORA_U(t, l, 0, N));
 		OMP_FOR
-		for (int bh = 0; bh < B * H; bh++) {
-			int b = bh / H, h = bh % H;
-			const float *q = qkv + (size_t)b * T * 3 * C + (size_t)h * hd;
-			attend(atty + (size_t)b * T * C + (size_t)h * hd, C,
-			       att + (size_t)bh * T * T, q, q + C, q + 2 * C, 3 * C, T, hd, scale);
+		for (int p = 0; p < parts; p++) {
+			size_t i0, i1;
+			split((size_t)B * H, parts, p, &i0, &i1);
+			struct attn_drop d = {NULL, 0, drop_thresh(t->p_attn),
+					      1.0f / (1.0f - t->p_attn)};
+			for (size_t bh = i0; bh < i1; bh++) {
+				int b = (int)bh / H, h = (int)bh % H;
+				const float *q = qkv + (size_t)b * T * 3 * C + (size_t)h * hd;
+				if (t->p_attn > 0) {
+					d.P2 = t->dP2 + (size_t)p * T * T;
+					d.key = site_key(t, 1 + 3 * (uint64_t)l) +
+						bh * 0x632be59bd9b4e019ull;
+				}
+				attend(atty + (size_t)b * T * C + (size_t)h * hd, C,
+				       att + bh * T * T, q, q + C, q + 2 * C, 3 * C, T, hd, scale,
+				       &d);
+			}
 		}
-		memcpy(res2, x, N * C * sizeof(float));
-		matmul(res2, atty, w.attpw, w.attpb, N, C, C, 1, th);
-		lora_forward(m, l, 1, res2, atty, N, LORA_U(t, l, 1, N));
+		if (t->p_resid > 0) { /* res2 = x + dropout(atty . attpw + attpb) */
+			matmul(t->drop_y, atty, w.attpw, w.attpb, N, C, C, 0, th);
+			lora_forward(m, l, 1, t->drop_y, atty, N, LORA_U(t, l, 1, N));
+			dropout_all(t->drop_y, t->drop_y, N * C, site_key(t, 2 + 3 * (uint64_t)l),
+				    t->p_resid, th);
+			for (size_t i = 0; i < N * C; i++)
+				res2[i] = x[i] + t->drop_y[i];
+		} else {
+			memcpy(res2, x, N * C * sizeof(float));
+			matmul(res2, atty, w.attpw, w.attpb, N, C, C, 1, th);
+			lora_forward(m, l, 1, res2, atty, N, LORA_U(t, l, 1, N));
+		}
 		layernorm(ln2, t->ln2_mean + (size_t)l * N, t->ln2_rstd + (size_t)l * N, res2,
 			  w.ln2w, w.ln2b, N, C, c->eps, th);
 		matmul(fch, ln2, w.fcw, w.fcb, N, C, F, 0, th);
 		lora_forward(m, l, 2, fch, ln2, N, LORA_U(t, l, 2, N));
 		gelu(t->act, fch, N * F, th);
-		memcpy(out, res2, N * C * sizeof(float));
-		matmul(out, t->act, w.fcpw, w.fcpb, N, F, C, 1, th);
-		lora_forward(m, l, 3, out, t->act, N, LORA_U(t, l, 3, N));
+		if (t->p_resid > 0) { /* out = res2 + dropout(act . fcpw + fcpb) */
+			matmul(t->drop_y, t->act, w.fcpw, w.fcpb, N, F, C, 0, th);
+			lora_forward(m, l, 3, t->drop_y, t->act, N, LORA_U(t, l, 3, N));
+			dropout_all(t->drop_y, t->drop_y, N * C, site_key(t, 3 + 3 * (uint64_t)l),
+				    t->p_resid, th);
+			for (size_t i = 0; i < N * C; i++)
+				out[i] = res2[i] + t->drop_y[i];
+		} else {
+			memcpy(out, res2, N * C * sizeof(float));
+			matmul(out, t->act, w.fcpw, w.fcpb, N, F, C, 1, th);
+			lora_forward(m, l, 3, out, t->act, N, LORA_U(t, l, 3, N));
+		}
 	}
 }
 
@@ -1842,8 +1984,14 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 
 		/* MLP: out = res2 + gelu(ln2 . fcw + fcb) . fcpw + fcpb; dres is dout. */
 		gelu(t->act, fch, N * F, th);
-		matmul_back(t->dfch, g.fcpw, g.fcpb, t->dres, t->act, w.fcpw, N, F, C, 0, th);
-		lora_backward(m, l, 3, t->dfch, t->dres, t->act, N, LORA_U(t, l, 3, N), t->lora_du);
+		const float *dy = t->dres; /* the projection's output gradient */
+		if (t->p_resid > 0) {
+			dropout_all(t->drop_y, t->dres, N * C, site_key(t, 3 + 3 * (uint64_t)l),
+				    t->p_resid, th);
+			dy = t->drop_y;
+		}
+		matmul_back(t->dfch, g.fcpw, g.fcpb, dy, t->act, w.fcpw, N, F, C, 0, th);
+		lora_backward(m, l, 3, t->dfch, dy, t->act, N, LORA_U(t, l, 3, N), t->lora_du);
 		gelu_back(t->dfch, fch, N * F, th);
 		matmul_back(t->dln, g.fcw, g.fcb, t->dfch, ln2, w.fcw, N, C, F, 0, th);
 		lora_backward(m, l, 2, t->dln, t->dfch, ln2, N, LORA_U(t, l, 2, N), t->lora_du);
@@ -1851,23 +1999,36 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 			       t->ln2_rstd + (size_t)l * N, w.ln2w, N, C, 1, th);
 
 		/* Attention: res2 = x + atty . attpw + attpb; dres is now dres2. */
-		matmul_back(t->datty, g.attpw, g.attpb, t->dres, atty, w.attpw, N, C, C, 0, th);
-		lora_backward(m, l, 1, t->datty, t->dres, atty, N, LORA_U(t, l, 1, N), t->lora_du);
+		dy = t->dres;
+		if (t->p_resid > 0) {
+			dropout_all(t->drop_y, t->dres, N * C, site_key(t, 2 + 3 * (uint64_t)l),
+				    t->p_resid, th);
+			dy = t->drop_y;
+		}
+		matmul_back(t->datty, g.attpw, g.attpb, dy, atty, w.attpw, N, C, C, 0, th);
+		lora_backward(m, l, 1, t->datty, dy, atty, N, LORA_U(t, l, 1, N), t->lora_du);
 		/* One dS slot per part (not per OpenMP thread): parts <= the slots allocated. */
 		int parts = th < t->nthreads_alloc ? th : t->nthreads_alloc;
 		OMP_FOR
 		for (int p = 0; p < parts; p++) {
 			size_t i0, i1;
 			split((size_t)B * H, parts, p, &i0, &i1);
+			struct attn_drop d = {NULL, 0, drop_thresh(t->p_attn),
+					      1.0f / (1.0f - t->p_attn)};
 			for (size_t bh = i0; bh < i1; bh++) {
 				int b = (int)bh / H, h = (int)bh % H;
 				size_t off = (size_t)b * T * 3 * C + (size_t)h * hd;
+				if (t->p_attn > 0) {
+					d.P2 = t->dP2 + (size_t)p * T * T;
+					d.key = site_key(t, 1 + 3 * (uint64_t)l) +
+						bh * 0x632be59bd9b4e019ull;
+				}
 				const float *q = qkv + off;
 				float *dq = t->dqkv + off;
 				attend_back(dq, dq + C, dq + 2 * C, t->dS + (size_t)p * T * T,
 					    t->datty + (size_t)b * T * C + (size_t)h * hd, C,
 					    att + bh * T * T, q, q + C, q + 2 * C, 3 * C, T, hd,
-					    ascale);
+					    ascale, &d);
 			}
 		}
 		matmul_back(t->dln, g.qkvw, g.qkvb, t->dqkv, ln1, w.qkvw, N, C, 3 * C, 0, th);
@@ -1879,6 +2040,8 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 	}
 	if (lowest >= 0)
 		return;
+	if (t->p_embd > 0) /* through the embeddings' dropout */
+		dropout_all(t->dres, t->dres, N * C, site_key(t, 0), t->p_embd, th);
 
 	/* Embeddings: columns split, positions in order, so repeats add up the same way. */
 	float *dwpe = tensor_at(m, m->grads, WPE);

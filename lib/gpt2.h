@@ -49,6 +49,7 @@ struct qn_gpt2_config {
 	int bos_token_id;   /* -1: none */
 	int eos_token_id;   /* -1: none */
 	char tokenizer[65]; /* the tokenizer's fingerprint; "" when unknown */
+	float embd_pdrop, attn_pdrop, resid_pdrop; /* dropout in training (fit) */
 };
 
 /* GPT-2 small's shape with the given sizes; the rest defaulted. */
@@ -191,6 +192,16 @@ void qn_gpt2_train_free(struct qn_gpt2_train *t);
 double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const uint32_t *targets,
 		       const uint8_t *mask, double denom, int B, int T, size_t *counted,
 		       float *logits);
+/*
+ * Dropout as GPT-2 places it (embd_pdrop after the embeddings, attn_pdrop
+ * on the attention probabilities, resid_pdrop on each projection before
+ * its residual add) for the forward passes that follow, until changed; 0
+ * turns a kind off, and all three start off. The masks are a hash of key
+ * and the element, so backward redraws them and nothing is stored: give
+ * each training micro-batch its own key (from the seed and a counter) and
+ * runs reproduce, resumes included.
+ */
+void qn_gpt2_dropout(struct qn_gpt2_train *t, float embd, float attn, float resid, uint64_t key);
 /* Backward of the last forward; adds the gradient (times scale) to m->grads. */
 void qn_gpt2_backward(struct qn_gpt2_train *t, float scale);
 void qn_gpt2_zero_grads(struct qn_gpt2 *m);

@@ -92,6 +92,9 @@ static const char usage_text[] =
     "      --patience N           stop after N evaluations without a better\n"
     "                             validation loss; DIR gets the best model\n"
     "      --min-delta X          the least improvement that counts (default 0)\n"
+    "      --dropout P            embedding, attention and residual dropout in\n"
+    "                             training (default: the config's *_pdrop; init\n"
+    "                             writes P into the config, else 0)\n"
     "      --freeze SPEC          train without: embeddings (wte, also the output\n"
     "                             layer, and wpe), ln_f, blocks N or N-M\n"
     "                             (repeatable, comma lists)\n"
@@ -137,9 +140,10 @@ static struct {
 	size_t nstops;
 	const char **freezes; /* --freeze SPEC, as given */
 	size_t nfreezes;
-	const char *adapter;   /* --adapter DIR (sample, score, merge) */
-	int lora, lora_r;      /* fit: train a LoRA adapter of rank lora_r */
+	const char *adapter; /* --adapter DIR (sample, score, merge) */
+	int lora, lora_r;    /* fit: train a LoRA adapter of rank lora_r */
 	double lora_alpha, lora_dropout;
+	double dropout; /* --dropout: all three probabilities; < 0: the config's */
 	unsigned lora_targets;
 	int layers, heads, width, context, inner, vocab;
 	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep, patience;
@@ -172,6 +176,7 @@ static struct {
     .schedule = "cosine",
     .max_tokens = 64,
     .lora_r = 8,
+    .dropout = -1,
     .lora_alpha = 8,
     .lora_targets = QN_LORA_C_ATTN,
     .temperature = 1.0,
@@ -413,6 +418,8 @@ static int cmd_init(void)
 		goto out;
 	}
 	qn_gpt2_init_weights(m, opt.seed);
+	if (opt.dropout >= 0)
+		m->cfg.embd_pdrop = m->cfg.attn_pdrop = m->cfg.resid_pdrop = (float)opt.dropout;
 	if (make_dir(opt.output) == 0) {
 		const char *names[] = {"parameters"};
 		int64_t vals[] = {(int64_t)m->nparams};
@@ -667,10 +674,12 @@ static char *run_args(void)
 		json_array_append_new(fr, json_string(opt.freezes[i]));
 	if (o && fr)
 		json_object_set_new(o, "freeze", fr);
+	if (o && opt.dropout >= 0)
+		json_object_set_new(o, "dropout", json_real(opt.dropout));
 	if (o && opt.lora)
 		json_object_set_new(o, "lora",
-				    json_pack("{s:i,s:f,s:i}", "r", opt.lora_r, "alpha", opt.lora_alpha,
-					      "targets", (int)opt.lora_targets));
+				    json_pack("{s:i,s:f,s:i}", "r", opt.lora_r, "alpha",
+					      opt.lora_alpha, "targets", (int)opt.lora_targets));
 	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	json_decref(o);
 	return s;
@@ -704,9 +713,10 @@ static int apply_freeze(struct qn_gpt2 *m)
 			if (end != it && *end == '-')
 				b = strtol(end + 1, &end, 10);
 			if (end == it || *end || a < 0 || b < a || b >= L) {
-				qn_usage_error("--freeze: '%s' is not embeddings, ln_f or a block (0-%d) "
-					       "or range of blocks",
-					       it, L - 1);
+				qn_usage_error(
+				    "--freeze: '%s' is not embeddings, ln_f or a block (0-%d) "
+				    "or range of blocks",
+				    it, L - 1);
 				free(list);
 				return -1;
 			}
@@ -959,8 +969,8 @@ static int load_state(const struct qn_gpt2 *m, const char *dir, float *mom, floa
 				qn_errf(e, "'%s': tensor '%s' is missing", path, nm);
 				goto out;
 			}
-			if (qn_st_read_f32(st, x, (k ? var : mom) + m->nparams + t->offset, t->numel,
-					   e))
+			if (qn_st_read_f32(st, x, (k ? var : mom) + m->nparams + t->offset,
+					   t->numel, e))
 				goto out;
 		}
 	s->step = (long)step;
@@ -1202,9 +1212,11 @@ static int cmd_fit(const char *model_arg)
 	size_t nmom = f.m->nparams + (f.m->lora ? f.m->lora->nparams : 0);
 	f.mom = calloc(nmom, sizeof *f.mom);
 	f.var = calloc(nmom, sizeof *f.var);
-	f.in = malloc(N * sizeof *f.in);
-	f.tg = malloc(N * sizeof *f.tg);
-	f.mask = malloc(N);
+	/* A whole step's micro-batches: the loss is divided by their trained tokens. */
+	size_t NA = N * (size_t)opt.accum;
+	f.in = malloc(NA * sizeof *f.in);
+	f.tg = malloc(NA * sizeof *f.tg);
+	f.mask = malloc(NA);
 	if (!f.t || !f.mom || !f.var || !f.in || !f.tg || !f.mask) {
 		qn_error("%s", f.t ? "out of memory" : e.msg);
 		goto out;
@@ -1239,19 +1251,40 @@ static int cmd_fit(const char *model_arg)
 	double t_start = now(), last_draw = 0, val_loss = NAN;
 	long last_saved = resume_dir[0] ? s.step : -1;
 	struct qn_adamw o = {0, opt.beta1, opt.beta2, opt.eps, opt.wd};
+	float pe = opt.dropout >= 0 ? (float)opt.dropout : c->embd_pdrop;
+	float pa = opt.dropout >= 0 ? (float)opt.dropout : c->attn_pdrop;
+	float pr = opt.dropout >= 0 ? (float)opt.dropout : c->resid_pdrop;
+	if (pe > 0 || pa > 0 || pr > 0)
+		qn_info("dropout: embeddings %g, attention %g, residual %g", (double)pe, (double)pa,
+			(double)pr);
 	while (s.step < opt.steps) {
 		double t0 = now();
 		double loss = 0;
 		qn_gpt2_zero_grads(f.m);
+		/*
+		 * Read the step's micro-batches first and count their trained targets:
+		 * every micro-batch divides by the step's total, so a masked (SFT)
+		 * token weighs the same whichever micro-batch it falls in.
+		 */
+		size_t trained = 0;
 		for (long a = 0; a < opt.accum; a++) {
-			size_t n;
-			if (qn_loader_next(f.train, f.in, f.tg, f.mask, N, &e)) {
+			size_t at = (size_t)a * N;
+			if (qn_loader_next(f.train, f.in + at, f.tg + at, f.mask + at, N, &e)) {
 				qn_error("%s", e.msg);
 				goto out;
 			}
-			loss += qn_gpt2_forward(f.t, f.in, f.tg, f.mask, 0, B, T, &n, NULL) /
-				(double)opt.accum;
-			qn_gpt2_backward(f.t, 1.0f / (float)opt.accum);
+			for (size_t i = 0; i < N; i++)
+				trained += f.mask[at + i] != 0;
+		}
+		for (long a = 0; a < opt.accum && trained; a++) {
+			size_t at = (size_t)a * N;
+			/* Dropout masks keyed by the seed and the micro-batch's number. */
+			uint64_t key = opt.seed * 0x9e3779b97f4a7c15ull ^
+				       ((uint64_t)s.step * (uint64_t)opt.accum + (uint64_t)a + 1);
+			qn_gpt2_dropout(f.t, pe, pa, pr, key);
+			loss += qn_gpt2_forward(f.t, f.in + at, f.tg + at, f.mask + at,
+						(double)trained, B, T, NULL, NULL);
+			qn_gpt2_backward(f.t, 1.0f);
 		}
 		double norm =
 		    opt.clip > 0 ? qn_gpt2_clip_grads(f.m, opt.clip) : qn_gpt2_grad_norm(f.m);
@@ -1280,6 +1313,7 @@ static int cmd_fit(const char *model_arg)
 					 s.step == opt.steps);
 		int early = 0;
 		if (eval_now) {
+			qn_gpt2_dropout(f.t, 0, 0, 0, 0); /* evaluation runs without dropout */
 			val_loss = evaluate(f.t, f.val, f.in, f.tg, f.mask, B, T, &e);
 			if (isnan(val_loss) && e.msg[0]) {
 				qn_error("%s", e.msg);
@@ -1345,9 +1379,10 @@ static int cmd_fit(const char *model_arg)
 		if (early) {
 			if (tty)
 				fputc('\n', stderr);
-			qn_warn("stopped early at step %ld: no better validation loss in %ld "
-				"evaluations; '%s' gets the model of step %ld (validation loss %.4f)",
-				s.step, opt.patience, opt.output, s.best_step, s.best_val);
+			qn_warn(
+			    "stopped early at step %ld: no better validation loss in %ld "
+			    "evaluations; '%s' gets the model of step %ld (validation loss %.4f)",
+			    s.step, opt.patience, opt.output, s.best_step, s.best_val);
 			break;
 		}
 	}
@@ -1360,7 +1395,8 @@ static int cmd_fit(const char *model_arg)
 	if (opt.patience && s.best_step >= 0 && f.m->lora) {
 		/* An adapter run's output is the adapter: the best one. */
 		char from[4200], to[4200];
-		static const char *const af[] = {"adapter_config.json", "adapter_model.safetensors"};
+		static const char *const af[] = {"adapter_config.json",
+						 "adapter_model.safetensors"};
 		for (int i = 0; i < 2; i++) {
 			snprintf(from, sizeof from, "%s/best/%s", opt.output, af[i]);
 			snprintf(to, sizeof to, "%s/%s", opt.output, af[i]);
@@ -1946,6 +1982,7 @@ enum {
 	OPT_PATIENCE,
 	OPT_FREEZE,
 	OPT_LORA,
+	OPT_DROPOUT,
 	OPT_LORA_R,
 	OPT_LORA_ALPHA,
 	OPT_LORA_DROPOUT,
@@ -1997,6 +2034,7 @@ static const struct option longopts[] = {
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"freeze", required_argument, NULL, OPT_FREEZE},
     {"lora", no_argument, NULL, OPT_LORA},
+    {"dropout", required_argument, NULL, OPT_DROPOUT},
     {"lora-r", required_argument, NULL, OPT_LORA_R},
     {"lora-alpha", required_argument, NULL, OPT_LORA_ALPHA},
     {"lora-dropout", required_argument, NULL, OPT_LORA_DROPOUT},
@@ -2199,6 +2237,9 @@ int main(int argc, char **argv)
 		case OPT_LORA:
 			opt.lora = 1;
 			break;
+		case OPT_DROPOUT:
+			NUM("--dropout", 0, 0.999, opt.dropout);
+			break;
 		case OPT_LORA_R:
 			INT("--lora-r", 1, 65536, opt.lora_r);
 			opt.lora = 1;
@@ -2210,8 +2251,9 @@ int main(int argc, char **argv)
 		case OPT_LORA_DROPOUT:
 			NUM("--lora-dropout", 0, 0.999, opt.lora_dropout);
 			if (opt.lora_dropout > 0)
-				return qn_usage_error("--lora-dropout: dropout is not built yet (0 only, "
-						      "PEFT's default)");
+				return qn_usage_error(
+				    "--lora-dropout: dropout is not built yet (0 only, "
+				    "PEFT's default)");
 			opt.lora = 1;
 			break;
 		case OPT_LORA_TARGETS: {
@@ -2221,9 +2263,10 @@ int main(int argc, char **argv)
 			     it = strtok_r(NULL, ",", &save)) {
 				unsigned b = qn_gpt2_lora_target(it);
 				if (!b) {
-					qn_usage_error("--lora-targets: '%s' is not c_attn, attn.c_proj, "
-						       "mlp.c_fc, mlp.c_proj (or c_proj, c_fc)",
-						       it);
+					qn_usage_error(
+					    "--lora-targets: '%s' is not c_attn, attn.c_proj, "
+					    "mlp.c_fc, mlp.c_proj (or c_proj, c_fc)",
+					    it);
 					free(list);
 					return QN_EXIT_USAGE;
 				}
@@ -2325,7 +2368,8 @@ int main(int argc, char **argv)
 		return cmd_merge(model);
 	}
 	if (opt.lora && strcmp(opt.cmd, "fit"))
-		return qn_usage_error("--lora options are for fit; sample and score take --adapter");
+		return qn_usage_error(
+		    "--lora options are for fit; sample and score take --adapter");
 	if (!strcmp(opt.cmd, "fit")) {
 		if (argc > 1)
 			return qn_usage_error("fit takes one MODEL directory");

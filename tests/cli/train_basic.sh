@@ -159,6 +159,46 @@ if jq -n --slurpfile a "$T/a1/metrics.jsonl" --slurpfile b "$T/a2/metrics.jsonl"
 else
 	fail "fit: --accum 2 of batch 4 = batch 8" "$(head -c 300 "$T/a1/metrics.jsonl") vs $(head -c 300 "$T/a2/metrics.jsonl")"
 fi
+# SFT across accumulation: prompt/completion examples whose completions differ
+# in length; the loss is divided by the trained tokens of the whole step, so
+# 2 micro-batches of 2 rows equal one batch of 4 rows even though the two
+# micro-batches train on different numbers of tokens.
+awk 'BEGIN { for (i = 0; i < 60; i++) { c = ""; for (j = 0; j <= i % 9; j++) c = c " the cat sat";
+	printf "{\"id\":\"s%d\",\"prompt\":\"a dog ran %d\",\"completion\":\"%s\"}\n", i, i, c } }' >"$T/sft.jsonl"
+run_ok "sft shards: exit 0" /dev/null "$K" encode -t "$T/tok" --template plain -o "$T/sft" "$T/sft.jsonl"
+expect_rc "sft fit --batch 4: exit 0" 0 "$Q" fit "$M" --data "$T/sft" -o "$T/s1" --steps 1 --batch 4 \
+	--no-shuffle --save-every 0 -j 1
+expect_rc "sft fit --batch 2 --accum 2: exit 0" 0 "$Q" fit "$M" --data "$T/sft" -o "$T/s2" --steps 1 \
+	--batch 2 --accum 2 --no-shuffle --save-every 0 -j 1
+if jq -n --slurpfile a "$T/s1/metrics.jsonl" --slurpfile b "$T/s2/metrics.jsonl" -e '
+	($a[0].loss - $b[0].loss | fabs) < 1e-5 and
+	($a[0].grad_norm - $b[0].grad_norm | fabs) < 1e-4 * $a[0].grad_norm' >/dev/null 2>&1; then
+	pass "fit: SFT loss normalised by the step's trained tokens across --accum"
+else
+	fail "fit: SFT loss normalised across --accum" "$(head -c 200 "$T/s1/metrics.jsonl") vs $(head -c 200 "$T/s2/metrics.jsonl")"
+fi
+# Dropout: seeded (the same seed, the same weights; another seed, others,
+# with the data order fixed by --no-shuffle),
+# on in training only (with --lr 0 the weights stay, and the validation
+# loss is the no-dropout one exactly).
+for r in d1 d2 d3; do
+	seed=1
+	[ "$r" = d3 ] && seed=2
+	expect_rc "fit --dropout 0.2 ($r): exit 0" 0 "$Q" fit "$M" --data "$T/sh" -o "$T/$r" --steps 3 \
+		--batch 4 --dropout 0.2 --seed "$seed" --no-shuffle --save-every 0 -j 2
+done
+same "fit --dropout: the same seed, the same weights" "$T/d1/model.safetensors" "$T/d2/model.safetensors"
+differ "fit --dropout: another seed, other weights" "$T/d1/model.safetensors" "$T/d3/model.safetensors"
+expect_rc "fit --dropout 0.5 --lr 0: exit 0" 0 "$Q" fit "$M" --data "$T/sh" -o "$T/d4" --steps 1 --batch 4 \
+	--dropout 0.5 --lr 0 --min-lr 0 --eval-every 1 --save-every 0 -j 2
+expect_rc "fit --lr 0 without dropout: exit 0" 0 "$Q" fit "$M" --data "$T/sh" -o "$T/d5" --steps 1 --batch 4 \
+	--lr 0 --min-lr 0 --eval-every 1 --save-every 0 -j 2
+if jq -n -e --slurpfile a "$T/d4/metrics.jsonl" --slurpfile b "$T/d5/metrics.jsonl" \
+	'$a[0].val_loss == $b[0].val_loss and $a[0].loss != $b[0].loss' >/dev/null 2>&1; then
+	pass "fit --dropout: training loss changes, validation runs without dropout"
+else
+	fail "fit --dropout: validation without dropout" "$(head -c 200 "$T/d4/metrics.jsonl") vs $(head -c 200 "$T/d5/metrics.jsonl")"
+fi
 # A second run into a directory with checkpoints needs --resume.
 expect_rc "fit into a directory with checkpoints: exit 1" 1 "$Q" fit "$M" --data "$T/sh" -o "$F" --steps 2
 grep_in "fit into a directory with checkpoints: says --resume" "$T/err" "resume"

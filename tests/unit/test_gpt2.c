@@ -443,6 +443,54 @@ static void grad_check(const char *name, struct qn_gpt2 *m, int B, int T, const 
 	qn_gpt2_train_free(t);
 }
 
+/*
+ * Dropout: the masks are drawn from the key, so finite differences over the
+ * same key see the same masks and check backward through all three kinds;
+ * the same key reproduces a pass bit for bit, another key differs, and
+ * probabilities of 0 are the plain model.
+ */
+static void test_dropout(void)
+{
+	enum { B = 2, T = 6, V = 11 };
+	uint32_t in[B * T], tg[B * T];
+	struct qn_gpt2 *m = tiny(2, 2, 8, 8, V, 0, 31);
+	struct qn_err e;
+
+	CHECK_NAMED("dropout: model made", m != NULL);
+	if (!m)
+		return;
+	rng_state = 37;
+	random_tokens(in, B * T, V);
+	random_tokens(tg, B * T, V);
+	struct qn_gpt2_train *t = qn_gpt2_train_new(m, B, T, &e);
+	CHECK_NAMED("dropout: train state", t != NULL);
+	if (!t) {
+		qn_gpt2_free(m);
+		return;
+	}
+	double plain = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	qn_gpt2_dropout(t, 0, 0, 0, 5);
+	double zero = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	CHECK_NAMED("dropout: probabilities 0 = no dropout, bit for bit", plain == zero);
+	qn_gpt2_dropout(t, 0.2f, 0.3f, 0.25f, 42);
+	double a = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	double b = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	qn_gpt2_dropout(t, 0.2f, 0.3f, 0.25f, 43);
+	double c = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	CHECK_NAMED("dropout: the same key, the same loss bit for bit", a == b);
+	CHECK_NAMED("dropout: another key, another loss", a != c && a != plain);
+	qn_gpt2_dropout(t, 0.2f, 0.3f, 0.25f, 42);
+	qn_gpt2_zero_grads(m);
+	qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	qn_gpt2_backward(t, 1.0f);
+	float *g = copy_floats(m->grads, m->nparams);
+	const struct batch bt = {t, in, tg, NULL, 0, B, T};
+	grad_samples("dropout", &bt, m->params, g, m->tensors, m->ntensors, 6);
+	free(g);
+	qn_gpt2_train_free(t);
+	qn_gpt2_free(m);
+}
+
 static void test_grads(void)
 {
 	enum { B = 2, T = 5 };
@@ -1291,6 +1339,7 @@ int main(int argc, char **argv)
 	test_table();
 	test_train_new();
 	test_grads();
+	test_dropout();
 	test_infer();
 	test_threads();
 	test_freeze();
