@@ -1623,6 +1623,17 @@ static void dropout_all(float *out, const float *x, size_t n, uint64_t key, floa
 	}
 }
 
+/* Attention dropout of block l, row-head bh, scratch slot p; off when p_attn is 0. */
+static struct attn_drop attn_drop_at(const struct qn_gpt2_train *t, int l, size_t bh, int p)
+{
+	struct attn_drop d = {NULL, 0, drop_thresh(t->p_attn), 1.0f / (1.0f - t->p_attn)};
+	if (t->p_attn > 0) {
+		d.P2 = t->dP2 + (size_t)p * (size_t)t->T * (size_t)t->T;
+		d.key = site_key(t, 1 + 3 * (uint64_t)l) + bh * 0x632be59bd9b4e019ull;
+	}
+	return d;
+}
+
 struct qn_gpt2_train *qn_gpt2_train_new(struct qn_gpt2 *m, int B, int T, struct qn_err *e)
 {
 	const struct qn_gpt2_config *c = &m->cfg;
@@ -1817,16 +1828,10 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		for (int p = 0; p < parts; p++) {
 			size_t i0, i1;
 			split((size_t)B * H, parts, p, &i0, &i1);
-			struct attn_drop d = {NULL, 0, drop_thresh(t->p_attn),
-					      1.0f / (1.0f - t->p_attn)};
 			for (size_t bh = i0; bh < i1; bh++) {
 				int b = (int)bh / H, h = (int)bh % H;
 				const float *q = qkv + (size_t)b * T * 3 * C + (size_t)h * hd;
-				if (t->p_attn > 0) {
-					d.P2 = t->dP2 + (size_t)p * T * T;
-					d.key = site_key(t, 1 + 3 * (uint64_t)l) +
-						bh * 0x632be59bd9b4e019ull;
-				}
+				struct attn_drop d = attn_drop_at(t, l, bh, p);
 				attend(atty + (size_t)b * T * C + (size_t)h * hd, C,
 				       att + bh * T * T, q, q + C, q + 2 * C, 3 * C, T, hd, scale,
 				       &d);
@@ -2013,16 +2018,10 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 		for (int p = 0; p < parts; p++) {
 			size_t i0, i1;
 			split((size_t)B * H, parts, p, &i0, &i1);
-			struct attn_drop d = {NULL, 0, drop_thresh(t->p_attn),
-					      1.0f / (1.0f - t->p_attn)};
 			for (size_t bh = i0; bh < i1; bh++) {
 				int b = (int)bh / H, h = (int)bh % H;
 				size_t off = (size_t)b * T * 3 * C + (size_t)h * hd;
-				if (t->p_attn > 0) {
-					d.P2 = t->dP2 + (size_t)p * T * T;
-					d.key = site_key(t, 1 + 3 * (uint64_t)l) +
-						bh * 0x632be59bd9b4e019ull;
-				}
+				struct attn_drop d = attn_drop_at(t, l, bh, p);
 				const float *q = qkv + off;
 				float *dq = t->dqkv + off;
 				attend_back(dq, dq + C, dq + 2 * C, t->dS + (size_t)p * T * T,
