@@ -182,38 +182,53 @@ out:
 	return rc;
 }
 
-int qn_gpt2_config_load(const char *path, struct qn_gpt2_config *c, struct qn_err *e)
+/* The bytes of a small file (at most 16 MiB), malloc'd into *buf. */
+static int read_small(const char *path, char **buf, size_t *len, struct qn_err *e)
 {
 	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	size_t n = 0, cap = 0;
 	if (!f)
 		return qn_errno(e, errno, "cannot open '%s'", path);
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
 	for (;;) {
-		if (len == cap) {
+		if (n == cap) {
 			if (cap >= (16u << 20)) {
-				free(buf);
+				free(b);
 				fclose(f);
 				return qn_errf(e, "'%s': larger than 16 MiB", path);
 			}
 			cap = cap ? 2 * cap : 4096;
-			char *nb = realloc(buf, cap);
+			char *nb = realloc(b, cap);
 			if (!nb) {
-				free(buf);
+				free(b);
 				fclose(f);
 				return qn_errf(e, "'%s': out of memory", path);
 			}
-			buf = nb;
+			b = nb;
 		}
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
+		size_t got = fread(b + n, 1, cap - n, f);
+		n += got;
 		if (got == 0)
 			break;
 	}
 	int bad = ferror(f);
 	fclose(f);
-	int rc =
-	    bad ? qn_errf(e, "cannot read '%s'", path) : qn_gpt2_config_parse(buf, len, path, c, e);
+	if (bad) {
+		free(b);
+		return qn_errf(e, "cannot read '%s'", path);
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int qn_gpt2_config_load(const char *path, struct qn_gpt2_config *c, struct qn_err *e)
+{
+	char *buf;
+	size_t len;
+	if (read_small(path, &buf, &len, e))
+		return -1;
+	int rc = qn_gpt2_config_parse(buf, len, path, c, e);
 	free(buf);
 	return rc;
 }
@@ -1286,27 +1301,28 @@ int qn_gpt2_lora_save(const struct qn_gpt2 *m, const char *dir, const char *base
 	return rc;
 }
 
-int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
+int qn_gpt2_lora_parse_config(const char *buf, size_t len, const char *name, int *rank,
+			      float *alpha, unsigned *targets_out, struct qn_err *e)
 {
-	char path[4096], nm[160];
 	json_error_t je;
-	if (m->lora)
-		return qn_errf(e, "the model has an adapter already");
-	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-	json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!o)
-		return qn_errf(e, "'%s': line %d: %s", path, je.line, je.text);
+		return qn_errf(e, "'%s': line %d: %s", name, je.line, je.text);
 	int rc = -1;
 	const char *pt = json_string_value(json_object_get(o, "peft_type"));
 	json_t *r = json_object_get(o, "r"), *al = json_object_get(o, "lora_alpha");
 	json_t *tm = json_object_get(o, "target_modules");
 	unsigned targets = 0;
+	if (!json_is_object(o)) {
+		qn_errf(e, "'%s': not a JSON object", name);
+		goto out;
+	}
 	if (!pt || strcmp(pt, "LORA")) {
-		qn_errf(e, "'%s': peft_type is not \"LORA\"", path);
+		qn_errf(e, "'%s': peft_type is not \"LORA\"", name);
 		goto out;
 	}
 	if (!json_is_integer(r) || !json_is_number(al)) {
-		qn_errf(e, "'%s': r and lora_alpha must be numbers", path);
+		qn_errf(e, "'%s': r and lora_alpha must be numbers", name);
 		goto out;
 	}
 	if (json_is_string(tm)) {
@@ -1314,24 +1330,24 @@ int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
 	} else if (json_is_array(tm)) {
 		for (size_t i = 0; i < json_array_size(tm); i++) {
 			const char *t = json_string_value(json_array_get(tm, i));
-			unsigned b = t ? qn_gpt2_lora_target(t) : 0;
-			if (!b) {
+			unsigned bit = t ? qn_gpt2_lora_target(t) : 0;
+			if (!bit) {
 				qn_errf(
 				    e,
 				    "'%s': target module '%s' is not a GPT-2 layer LoRA can adapt",
-				    path, t ? t : "?");
+				    name, t ? t : "?");
 				goto out;
 			}
-			targets |= b;
+			targets |= bit;
 		}
 	}
 	if (!targets) {
-		qn_errf(e, "'%s': no target_modules quern-train knows", path);
+		qn_errf(e, "'%s': no target_modules quern-train knows", name);
 		goto out;
 	}
 	json_t *fio = json_object_get(o, "fan_in_fan_out");
 	if (fio && json_is_false(fio)) {
-		qn_errf(e, "'%s': fan_in_fan_out is false; GPT-2's Conv1D layers need true", path);
+		qn_errf(e, "'%s': fan_in_fan_out is false; GPT-2's Conv1D layers need true", name);
 		goto out;
 	}
 	/* PEFT options that change the computation, which quern does not do: refused. */
@@ -1343,22 +1359,52 @@ int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
 		if (v && !json_is_null(v) && !json_is_false(v) &&
 		    !(json_is_object(v) && json_object_size(v) == 0) &&
 		    !(json_is_array(v) && json_array_size(v) == 0)) {
-			qn_errf(e, "'%s': %s is not supported", path, unsupported[i]);
+			qn_errf(e, "'%s': %s is not supported", name, unsupported[i]);
 			goto out;
 		}
 	}
 	const char *bias = json_string_value(json_object_get(o, "bias"));
 	if (bias && strcmp(bias, "none")) {
-		qn_errf(e, "'%s': bias \"%s\" is not supported (only \"none\")", path, bias);
+		qn_errf(e, "'%s': bias \"%s\" is not supported (only \"none\")", name, bias);
 		goto out;
 	}
 	if (json_integer_value(r) < 1 || json_integer_value(r) > 65536) {
-		qn_errf(e, "'%s': r %lld is out of range", path, (long long)json_integer_value(r));
+		qn_errf(e, "'%s': r %lld is out of range", name, (long long)json_integer_value(r));
 		goto out;
 	}
-	if (lora_tables(m, (int)json_integer_value(r), (float)json_number_value(al), targets, e)) {
-		qn_err_prefix(e, "'%s'", path);
+	double av = json_number_value(al);
+	if (!(av > 0 && av < 1e9)) {
+		qn_errf(e, "'%s': lora_alpha %g is not positive", name, av);
 		goto out;
+	}
+	*rank = (int)json_integer_value(r);
+	*alpha = (float)av;
+	*targets_out = targets;
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
+{
+	char path[4096], nm[160], *buf = NULL;
+	size_t len = 0;
+	int rc = -1, rank;
+	float alpha;
+	unsigned targets;
+	if (m->lora)
+		return qn_errf(e, "the model has an adapter already");
+	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+	if (read_small(path, &buf, &len, e))
+		return -1;
+	int bad = qn_gpt2_lora_parse_config(buf, len, path, &rank, &alpha, &targets, e);
+	free(buf);
+	if (bad)
+		return -1;
+	if (lora_tables(m, rank, alpha, targets, e)) {
+		qn_err_prefix(e, "'%s'", path);
+		return -1;
 	}
 	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
 	struct qn_st *st = qn_st_open(path, e);
@@ -1395,16 +1441,13 @@ int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
 		}
 	}
 	qn_st_close(st);
-	rc = 0;
-	goto out;
+	return 0;
 drop:
 	free(m->lora->params);
 	free(m->lora->grads);
 	free(m->lora->tensors);
 	free(m->lora);
 	m->lora = NULL;
-out:
-	json_decref(o);
 	return rc;
 }
 

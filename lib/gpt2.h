@@ -160,6 +160,12 @@ int qn_gpt2_lora_add(struct qn_gpt2 *m, int r, float alpha, unsigned targets, ui
 int qn_gpt2_lora_save(const struct qn_gpt2 *m, const char *dir, const char *base_name,
 		      struct qn_err *e);
 /*
+ * Checks an adapter_config.json image (name for errors) and returns its
+ * rank, alpha and targets: the checks qn_gpt2_lora_load applies.
+ */
+int qn_gpt2_lora_parse_config(const char *buf, size_t len, const char *name, int *rank,
+			      float *alpha, unsigned *targets, struct qn_err *e);
+/*
  * Reads an adapter saved by PEFT or quern-train into m (which has none
  * yet), before qn_gpt2_train_new / qn_gpt2_infer_new. PEFT options quern
  * does not compute (use_rslora, use_dora, rank or alpha patterns, bias
