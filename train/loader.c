@@ -16,6 +16,7 @@ struct qn_loader {
 	uint64_t seed, ndocs, ntokens;
 	int64_t eot;
 	uint64_t *perm, perm_epoch; /* this epoch's order (NULL: stored order) */
+	uint64_t *subset;	    /* the split's documents visited (NULL: all) */
 	struct qn_loader_pos pos;
 	/* The document at pos, as a stream: separator, then its tokens. */
 	uint32_t *tok;
@@ -93,6 +94,7 @@ void qn_loader_free(struct qn_loader *l)
 		return;
 	qn_shard_dir_close(l->d);
 	free(l->perm);
+	free(l->subset);
 	free(l->tok);
 	free(l->train);
 	free(l);
@@ -105,6 +107,8 @@ static int load_doc(struct qn_loader *l, struct qn_err *e)
 	if (l->perm && l->perm_epoch != l->pos.epoch)
 		make_order(l, l->pos.epoch);
 	uint64_t k = l->perm ? l->perm[l->pos.doc] : l->pos.doc;
+	if (l->subset)
+		k = l->subset[k];
 	struct qn_shard_docview v;
 	if (qn_shard_dir_read(l->d, l->split, k, &v, e))
 		return -1;
@@ -227,4 +231,45 @@ uint64_t qn_loader_tokens(const struct qn_loader *l)
 const struct qn_shard_dir_info *qn_loader_info(const struct qn_loader *l)
 {
 	return qn_shard_dir_info(l->d);
+}
+
+struct qn_loader *qn_loader_new_subset(const char *dir, int split, uint64_t seed, int shuffle,
+				       const uint64_t *docs, size_t ndocs, struct qn_err *e)
+{
+	if (!ndocs) {
+		qn_errf(e, "'%s': an empty set of documents", dir);
+		return NULL;
+	}
+	struct qn_loader *l = qn_loader_new(dir, split, seed, shuffle, e);
+	if (!l)
+		return NULL;
+	for (size_t i = 0; i < ndocs; i++)
+		if (docs[i] >= l->ndocs) {
+			qn_errf(e, "'%s': no %s document %llu", dir, qn_shard_split_name(split),
+				(unsigned long long)docs[i]);
+			qn_loader_free(l);
+			return NULL;
+		}
+	l->subset = malloc(ndocs * sizeof *l->subset);
+	if (!l->subset) {
+		qn_errf(e, "out of memory");
+		qn_loader_free(l);
+		return NULL;
+	}
+	memcpy(l->subset, docs, ndocs * sizeof *docs);
+	l->ndocs = ndocs;
+	free(l->perm);
+	l->perm = NULL;
+	if (shuffle && ndocs > 1) {
+		l->perm = malloc(ndocs * sizeof *l->perm);
+		if (!l->perm) {
+			qn_errf(e, "out of memory");
+			qn_loader_free(l);
+			return NULL;
+		}
+		make_order(l, 0);
+	}
+	l->cur_doc = UINT64_MAX;
+	l->pos.epoch = l->pos.doc = l->pos.off = 0;
+	return l;
 }

@@ -32,6 +32,13 @@ struct qn_loader;
 /* split: QN_SHARD_TRAIN or QN_SHARD_VAL. NULL with e filled when it has no tokens. */
 struct qn_loader *qn_loader_new(const char *dir, int split, uint64_t seed, int shuffle,
 				struct qn_err *e);
+/*
+ * The same over some of the split's documents: docs[0..ndocs) (indices in
+ * the split, copied), in that order or shuffled per epoch. Every stream
+ * needs at least 2 tokens; the caller checks (multi-task mixing does).
+ */
+struct qn_loader *qn_loader_new_subset(const char *dir, int split, uint64_t seed, int shuffle,
+				       const uint64_t *docs, size_t ndocs, struct qn_err *e);
 void qn_loader_free(struct qn_loader *l);
 /*
  * Fills inputs, targets and mask (n each) from the current position and

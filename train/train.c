@@ -31,6 +31,7 @@
 #include "hash.h"
 #include "utf8.h"
 #include "loader.h"
+#include "mix.h"
 #include "manifest.h"
 #include "pool.h"
 #include "rd.h"
@@ -95,6 +96,11 @@ static const char usage_text[] =
     "      --dropout P            embedding, attention and residual dropout in\n"
     "                             training (default: the config's *_pdrop; init\n"
     "                             writes P into the config, else 0)\n"
+    "      --mix S                multi-task rows by the shards' tasks: proportional\n"
+    "                             (to examples) or temperature (examples^(1/T))\n"
+    "      --mix-temperature T    for --mix temperature (default 2)\n"
+    "      --task-cap K           a task counts at most K examples (T5's limit)\n"
+    "      --task-weight NAME=W   explicit mixture (repeatable; unnamed tasks 0)\n"
     "      --freeze SPEC          train without: embeddings (wte, also the output\n"
     "                             layer, and wpe), ln_f, blocks N or N-M\n"
     "                             (repeatable, comma lists)\n"
@@ -143,7 +149,11 @@ static struct {
 	const char *adapter; /* --adapter DIR (sample, score, merge) */
 	int lora, lora_r;    /* fit: train a LoRA adapter of rank lora_r */
 	double lora_alpha, lora_dropout;
-	double dropout; /* --dropout: all three probabilities; < 0: the config's */
+	double dropout;	 /* --dropout: all three probabilities; < 0: the config's */
+	const char *mix; /* --mix: proportional or temperature; NULL: documents as stored */
+	double mix_temperature, task_cap;
+	const char **task_weights; /* NAME=W, as given */
+	size_t ntask_weights;
 	unsigned lora_targets;
 	int layers, heads, width, context, inner, vocab;
 	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep, patience;
@@ -177,6 +187,7 @@ static struct {
     .max_tokens = 64,
     .lora_r = 8,
     .dropout = -1,
+    .mix_temperature = 2,
     .lora_alpha = 8,
     .lora_targets = QN_LORA_C_ATTN,
     .temperature = 1.0,
@@ -654,6 +665,7 @@ struct fit_state {
 	long step;
 	double best_val; /* early stopping: the best validation loss so far */
 	long best_step, bad_evals;
+	char *mix; /* the mixer's position (qn_mix_state), malloc'd; NULL without mixing */
 	struct qn_loader_pos pos;
 	double elapsed;
 	uint64_t tokens;
@@ -674,6 +686,16 @@ static char *run_args(void)
 		json_array_append_new(fr, json_string(opt.freezes[i]));
 	if (o && fr)
 		json_object_set_new(o, "freeze", fr);
+	if (o && (opt.mix || opt.ntask_weights)) {
+		json_t *mw = json_array();
+		for (size_t i = 0; mw && i < opt.ntask_weights; i++)
+			json_array_append_new(mw, json_string(opt.task_weights[i]));
+		json_object_set_new(o, "mix",
+				    json_pack("{s:s,s:f,s:f,s:o}", "strategy",
+					      opt.mix ? opt.mix : "explicit", "temperature",
+					      opt.mix_temperature, "cap", opt.task_cap, "weights",
+					      mw ? mw : json_null()));
+	}
 	if (o && opt.dropout >= 0)
 		json_object_set_new(o, "dropout", json_real(opt.dropout));
 	if (o && opt.lora)
@@ -852,6 +874,8 @@ static int save_checkpoint(const struct qn_gpt2 *m, const float *mom, const floa
 		if (qn_st_writer_meta(w, kv[i].k, num, e))
 			goto out;
 	}
+	if (s->mix && qn_st_writer_meta(w, "mix", s->mix, e))
+		goto out;
 	snprintf(num, sizeof num, "%.17g", s->best_val);
 	if (qn_st_writer_meta(w, "best_val_loss", num, e))
 		goto out;
@@ -980,6 +1004,9 @@ static int load_state(const struct qn_gpt2 *m, const char *dir, float *mom, floa
 	s->tokens = tokens;
 	const char *el = qn_st_meta(st, "elapsed");
 	s->elapsed = el ? strtod(el, NULL) : 0;
+	const char *mx = qn_st_meta(st, "mix");
+	free(s->mix);
+	s->mix = mx ? strdup(mx) : NULL;
 	const char *bv = qn_st_meta(st, "best_val_loss"), *bs = qn_st_meta(st, "best_step");
 	const char *be = qn_st_meta(st, "bad_evals");
 	s->best_val = bv ? strtod(bv, NULL) : INFINITY;
@@ -1067,6 +1094,7 @@ struct fit {
 	struct qn_gpt2 *m;
 	struct qn_gpt2_train *t;
 	struct qn_loader *train, *val;
+	struct qn_mix *mix, *vmix; /* multi-task: the train rows, the val split by task */
 	float *mom, *var;
 	uint32_t *in, *tg;
 	uint8_t *mask;
@@ -1080,6 +1108,8 @@ static void fit_release(struct fit *f)
 	qn_gpt2_free(f->m);
 	qn_loader_free(f->train);
 	qn_loader_free(f->val);
+	qn_mix_free(f->mix);
+	qn_mix_free(f->vmix);
 	free(f->mom);
 	free(f->var);
 	free(f->in);
@@ -1197,6 +1227,47 @@ static int cmd_fit(const char *model_arg)
 			 si->vocab_size, c->vocab_size);
 		goto out;
 	}
+	if (opt.mix || opt.ntask_weights) {
+		size_t nt = si->ntasks ? si->ntasks : 1;
+		double *tw = calloc(nt, sizeof *tw);
+		struct qn_mix_opts mo = {QN_MIX_PROPORTIONAL, opt.mix_temperature, opt.task_cap,
+					 tw};
+		if (!tw) {
+			qn_error("out of memory");
+			goto out;
+		}
+		if (opt.mix && !strcmp(opt.mix, "temperature"))
+			mo.strategy = QN_MIX_TEMPERATURE;
+		if (opt.ntask_weights)
+			mo.strategy = QN_MIX_EXPLICIT;
+		for (size_t i = 0; i < opt.ntask_weights; i++) {
+			const char *eq = strrchr(opt.task_weights[i], '=');
+			size_t k = 0, len = eq ? (size_t)(eq - opt.task_weights[i]) : 0;
+			while (k < si->ntasks && (strlen(si->tasks[k]) != len ||
+						  strncmp(si->tasks[k], opt.task_weights[i], len)))
+				k++;
+			if (k == si->ntasks) {
+				qn_error("--task-weight '%s': '%s' has no task of that name",
+					 opt.task_weights[i], opt.data);
+				free(tw);
+				goto out;
+			}
+			tw[k] = strtod(eq + 1, NULL);
+		}
+		f.mix = qn_mix_new(opt.data, QN_SHARD_TRAIN, opt.seed, opt.shuffle, &mo, &e);
+		free(tw);
+		if (!f.mix) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+		for (size_t i = 0; i < qn_mix_ntasks(f.mix); i++)
+			qn_info("task %s: %llu examples, weight %.4f", qn_mix_task_name(f.mix, i),
+				(unsigned long long)qn_mix_task_docs(f.mix, i),
+				qn_mix_weight(f.mix, i));
+		struct qn_mix_opts vo = {QN_MIX_PROPORTIONAL, 1, 0, NULL};
+		struct qn_err vme;
+		f.vmix = qn_mix_new(opt.data, QN_SHARD_VAL, 0, 0, &vo, &vme); /* NULL: no val */
+	}
 	struct qn_err ve;
 	f.val = qn_loader_new(opt.data, QN_SHARD_VAL, 0, 0, &ve);
 	if (!f.val && opt.patience) {
@@ -1223,7 +1294,8 @@ static int cmd_fit(const char *model_arg)
 	}
 	if (resume_dir[0]) {
 		if (load_state(f.m, resume_dir, f.mom, f.var, &s, &e) ||
-		    qn_loader_seek(f.train, &s.pos, &e)) {
+		    qn_loader_seek(f.train, &s.pos, &e) ||
+		    (f.mix && s.mix && qn_mix_restore(f.mix, s.mix, &e))) {
 			qn_error("%s", e.msg);
 			goto out;
 		}
@@ -1269,7 +1341,17 @@ static int cmd_fit(const char *model_arg)
 		size_t trained = 0;
 		for (long a = 0; a < opt.accum; a++) {
 			size_t at = (size_t)a * N;
-			if (qn_loader_next(f.train, f.in + at, f.tg + at, f.mask + at, N, &e)) {
+			/* With mixing, each row of T comes from a drawn task. */
+			for (int b = 0; f.mix && b < B; b++) {
+				size_t rt = at + (size_t)b * T;
+				if (qn_mix_next(f.mix, f.in + rt, f.tg + rt, f.mask + rt, (size_t)T,
+						NULL, &e)) {
+					qn_error("%s", e.msg);
+					goto out;
+				}
+			}
+			if (!f.mix &&
+			    qn_loader_next(f.train, f.in + at, f.tg + at, f.mask + at, N, &e)) {
 				qn_error("%s", e.msg);
 				goto out;
 			}
@@ -1339,6 +1421,26 @@ static int cmd_fit(const char *model_arg)
 		    (double)N * (double)opt.accum / dt, s.elapsed);
 		if (eval_now)
 			fprintf(f.metrics, ",\"val_loss\":%.6f", val_loss);
+		int opened = 0;
+		for (size_t k = 0; eval_now && f.vmix && k < qn_mix_ntasks(f.vmix); k++) {
+			/* Validation per task: the first windows of the task's own stream. */
+			struct qn_loader *tl = qn_mix_loader(f.vmix, k);
+			if (!tl)
+				continue;
+			double tv = evaluate(f.t, tl, f.in, f.tg, f.mask, B, T, &e);
+			if (isnan(tv) && e.msg[0]) {
+				qn_error("%s", e.msg);
+				goto out;
+			}
+			json_t *nm = json_string(qn_mix_task_name(f.vmix, k));
+			char *q = json_dumps(nm, JSON_ENCODE_ANY);
+			fprintf(f.metrics, "%s%s:%.6f", opened++ ? "," : ",\"val_loss_tasks\":{",
+				q ? q : "\"?\"", tv);
+			free(q);
+			json_decref(nm);
+		}
+		if (opened)
+			fputs("}", f.metrics);
 		if (early)
 			fprintf(f.metrics,
 				",\"early_stop\":true,\"best_step\":%ld,\"best_val_loss\":%.6f",
@@ -1355,6 +1457,10 @@ static int cmd_fit(const char *model_arg)
 		int periodic = opt.save_every > 0 && s.step % opt.save_every == 0;
 		if (periodic || stop_signal || early || s.step == opt.steps) {
 			qn_loader_tell(f.train, &s.pos);
+			if (f.mix) {
+				free(s.mix);
+				s.mix = qn_mix_state(f.mix);
+			}
 			if (save_checkpoint(f.m, f.mom, f.var, &s, f.model_dir, opt.output, &e)) {
 				qn_error("cannot write checkpoint %ld: %s%s", s.step, e.msg,
 					 last_saved >= 0 ? "; the earlier checkpoints are intact"
@@ -1443,6 +1549,7 @@ out:
 		qn_error("cannot write '%s': %s", mpath, strerror(errno));
 		rc = QN_EXIT_FAIL;
 	}
+	free(s.mix);
 	fit_release(&f);
 	return rc;
 }
@@ -1983,6 +2090,10 @@ enum {
 	OPT_FREEZE,
 	OPT_LORA,
 	OPT_DROPOUT,
+	OPT_MIX,
+	OPT_MIX_TEMPERATURE,
+	OPT_TASK_WEIGHT,
+	OPT_TASK_CAP,
 	OPT_LORA_R,
 	OPT_LORA_ALPHA,
 	OPT_LORA_DROPOUT,
@@ -2035,6 +2146,10 @@ static const struct option longopts[] = {
     {"freeze", required_argument, NULL, OPT_FREEZE},
     {"lora", no_argument, NULL, OPT_LORA},
     {"dropout", required_argument, NULL, OPT_DROPOUT},
+    {"mix", required_argument, NULL, OPT_MIX},
+    {"mix-temperature", required_argument, NULL, OPT_MIX_TEMPERATURE},
+    {"task-weight", required_argument, NULL, OPT_TASK_WEIGHT},
+    {"task-cap", required_argument, NULL, OPT_TASK_CAP},
     {"lora-r", required_argument, NULL, OPT_LORA_R},
     {"lora-alpha", required_argument, NULL, OPT_LORA_ALPHA},
     {"lora-dropout", required_argument, NULL, OPT_LORA_DROPOUT},
@@ -2108,7 +2223,8 @@ int main(int argc, char **argv)
 	}
 	opt.stops = calloc((size_t)argc + 1, sizeof *opt.stops);
 	opt.freezes = calloc((size_t)argc + 1, sizeof *opt.freezes);
-	if (!opt.stops || !opt.freezes)
+	opt.task_weights = calloc((size_t)argc + 1, sizeof *opt.task_weights);
+	if (!opt.stops || !opt.freezes || !opt.task_weights)
 		return QN_EXIT_FAIL;
 #define INT(name, lo, hi, dst)                                                                     \
 	do {                                                                                       \
@@ -2240,6 +2356,28 @@ int main(int argc, char **argv)
 		case OPT_DROPOUT:
 			NUM("--dropout", 0, 0.999, opt.dropout);
 			break;
+		case OPT_MIX:
+			if (strcmp(optarg, "proportional") && strcmp(optarg, "temperature"))
+				return qn_usage_error(
+				    "--mix: proportional or temperature, not '%s'", optarg);
+			opt.mix = optarg;
+			break;
+		case OPT_MIX_TEMPERATURE:
+			NUM("--mix-temperature", 1e-3, 1e6, opt.mix_temperature);
+			break;
+		case OPT_TASK_CAP:
+			NUM("--task-cap", 1, 1e15, opt.task_cap);
+			break;
+		case OPT_TASK_WEIGHT: {
+			const char *eq = strrchr(optarg, '=');
+			char *end;
+			double w = eq ? strtod(eq + 1, &end) : -1;
+			if (!eq || eq == optarg || end == eq + 1 || *end || !(w >= 0 && w < 1e15))
+				return qn_usage_error("--task-weight: NAME=W with W >= 0, not '%s'",
+						      optarg);
+			opt.task_weights[opt.ntask_weights++] = optarg;
+			break;
+		}
 		case OPT_LORA_R:
 			INT("--lora-r", 1, 65536, opt.lora_r);
 			opt.lora = 1;
