@@ -404,6 +404,18 @@ struct qn_gpt2 *qn_gpt2_new(const struct qn_gpt2_config *c, struct qn_err *e)
 	return m;
 }
 
+/* Frees the model's adapter, if any. */
+static void lora_drop(struct qn_gpt2 *m)
+{
+	if (!m->lora)
+		return;
+	free(m->lora->params);
+	free(m->lora->grads);
+	free(m->lora->tensors);
+	free(m->lora);
+	m->lora = NULL;
+}
+
 void qn_gpt2_free(struct qn_gpt2 *m)
 {
 	if (!m)
@@ -412,12 +424,7 @@ void qn_gpt2_free(struct qn_gpt2 *m)
 	free(m->grads);
 	free(m->frozen);
 	free(m->tensors);
-	if (m->lora) {
-		free(m->lora->params);
-		free(m->lora->grads);
-		free(m->lora->tensors);
-		free(m->lora);
-	}
+	lora_drop(m);
 	free(m);
 }
 
@@ -1443,11 +1450,7 @@ int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
 	qn_st_close(st);
 	return 0;
 drop:
-	free(m->lora->params);
-	free(m->lora->grads);
-	free(m->lora->tensors);
-	free(m->lora);
-	m->lora = NULL;
+	lora_drop(m);
 	return rc;
 }
 
@@ -1471,11 +1474,7 @@ void qn_gpt2_lora_merge(struct qn_gpt2 *m)
 				    a->scaling, A, (int)in, B, a->r, 1.0f, W[k], (int)out);
 		}
 	}
-	free(a->params);
-	free(a->grads);
-	free(a->tensors);
-	free(a);
-	m->lora = NULL;
+	lora_drop(m);
 }
 
 void qn_gpt2_lora_zero_grads(struct qn_gpt2 *m)
