@@ -1978,6 +1978,24 @@ double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const ui
 	return loss;
 }
 
+const double *qn_gpt2_position_losses(const struct qn_gpt2_train *t)
+{
+	return t->rowloss;
+}
+
+void qn_gpt2_scale_rows(struct qn_gpt2_train *t, const float *row_scale)
+{
+	size_t V = (size_t)t->m->cfg.vocab_size, T = (size_t)t->T, N = (size_t)t->B * T;
+	int th = t->m->threads;
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t r0, r1;
+		split(N, th, p, &r0, &r1);
+		for (size_t r = r0; r < r1; r++)
+			scale_span(t->probs + r * V, V, row_scale[r / T]);
+	}
+}
+
 void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 {
 	struct qn_gpt2 *m = t->m;

@@ -208,6 +208,19 @@ double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const ui
  * runs reproduce, resumes included.
  */
 void qn_gpt2_dropout(struct qn_gpt2_train *t, float embd, float attn, float resid, uint64_t key);
+/*
+ * After a forward: each position's counted loss (its cross-entropy times
+ * its share, 0 where not counted), N doubles; valid until the next forward.
+ * Per-row sums of them with denom 1 are the rows' negative log-likelihoods
+ * (what DPO compares).
+ */
+const double *qn_gpt2_position_losses(const struct qn_gpt2_train *t);
+/*
+ * Multiplies the gradient the last forward prepared for row b (of B) by
+ * row_scale[b], before qn_gpt2_backward: per-row loss weights that depend
+ * on every row's forward (DPO's).
+ */
+void qn_gpt2_scale_rows(struct qn_gpt2_train *t, const float *row_scale);
 /* Backward of the last forward; adds the gradient (times scale) to m->grads. */
 void qn_gpt2_backward(struct qn_gpt2_train *t, float scale);
 void qn_gpt2_zero_grads(struct qn_gpt2 *m);

@@ -113,11 +113,12 @@ static int load_doc(struct qn_loader *l, struct qn_err *e)
 	if (qn_shard_dir_read(l->d, l->split, k, &v, e))
 		return -1;
 	if (v.role != QN_SHARD_SINGLE)
-		return qn_errf(e,
-			       "'%s': %s document %llu is half of a preference pair: fit trains on "
-			       "text and SFT examples; preference tuning (DPO) is not built yet",
-			       qn_shard_dir_path(l->d, l->split, 0), qn_shard_split_name(l->split),
-			       (unsigned long long)k);
+		return qn_errf(
+		    e,
+		    "'%s': %s document %llu is half of a preference pair: train on pairs "
+		    "with --dpo",
+		    qn_shard_dir_path(l->d, l->split, 0), qn_shard_split_name(l->split),
+		    (unsigned long long)k);
 	size_t sep = l->eot >= 0, need = v.n + sep;
 	if (need > l->cap) {
 		size_t cap = need + need / 2 + 16;

@@ -96,6 +96,10 @@ static const char usage_text[] =
     "      --dropout P            embedding, attention and residual dropout in\n"
     "                             training (default: the config's *_pdrop; init\n"
     "                             writes P into the config, else 0)\n"
+    "      --dpo                  preference tuning (DPO) on {prompt,chosen,rejected}\n"
+    "                             shards; --batch counts pairs; the reference is MODEL\n"
+    "                             (or, with --lora, the base without the adapter)\n"
+    "      --dpo-beta X           DPO's beta (default 0.1)\n"
     "      --mix S                multi-task rows by the shards' tasks: proportional\n"
     "                             (to examples) or temperature (examples^(1/T))\n"
     "      --mix-temperature T    for --mix temperature (default 2)\n"
@@ -151,6 +155,8 @@ static struct {
 	double lora_alpha, lora_dropout;
 	double dropout;	 /* --dropout: all three probabilities; < 0: the config's */
 	const char *mix; /* --mix: proportional or temperature; NULL: documents as stored */
+	int dpo;	 /* --dpo: preference tuning on pairs */
+	double dpo_beta;
 	double mix_temperature, task_cap;
 	const char **task_weights; /* NAME=W, as given */
 	size_t ntask_weights;
@@ -188,6 +194,7 @@ static struct {
     .lora_r = 8,
     .dropout = -1,
     .mix_temperature = 2,
+    .dpo_beta = 0.1,
     .lora_alpha = 8,
     .lora_targets = QN_LORA_C_ATTN,
     .temperature = 1.0,
@@ -686,6 +693,8 @@ static char *run_args(void)
 		json_array_append_new(fr, json_string(opt.freezes[i]));
 	if (o && fr)
 		json_object_set_new(o, "freeze", fr);
+	if (o && opt.dpo)
+		json_object_set_new(o, "dpo_beta", json_real(opt.dpo_beta));
 	if (o && (opt.mix || opt.ntask_weights)) {
 		json_t *mw = json_array();
 		for (size_t i = 0; mw && i < opt.ntask_weights; i++)
@@ -1090,9 +1099,214 @@ static void trim_metrics(const char *path, long step)
 	qn_buf_release(&keep);
 }
 
+/* ---- fit: preference pairs (DPO) ------------------------------------------------- */
+
+/*
+ * The preference pairs of a split, one at a time: the chosen documents in
+ * an order drawn from the seed and the epoch (or stored), each read with
+ * its rejected partner. A pair's row is end-of-text then the document
+ * (prompt and completion), cut at T + 1 tokens and padded with end-of-text
+ * that does not count; a target counts when the document trains on it.
+ */
+struct pairs {
+	struct qn_shard_dir *d;
+	int split, shuffle;
+	uint64_t seed, *chosen, *perm, perm_epoch;
+	size_t n;
+	struct qn_loader_pos pos; /* epoch, pair number (doc), 0 */
+	int64_t eot;
+};
+
+static void pairs_free(struct pairs *p)
+{
+	if (!p)
+		return;
+	qn_shard_dir_close(p->d);
+	free(p->chosen);
+	free(p->perm);
+	free(p);
+}
+
+static struct pairs *pairs_new(const char *dir, int split, uint64_t seed, int shuffle,
+			       struct qn_err *e)
+{
+	struct pairs *p = calloc(1, sizeof *p);
+	if (!p) {
+		qn_errf(e, "out of memory");
+		return NULL;
+	}
+	p->d = qn_shard_dir_open(dir, e);
+	if (!p->d) {
+		free(p);
+		return NULL;
+	}
+	p->split = split;
+	p->seed = seed;
+	p->shuffle = shuffle;
+	p->eot = qn_shard_dir_info(p->d)->eot;
+	uint64_t nd = qn_shard_dir_docs(p->d, split);
+	p->chosen = malloc((nd ? nd : 1) * sizeof *p->chosen);
+	p->perm = malloc((nd ? nd : 1) * sizeof *p->perm);
+	if (!p->chosen || !p->perm) {
+		qn_errf(e, "out of memory");
+		pairs_free(p);
+		return NULL;
+	}
+	for (uint64_t k = 0; k < nd; k++) {
+		struct qn_shard_docview v;
+		if (qn_shard_dir_read(p->d, split, k, &v, e)) {
+			pairs_free(p);
+			return NULL;
+		}
+		if (v.role == QN_SHARD_CHOSEN && v.pair >= 0)
+			p->chosen[p->n++] = k;
+	}
+	if (!p->n) {
+		qn_errf(e,
+			"'%s': the %s split has no preference pairs (encode {\"prompt\", "
+			"\"chosen\", \"rejected\"} examples)",
+			dir, qn_shard_split_name(split));
+		pairs_free(p);
+		return NULL;
+	}
+	p->perm_epoch = UINT64_MAX;
+	return p;
+}
+
+/* Row b of (in, tg, mask) from document k: end-of-text, its tokens, padding. */
+static int pair_row(struct pairs *p, uint64_t k, uint32_t *in, uint32_t *tg, uint8_t *mask, int T,
+		    struct qn_err *e)
+{
+	struct qn_shard_docview v;
+	if (qn_shard_dir_read(p->d, p->split, k, &v, e))
+		return -1;
+	uint32_t pad = p->eot >= 0 ? (uint32_t)p->eot : 0;
+	/* Stream position j: 0 the separator, j >= 1 document token j - 1. */
+	for (int j = 0; j <= T; j++) {
+		uint32_t tok = j == 0 ? pad : (uint32_t)(j - 1) < v.n ? v.tokens[j - 1] : pad;
+		int counts = 0;
+		if (j >= 1 && (uint32_t)(j - 1) < v.n) {
+			uint32_t i = (uint32_t)(j - 1);
+			counts = !v.masked;
+			for (uint32_t s = 0; v.masked && s < v.nspans; s++)
+				counts |= i >= v.spans[s].start && i < v.spans[s].end;
+		}
+		if (j < T)
+			in[j] = tok;
+		if (j >= 1) {
+			tg[j - 1] = tok;
+			mask[j - 1] = (uint8_t)counts;
+		}
+	}
+	return 0;
+}
+
+/* The next pair into rows 2b (chosen) and 2b + 1 (rejected). */
+static int pairs_next(struct pairs *p, uint32_t *in, uint32_t *tg, uint8_t *mask, int b, int T,
+		      struct qn_err *e)
+{
+	if (p->pos.doc >= p->n) {
+		p->pos.doc = 0;
+		p->pos.epoch++;
+	}
+	if (p->perm_epoch != p->pos.epoch) {
+		uint64_t st = p->seed ^ (p->pos.epoch + 1) * 0x9e3779b97f4a7c15ull;
+		for (size_t i = 0; i < p->n; i++)
+			p->perm[i] = i;
+		for (size_t i = p->n; p->shuffle && i > 1; i--) {
+			st += 0x9e3779b97f4a7c15ull;
+			uint64_t z = st;
+			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+			z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+			z ^= z >> 31;
+			uint64_t j = z % i, x = p->perm[i - 1];
+			p->perm[i - 1] = p->perm[j];
+			p->perm[j] = x;
+		}
+		p->perm_epoch = p->pos.epoch;
+	}
+	uint64_t c = p->chosen[p->perm[p->pos.doc++]];
+	struct qn_shard_docview v;
+	if (qn_shard_dir_read(p->d, p->split, c, &v, e))
+		return -1;
+	uint64_t r = (uint64_t)v.pair;
+	size_t o0 = (size_t)(2 * b) * T, o1 = (size_t)(2 * b + 1) * T;
+	return pair_row(p, c, in + o0, tg + o0, mask + o0, T, e) ||
+	       pair_row(p, r, in + o1, tg + o1, mask + o1, T, e);
+}
+
+/* DPO statistics of a batch of pairs. */
+struct dpo_stats {
+	double loss, margin, chosen, rejected, correct;
+	size_t pairs;
+};
+
+/*
+ * The negative log-likelihood of each of the rows (2P of them) under the
+ * model of t: one forward pass, counted targets summed per row.
+ */
+static void row_nll(struct qn_gpt2_train *t, const uint32_t *in, const uint32_t *tg,
+		    const uint8_t *mask, int rows, int T, double *nll)
+{
+	qn_gpt2_forward(t, in, tg, mask, 1.0, rows, T, NULL, NULL);
+	const double *pl = qn_gpt2_position_losses(t);
+	for (int r = 0; r < rows; r++) {
+		double sum = 0;
+		for (int j = 0; j < T; j++)
+			sum += pl[(size_t)r * T + j];
+		nll[r] = sum;
+	}
+}
+
+/*
+ * One micro-batch of P pairs: the reference's log-likelihoods (a frozen
+ * copy, or the base with the adapter off), the policy's, DPO's loss
+ * -log sigmoid(beta ((pc - rc) - (pr - rr))) and, when backward is set, its
+ * gradient (each row's loss weighted by -dL/dlogp / total) added to grads.
+ */
+static void dpo_batch(struct qn_gpt2_train *t, struct qn_gpt2 *m, struct qn_gpt2_train *tref,
+		      const uint32_t *in, const uint32_t *tg, const uint8_t *mask, int P, int T,
+		      double beta, double total, int backward, double *ref, double *pol,
+		      float *scale, struct dpo_stats *st)
+{
+	int rows = 2 * P;
+	if (tref) {
+		row_nll(tref, in, tg, mask, rows, T, ref);
+	} else { /* LoRA: the base without its adapter is the reference */
+		m->lora->enabled = 0;
+		row_nll(t, in, tg, mask, rows, T, ref);
+		m->lora->enabled = 1;
+	}
+	row_nll(t, in, tg, mask, rows, T, pol);
+	for (int i = 0; i < P; i++) {
+		double pc = -pol[2 * i], pr = -pol[2 * i + 1];
+		double rc = -ref[2 * i], rr = -ref[2 * i + 1];
+		double z = beta * ((pc - rc) - (pr - rr));
+		double loss = z > 0 ? log1p(exp(-z)) : -z + log1p(exp(z)); /* softplus(-z) */
+		double sig = 1.0 / (1.0 + exp(z));			   /* sigmoid(-z) */
+		st->loss += loss;
+		st->margin += z;
+		st->chosen += beta * (pc - rc);
+		st->rejected += beta * (pr - rr);
+		st->correct += z > 0;
+		st->pairs++;
+		scale[2 * i] = (float)(beta * sig / total);
+		scale[2 * i + 1] = (float)(-beta * sig / total);
+	}
+	if (backward) {
+		qn_gpt2_scale_rows(t, scale);
+		qn_gpt2_backward(t, 1.0f);
+	}
+}
+
 struct fit {
 	struct qn_gpt2 *m;
 	struct qn_gpt2_train *t;
+	struct pairs *ptrain, *pval; /* --dpo */
+	struct qn_gpt2 *ref;	     /* --dpo without --lora: the starting weights, frozen */
+	struct qn_gpt2_train *tref;
+	double *dpo_ref, *dpo_pol;
+	float *dpo_scale;
 	struct qn_loader *train, *val;
 	struct qn_mix *mix, *vmix; /* multi-task: the train rows, the val split by task */
 	float *mom, *var;
@@ -1110,6 +1324,13 @@ static void fit_release(struct fit *f)
 	qn_loader_free(f->val);
 	qn_mix_free(f->mix);
 	qn_mix_free(f->vmix);
+	pairs_free(f->ptrain);
+	pairs_free(f->pval);
+	qn_gpt2_train_free(f->tref);
+	qn_gpt2_free(f->ref);
+	free(f->dpo_ref);
+	free(f->dpo_pol);
+	free(f->dpo_scale);
 	free(f->mom);
 	free(f->var);
 	free(f->in);
@@ -1269,7 +1490,29 @@ static int cmd_fit(const char *model_arg)
 		f.vmix = qn_mix_new(opt.data, QN_SHARD_VAL, 0, 0, &vo, &vme); /* NULL: no val */
 	}
 	struct qn_err ve;
-	f.val = qn_loader_new(opt.data, QN_SHARD_VAL, 0, 0, &ve);
+	if (opt.dpo) {
+		if (opt.mix || opt.ntask_weights) {
+			qn_usage_error("--dpo does not mix tasks");
+			rc = QN_EXIT_USAGE;
+			goto out;
+		}
+		f.ptrain = pairs_new(opt.data, QN_SHARD_TRAIN, opt.seed, opt.shuffle, &e);
+		if (!f.ptrain) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+		f.pval = pairs_new(opt.data, QN_SHARD_VAL, 0, 0, &ve); /* NULL: no validation */
+		if (!f.m->lora) {
+			/* The reference: the starting weights, whatever checkpoint resumes. */
+			f.ref = qn_gpt2_load(model_arg, &e);
+			if (!f.ref) {
+				qn_error("%s", e.msg);
+				goto out;
+			}
+			qn_gpt2_set_threads(f.ref, opt.threads);
+		}
+	}
+	f.val = opt.dpo ? NULL : qn_loader_new(opt.data, QN_SHARD_VAL, 0, 0, &ve);
 	if (!f.val && opt.patience) {
 		qn_error("--patience needs a validation split: %s", ve.msg);
 		goto out;
@@ -1277,8 +1520,22 @@ static int cmd_fit(const char *model_arg)
 	if (!f.val)
 		qn_info("no validation: %s", ve.msg);
 
-	size_t N = (size_t)B * T;
-	f.t = qn_gpt2_train_new(f.m, B, T, &e);
+	int R = opt.dpo ? 2 * B : B; /* rows a micro-batch: a pair is two */
+	size_t N = (size_t)R * T;
+	f.t = qn_gpt2_train_new(f.m, R, T, &e);
+	if (f.t && f.ref && !(f.tref = qn_gpt2_train_new(f.ref, R, T, &e))) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	if (opt.dpo) {
+		f.dpo_ref = malloc((size_t)R * sizeof *f.dpo_ref);
+		f.dpo_pol = malloc((size_t)R * sizeof *f.dpo_pol);
+		f.dpo_scale = malloc((size_t)R * sizeof *f.dpo_scale);
+		if (!f.dpo_ref || !f.dpo_pol || !f.dpo_scale) {
+			qn_error("out of memory");
+			goto out;
+		}
+	}
 	/* The adapter's moments after the base's (whose frozen parts stay untouched). */
 	size_t nmom = f.m->nparams + (f.m->lora ? f.m->lora->nparams : 0);
 	f.mom = calloc(nmom, sizeof *f.mom);
@@ -1294,11 +1551,13 @@ static int cmd_fit(const char *model_arg)
 	}
 	if (resume_dir[0]) {
 		if (load_state(f.m, resume_dir, f.mom, f.var, &s, &e) ||
-		    qn_loader_seek(f.train, &s.pos, &e) ||
+		    (!opt.dpo && qn_loader_seek(f.train, &s.pos, &e)) ||
 		    (f.mix && s.mix && qn_mix_restore(f.mix, s.mix, &e))) {
 			qn_error("%s", e.msg);
 			goto out;
 		}
+		if (f.ptrain)
+			f.ptrain->pos = s.pos;
 		qn_info("resuming at step %ld from '%s'", s.step, resume_dir);
 	}
 	if (opt.metrics)
@@ -1339,7 +1598,26 @@ static int cmd_fit(const char *model_arg)
 		 * token weighs the same whichever micro-batch it falls in.
 		 */
 		size_t trained = 0;
-		for (long a = 0; a < opt.accum; a++) {
+		struct dpo_stats ds = {0};
+		for (long a = 0; opt.dpo && a < opt.accum; a++) {
+			size_t at = (size_t)a * N;
+			for (int b = 0; b < B; b++)
+				if (pairs_next(f.ptrain, f.in + at, f.tg + at, f.mask + at, b, T,
+					       &e)) {
+					qn_error("%s", e.msg);
+					goto out;
+				}
+			qn_gpt2_dropout(
+			    f.t, pe, pa, pr,
+			    opt.seed * 0x9e3779b97f4a7c15ull ^
+				((uint64_t)s.step * (uint64_t)opt.accum + (uint64_t)a + 1));
+			dpo_batch(f.t, f.m, f.tref, f.in + at, f.tg + at, f.mask + at, B, T,
+				  opt.dpo_beta, (double)B * (double)opt.accum, 1, f.dpo_ref,
+				  f.dpo_pol, f.dpo_scale, &ds);
+		}
+		if (opt.dpo)
+			loss = ds.loss / (double)ds.pairs;
+		for (long a = 0; !opt.dpo && a < opt.accum; a++) {
 			size_t at = (size_t)a * N;
 			/* With mixing, each row of T comes from a drawn task. */
 			for (int b = 0; f.mix && b < B; b++) {
@@ -1358,7 +1636,7 @@ static int cmd_fit(const char *model_arg)
 			for (size_t i = 0; i < N; i++)
 				trained += f.mask[at + i] != 0;
 		}
-		for (long a = 0; a < opt.accum && trained; a++) {
+		for (long a = 0; !opt.dpo && a < opt.accum && trained; a++) {
 			size_t at = (size_t)a * N;
 			/* Dropout masks keyed by the seed and the micro-batch's number. */
 			uint64_t key = opt.seed * 0x9e3779b97f4a7c15ull ^
@@ -1391,12 +1669,31 @@ static int cmd_fit(const char *model_arg)
 		s.tokens += N * (uint64_t)opt.accum;
 		double dt = now() - t0;
 		s.elapsed += dt;
-		int eval_now = f.val && ((opt.eval_every > 0 && s.step % opt.eval_every == 0) ||
-					 s.step == opt.steps);
+		int eval_now =
+		    (f.val || f.pval) &&
+		    ((opt.eval_every > 0 && s.step % opt.eval_every == 0) || s.step == opt.steps);
+		struct dpo_stats vs = {0};
 		int early = 0;
 		if (eval_now) {
 			qn_gpt2_dropout(f.t, 0, 0, 0, 0); /* evaluation runs without dropout */
-			val_loss = evaluate(f.t, f.val, f.in, f.tg, f.mask, B, T, &e);
+			if (opt.dpo) {
+				/* DPO on the first eval-batches x batch validation pairs. */
+				f.pval->pos.epoch = f.pval->pos.doc = 0;
+				for (long k = 0; k < opt.eval_batches; k++) {
+					for (int b = 0; b < B; b++)
+						if (pairs_next(f.pval, f.in, f.tg, f.mask, b, T,
+							       &e)) {
+							qn_error("%s", e.msg);
+							goto out;
+						}
+					dpo_batch(f.t, f.m, f.tref, f.in, f.tg, f.mask, B, T,
+						  opt.dpo_beta, 1, 0, f.dpo_ref, f.dpo_pol,
+						  f.dpo_scale, &vs);
+				}
+				val_loss = vs.loss / (double)vs.pairs;
+			} else {
+				val_loss = evaluate(f.t, f.val, f.in, f.tg, f.mask, B, T, &e);
+			}
 			if (isnan(val_loss) && e.msg[0]) {
 				qn_error("%s", e.msg);
 				goto out;
@@ -1421,6 +1718,15 @@ static int cmd_fit(const char *model_arg)
 		    (double)N * (double)opt.accum / dt, s.elapsed);
 		if (eval_now)
 			fprintf(f.metrics, ",\"val_loss\":%.6f", val_loss);
+		if (opt.dpo)
+			fprintf(f.metrics,
+				",\"reward_margin\":%.6f,\"reward_chosen\":%.6f,"
+				"\"reward_rejected\":%.6f,\"pref_acc\":%.4f",
+				ds.margin / (double)ds.pairs, ds.chosen / (double)ds.pairs,
+				ds.rejected / (double)ds.pairs, ds.correct / (double)ds.pairs);
+		if (opt.dpo && eval_now)
+			fprintf(f.metrics, ",\"val_pref_acc\":%.4f,\"val_reward_margin\":%.6f",
+				vs.correct / (double)vs.pairs, vs.margin / (double)vs.pairs);
 		int opened = 0;
 		for (size_t k = 0; eval_now && f.vmix && k < qn_mix_ntasks(f.vmix); k++) {
 			/* Validation per task: the first windows of the task's own stream. */
@@ -1457,6 +1763,8 @@ static int cmd_fit(const char *model_arg)
 		int periodic = opt.save_every > 0 && s.step % opt.save_every == 0;
 		if (periodic || stop_signal || early || s.step == opt.steps) {
 			qn_loader_tell(f.train, &s.pos);
+			if (f.ptrain)
+				s.pos = f.ptrain->pos;
 			if (f.mix) {
 				free(s.mix);
 				s.mix = qn_mix_state(f.mix);
@@ -2091,6 +2399,8 @@ enum {
 	OPT_LORA,
 	OPT_DROPOUT,
 	OPT_MIX,
+	OPT_DPO,
+	OPT_DPO_BETA,
 	OPT_MIX_TEMPERATURE,
 	OPT_TASK_WEIGHT,
 	OPT_TASK_CAP,
@@ -2147,6 +2457,8 @@ static const struct option longopts[] = {
     {"lora", no_argument, NULL, OPT_LORA},
     {"dropout", required_argument, NULL, OPT_DROPOUT},
     {"mix", required_argument, NULL, OPT_MIX},
+    {"dpo", no_argument, NULL, OPT_DPO},
+    {"dpo-beta", required_argument, NULL, OPT_DPO_BETA},
     {"mix-temperature", required_argument, NULL, OPT_MIX_TEMPERATURE},
     {"task-weight", required_argument, NULL, OPT_TASK_WEIGHT},
     {"task-cap", required_argument, NULL, OPT_TASK_CAP},
@@ -2361,6 +2673,13 @@ int main(int argc, char **argv)
 				return qn_usage_error(
 				    "--mix: proportional or temperature, not '%s'", optarg);
 			opt.mix = optarg;
+			break;
+		case OPT_DPO:
+			opt.dpo = 1;
+			break;
+		case OPT_DPO_BETA:
+			NUM("--dpo-beta", 1e-6, 1e6, opt.dpo_beta);
+			opt.dpo = 1;
 			break;
 		case OPT_MIX_TEMPERATURE:
 			NUM("--mix-temperature", 1e-3, 1e6, opt.mix_temperature);
