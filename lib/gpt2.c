@@ -1290,7 +1290,7 @@ int qn_gpt2_lora_save(const struct qn_gpt2 *m, const char *dir, const char *base
 	json_object_set_new(o, "init_lora_weights", json_true());
 	json_object_set_new(o, "layers_to_transform", json_null());
 	json_object_set_new(o, "lora_alpha", json_real(a->alpha));
-	json_object_set_new(o, "lora_dropout", json_real(0.0));
+	json_object_set_new(o, "lora_dropout", json_real(a->dropout));
 	json_object_set_new(o, "modules_to_save", json_null());
 	json_object_set_new(o, "peft_type", json_string("LORA"));
 	json_object_set_new(o, "r", json_integer(a->r));
@@ -1309,7 +1309,7 @@ int qn_gpt2_lora_save(const struct qn_gpt2 *m, const char *dir, const char *base
 }
 
 int qn_gpt2_lora_parse_config(const char *buf, size_t len, const char *name, int *rank,
-			      float *alpha, unsigned *targets_out, struct qn_err *e)
+			      float *alpha, unsigned *targets_out, float *dropout, struct qn_err *e)
 {
 	json_error_t je;
 	json_t *o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
@@ -1384,9 +1384,17 @@ int qn_gpt2_lora_parse_config(const char *buf, size_t len, const char *name, int
 		qn_errf(e, "'%s': lora_alpha %g is not positive", name, av);
 		goto out;
 	}
+	json_t *dr = json_object_get(o, "lora_dropout");
+	double dv = dr && !json_is_null(dr) ? json_number_value(dr) : 0;
+	if (dr && !json_is_null(dr) && (!json_is_number(dr) || !(dv >= 0 && dv < 1))) {
+		qn_errf(e, "'%s': lora_dropout is not a probability in [0, 1)", name);
+		goto out;
+	}
 	*rank = (int)json_integer_value(r);
 	*alpha = (float)av;
 	*targets_out = targets;
+	if (dropout)
+		*dropout = (float)dv;
 	rc = 0;
 out:
 	json_decref(o);
@@ -1398,14 +1406,14 @@ int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
 	char path[4096], nm[160], *buf = NULL;
 	size_t len = 0;
 	int rc = -1, rank;
-	float alpha;
+	float alpha, dropout;
 	unsigned targets;
 	if (m->lora)
 		return qn_errf(e, "the model has an adapter already");
 	snprintf(path, sizeof path, "%s/adapter_config.json", dir);
 	if (read_small(path, &buf, &len, e))
 		return -1;
-	int bad = qn_gpt2_lora_parse_config(buf, len, path, &rank, &alpha, &targets, e);
+	int bad = qn_gpt2_lora_parse_config(buf, len, path, &rank, &alpha, &targets, &dropout, e);
 	free(buf);
 	if (bad)
 		return -1;
@@ -1413,6 +1421,7 @@ int qn_gpt2_lora_load(struct qn_gpt2 *m, const char *dir, struct qn_err *e)
 		qn_err_prefix(e, "'%s'", path);
 		return -1;
 	}
+	m->lora->dropout = dropout;
 	snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
 	struct qn_st *st = qn_st_open(path, e);
 	if (!st)
@@ -1503,12 +1512,21 @@ void qn_gpt2_lora_adamw(struct qn_gpt2 *m, float *mom, float *var, const struct 
 	}
 }
 
+static void dropout_all(float *out, const float *x, size_t n, uint64_t key, float p, int th);
+
+/* Dropout on an adapter's input (PEFT's lora_dropout): off when NULL or p is 0. */
+struct lora_drop {
+	float *xd; /* N x in scratch: the dropped input */
+	uint64_t key;
+	float p;
+};
+
 /*
  * y (N, out) += scaling * u B^T with u = x A^T (N, r), kept in u for
- * backward. Rows split across threads.
+ * backward; with dropout, u = dropout(x) A^T. Rows split across threads.
  */
 static void lora_forward(const struct qn_gpt2 *m, int l, int k, float *y, const float *x, size_t N,
-			 float *u)
+			 float *u, const struct lora_drop *d)
 {
 	float *A, *B;
 	size_t in, out;
@@ -1517,6 +1535,10 @@ static void lora_forward(const struct qn_gpt2 *m, int l, int k, float *y, const 
 		return;
 	lora_dims(&m->cfg, k, &in, &out);
 	int th = m->threads, r = a->r;
+	if (d && d->p > 0) {
+		dropout_all(d->xd, x, N * in, d->key, d->p, th);
+		x = d->xd;
+	}
 	OMP_FOR
 	for (int p = 0; p < th; p++) {
 		size_t r0, r1;
@@ -1532,10 +1554,12 @@ static void lora_forward(const struct qn_gpt2 *m, int l, int k, float *y, const 
 
 /*
  * Backward of lora_forward: dB += scaling dy^T u, du = scaling dy B,
- * dA += du^T x, dx += du A.
+ * dA += du^T x, dx += du A (with dropout, x is the dropped input, redrawn,
+ * and du A passes back through the same mask).
  */
 static void lora_backward(const struct qn_gpt2 *m, int l, int k, float *dx, const float *dy,
-			  const float *x, size_t N, const float *u, float *du)
+			  const float *x, size_t N, const float *u, float *du,
+			  const struct lora_drop *d)
 {
 	float *A, *B, *dA, *dB;
 	size_t in, out;
@@ -1545,6 +1569,11 @@ static void lora_backward(const struct qn_gpt2 *m, int l, int k, float *dx, cons
 	lora_at(m, a->grads, l, k, &dA, &dB);
 	lora_dims(&m->cfg, k, &in, &out);
 	int th = m->threads, r = a->r;
+	int drop = d && d->p > 0;
+	if (drop) {
+		dropout_all(d->xd, x, N * in, d->key, d->p, th);
+		x = d->xd;
+	}
 	OMP_FOR
 	for (int p = 0; p < th; p++) {
 		size_t o0, o1;
@@ -1573,14 +1602,26 @@ static void lora_backward(const struct qn_gpt2 *m, int l, int k, float *dx, cons
 	}
 	if (!dx)
 		return;
+	/* dx += du A; through the dropout, via the scratch (x is no longer needed). */
+	float *to = drop ? d->xd : dx;
 	OMP_FOR
 	for (int p = 0; p < th; p++) {
 		size_t r0, r1;
 		split(N, th, p, &r0, &r1);
 		if (r0 < r1)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0),
-				    (int)in, r, 1.0f, du + r0 * (size_t)r, r, A, (int)in, 1.0f,
-				    dx + r0 * in, (int)in);
+				    (int)in, r, 1.0f, du + r0 * (size_t)r, r, A, (int)in,
+				    drop ? 0.0f : 1.0f, to + r0 * in, (int)in);
+	}
+	if (!drop)
+		return;
+	dropout_all(d->xd, d->xd, N * in, d->key, d->p, th);
+	OMP_FOR
+	for (int p = 0; p < th; p++) {
+		size_t j0, j1;
+		split(N * in, th, p, &j0, &j1);
+		for (size_t j = j0; j < j1; j++)
+			dx[j] += d->xd[j];
 	}
 }
 
@@ -1623,6 +1664,8 @@ struct qn_gpt2_train {
 	float *lora_u;	/* L x 4 x N x r: x A^T of each adapter, kept for backward */
 	int lora_r;	/* the rank lora_u was sized for; 0: none */
 	float *lora_du; /* N x r scratch */
+	float *lora_x;	/* N x max(C, F): an adapter's dropped input (lora dropout) */
+	struct lora_drop lora_drop;
 };
 
 static void *xcalloc(size_t n, size_t size, int *fail)
@@ -1663,6 +1706,24 @@ static void dropout_all(float *out, const float *x, size_t n, uint64_t key, floa
 		split(n, th, q, &j0, &j1);
 		dropout_span(out + j0, x + j0, j1 - j0, key, j0, thr, sc);
 	}
+}
+
+/*
+ * The adapter-input dropout of block l, site k in training (t's one slot,
+ * valid until the next call); p 0 when off: no adapter dropout, or key 0.
+ */
+static const struct lora_drop *lora_drop_at(struct qn_gpt2_train *t, int l, int k)
+{
+	const struct qn_gpt2_lora *a = t->m->lora;
+	struct lora_drop *d = &t->lora_drop;
+	d->xd = t->lora_x;
+	d->key = 0;
+	d->p = 0;
+	if (a && a->dropout > 0 && t->lora_x && t->drop_key) {
+		d->p = a->dropout;
+		d->key = site_key(t, 1000000 + 4 * (uint64_t)l + (uint64_t)k);
+	}
+	return d;
 }
 
 /* Attention dropout of block l, row-head bh, scratch slot p; off when p_attn is 0. */
@@ -1728,6 +1789,8 @@ struct qn_gpt2_train *qn_gpt2_train_new(struct qn_gpt2 *m, int B, int T, struct 
 		t->lora_r = m->lora->r;
 		t->lora_u = xcalloc(L * 4 * N * (size_t)m->lora->r, sizeof(float), &fail);
 		t->lora_du = xcalloc(N * (size_t)m->lora->r, sizeof(float), &fail);
+		if (m->lora->dropout > 0)
+			t->lora_x = xcalloc(N * (F > C ? F : C), sizeof(float), &fail);
 		if (!m->lora->grads)
 			m->lora->grads = xcalloc(m->lora->nparams, sizeof(float), &fail);
 	}
@@ -1754,6 +1817,7 @@ void qn_gpt2_train_free(struct qn_gpt2_train *t)
 	free(t->rowloss);
 	free(t->lora_u);
 	free(t->lora_du);
+	free(t->lora_x);
 	free(t->dP2);
 	free(t->drop_y);
 	free(t->inputs);
@@ -1865,7 +1929,7 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		layernorm(ln1, t->ln1_mean + (size_t)l * N, t->ln1_rstd + (size_t)l * N, x, w.ln1w,
 			  w.ln1b, N, C, c->eps, th);
 		matmul(qkv, ln1, w.qkvw, w.qkvb, N, C, 3 * C, 0, th);
-		lora_forward(m, l, 0, qkv, ln1, N, LORA_U(t, l, 0, N));
+		lora_forward(m, l, 0, qkv, ln1, N, LORA_U(t, l, 0, N), lora_drop_at(t, l, 0));
 		OMP_FOR
 		for (int p = 0; p < parts; p++) {
 			size_t i0, i1;
@@ -1881,7 +1945,8 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		}
 		if (t->p_resid > 0) { /* res2 = x + dropout(atty . attpw + attpb) */
 			matmul(t->drop_y, atty, w.attpw, w.attpb, N, C, C, 0, th);
-			lora_forward(m, l, 1, t->drop_y, atty, N, LORA_U(t, l, 1, N));
+			lora_forward(m, l, 1, t->drop_y, atty, N, LORA_U(t, l, 1, N),
+				     lora_drop_at(t, l, 1));
 			dropout_all(t->drop_y, t->drop_y, N * C, site_key(t, 2 + 3 * (uint64_t)l),
 				    t->p_resid, th);
 			for (size_t i = 0; i < N * C; i++)
@@ -1889,16 +1954,18 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		} else {
 			memcpy(res2, x, N * C * sizeof(float));
 			matmul(res2, atty, w.attpw, w.attpb, N, C, C, 1, th);
-			lora_forward(m, l, 1, res2, atty, N, LORA_U(t, l, 1, N));
+			lora_forward(m, l, 1, res2, atty, N, LORA_U(t, l, 1, N),
+				     lora_drop_at(t, l, 1));
 		}
 		layernorm(ln2, t->ln2_mean + (size_t)l * N, t->ln2_rstd + (size_t)l * N, res2,
 			  w.ln2w, w.ln2b, N, C, c->eps, th);
 		matmul(fch, ln2, w.fcw, w.fcb, N, C, F, 0, th);
-		lora_forward(m, l, 2, fch, ln2, N, LORA_U(t, l, 2, N));
+		lora_forward(m, l, 2, fch, ln2, N, LORA_U(t, l, 2, N), lora_drop_at(t, l, 2));
 		gelu(t->act, fch, N * F, th);
 		if (t->p_resid > 0) { /* out = res2 + dropout(act . fcpw + fcpb) */
 			matmul(t->drop_y, t->act, w.fcpw, w.fcpb, N, F, C, 0, th);
-			lora_forward(m, l, 3, t->drop_y, t->act, N, LORA_U(t, l, 3, N));
+			lora_forward(m, l, 3, t->drop_y, t->act, N, LORA_U(t, l, 3, N),
+				     lora_drop_at(t, l, 3));
 			dropout_all(t->drop_y, t->drop_y, N * C, site_key(t, 3 + 3 * (uint64_t)l),
 				    t->p_resid, th);
 			for (size_t i = 0; i < N * C; i++)
@@ -1906,7 +1973,8 @@ static void blocks_forward(struct qn_gpt2_train *t, int B, int T)
 		} else {
 			memcpy(out, res2, N * C * sizeof(float));
 			matmul(out, t->act, w.fcpw, w.fcpb, N, F, C, 1, th);
-			lora_forward(m, l, 3, out, t->act, N, LORA_U(t, l, 3, N));
+			lora_forward(m, l, 3, out, t->act, N, LORA_U(t, l, 3, N),
+				     lora_drop_at(t, l, 3));
 		}
 	}
 }
@@ -2056,10 +2124,12 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 			dy = t->drop_y;
 		}
 		matmul_back(t->dfch, g.fcpw, g.fcpb, dy, t->act, w.fcpw, N, F, C, 0, th);
-		lora_backward(m, l, 3, t->dfch, dy, t->act, N, LORA_U(t, l, 3, N), t->lora_du);
+		lora_backward(m, l, 3, t->dfch, dy, t->act, N, LORA_U(t, l, 3, N), t->lora_du,
+			      lora_drop_at(t, l, 3));
 		gelu_back(t->dfch, fch, N * F, th);
 		matmul_back(t->dln, g.fcw, g.fcb, t->dfch, ln2, w.fcw, N, C, F, 0, th);
-		lora_backward(m, l, 2, t->dln, t->dfch, ln2, N, LORA_U(t, l, 2, N), t->lora_du);
+		lora_backward(m, l, 2, t->dln, t->dfch, ln2, N, LORA_U(t, l, 2, N), t->lora_du,
+			      lora_drop_at(t, l, 2));
 		layernorm_back(t->dres, g.ln2w, g.ln2b, t->dln, res2, t->ln2_mean + (size_t)l * N,
 			       t->ln2_rstd + (size_t)l * N, w.ln2w, N, C, 1, th);
 
@@ -2071,7 +2141,8 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 			dy = t->drop_y;
 		}
 		matmul_back(t->datty, g.attpw, g.attpb, dy, atty, w.attpw, N, C, C, 0, th);
-		lora_backward(m, l, 1, t->datty, dy, atty, N, LORA_U(t, l, 1, N), t->lora_du);
+		lora_backward(m, l, 1, t->datty, dy, atty, N, LORA_U(t, l, 1, N), t->lora_du,
+			      lora_drop_at(t, l, 1));
 		/* One dS slot per part (not per OpenMP thread): parts <= the slots allocated. */
 		int parts = th < t->nthreads_alloc ? th : t->nthreads_alloc;
 		OMP_FOR
@@ -2091,7 +2162,8 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 			}
 		}
 		matmul_back(t->dln, g.qkvw, g.qkvb, t->dqkv, ln1, w.qkvw, N, C, 3 * C, 0, th);
-		lora_backward(m, l, 0, t->dln, t->dqkv, ln1, N, LORA_U(t, l, 0, N), t->lora_du);
+		lora_backward(m, l, 0, t->dln, t->dqkv, ln1, N, LORA_U(t, l, 0, N), t->lora_du,
+			      lora_drop_at(t, l, 0));
 		/* Nothing below the lowest trainable block needs its input's gradient. */
 		layernorm_back(l == lowest ? NULL : t->dres, g.ln1w, g.ln1b, t->dln, x,
 			       t->ln1_mean + (size_t)l * N, t->ln1_rstd + (size_t)l * N, w.ln1w, N,
@@ -2298,7 +2370,7 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 		float *kc = g->k + (size_t)l * P * C, *vc = g->v + (size_t)l * P * C;
 		layernorm(g->ln, NULL, NULL, g->x, w.ln1w, w.ln1b, (size_t)n, C, c->eps, th);
 		matmul(g->qkv, g->ln, w.qkvw, w.qkvb, (size_t)n, C, 3 * C, 0, th);
-		lora_forward(m, l, 0, g->qkv, g->ln, (size_t)n, g->lora_u);
+		lora_forward(m, l, 0, g->qkv, g->ln, (size_t)n, g->lora_u, NULL);
 		for (int i = 0; i < n; i++) {
 			memcpy(kc + (size_t)(p0 + i) * C, g->qkv + i * 3 * C + C,
 			       C * sizeof(float));
@@ -2326,13 +2398,13 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 				    g->atty + (size_t)h * hd, (int)C);
 		}
 		matmul(g->x, g->atty, w.attpw, w.attpb, (size_t)n, C, C, 1, th);
-		lora_forward(m, l, 1, g->x, g->atty, (size_t)n, g->lora_u);
+		lora_forward(m, l, 1, g->x, g->atty, (size_t)n, g->lora_u, NULL);
 		layernorm(g->ln, NULL, NULL, g->x, w.ln2w, w.ln2b, (size_t)n, C, c->eps, th);
 		matmul(g->fch, g->ln, w.fcw, w.fcb, (size_t)n, C, F, 0, th);
-		lora_forward(m, l, 2, g->fch, g->ln, (size_t)n, g->lora_u);
+		lora_forward(m, l, 2, g->fch, g->ln, (size_t)n, g->lora_u, NULL);
 		gelu(g->act, g->fch, (size_t)n * F, th);
 		matmul(g->x, g->act, w.fcpw, w.fcpb, (size_t)n, F, C, 1, th);
-		lora_forward(m, l, 3, g->x, g->act, (size_t)n, g->lora_u);
+		lora_forward(m, l, 3, g->x, g->act, (size_t)n, g->lora_u, NULL);
 	}
 	size_t f = lnf_index(m), first = all ? 0 : (size_t)n - 1, rows = (size_t)n - first;
 	layernorm(g->ln, NULL, NULL, g->x + first * C, tensor_at(m, m->params, f),

@@ -90,6 +90,7 @@ enum {
 struct qn_gpt2_lora {
 	int r;
 	float alpha, scaling; /* scaling = alpha / r */
+	float dropout;	      /* on the adapters' input in training (PEFT's lora_dropout) */
 	unsigned targets;     /* QN_LORA_* */
 	float *params, *grads;
 	size_t nparams;
@@ -161,10 +162,11 @@ int qn_gpt2_lora_save(const struct qn_gpt2 *m, const char *dir, const char *base
 		      struct qn_err *e);
 /*
  * Checks an adapter_config.json image (name for errors) and returns its
- * rank, alpha and targets: the checks qn_gpt2_lora_load applies.
+ * rank, alpha, targets and lora_dropout (dropout may be NULL): the checks
+ * qn_gpt2_lora_load applies.
  */
 int qn_gpt2_lora_parse_config(const char *buf, size_t len, const char *name, int *rank,
-			      float *alpha, unsigned *targets, struct qn_err *e);
+			      float *alpha, unsigned *targets, float *dropout, struct qn_err *e);
 /*
  * Reads an adapter saved by PEFT or quern-train into m (which has none
  * yet), before qn_gpt2_train_new / qn_gpt2_infer_new. PEFT options quern
@@ -208,6 +210,7 @@ double qn_gpt2_forward(struct qn_gpt2_train *t, const uint32_t *inputs, const ui
  * runs reproduce, resumes included.
  */
 void qn_gpt2_dropout(struct qn_gpt2_train *t, float embd, float attn, float resid, uint64_t key);
+/* (Key 0 also turns off the adapters' lora->dropout: evaluation passes use it.) */
 /*
  * After a forward: each position's counted loss (its cross-entropy times
  * its share, 0 where not counted), N doubles; valid until the next forward.

@@ -113,7 +113,7 @@ static const char usage_text[] =
     "                             gets adapter_config.json + adapter_model.safetensors\n"
     "      --lora-r N             rank (default 8)\n"
     "      --lora-alpha X         scaling alpha / r (default 8)\n"
-    "      --lora-dropout X       0 only: dropout is not built yet\n"
+    "      --lora-dropout X       dropout on the adapters' input (default 0)\n"
     "      --lora-targets LIST    c_attn (default), attn.c_proj, mlp.c_fc, mlp.c_proj;\n"
     "                             c_proj and c_fc as PEFT reads them\n"
     "      --adapter DIR          sample, score, merge: a LoRA adapter on MODEL\n"
@@ -709,8 +709,9 @@ static char *run_args(void)
 		json_object_set_new(o, "dropout", json_real(opt.dropout));
 	if (o && opt.lora)
 		json_object_set_new(o, "lora",
-				    json_pack("{s:i,s:f,s:i}", "r", opt.lora_r, "alpha",
-					      opt.lora_alpha, "targets", (int)opt.lora_targets));
+				    json_pack("{s:i,s:f,s:i,s:f}", "r", opt.lora_r, "alpha",
+					      opt.lora_alpha, "targets", (int)opt.lora_targets,
+					      "dropout", opt.lora_dropout));
 	char *s = o ? json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
 	json_decref(o);
 	return s;
@@ -1413,6 +1414,8 @@ static int cmd_fit(const char *model_arg)
 			qn_error("%s", e.msg);
 			goto out;
 		}
+		if (!resume_dir[0])
+			f.m->lora->dropout = (float)opt.lora_dropout;
 	}
 	const struct qn_gpt2_config *c = &f.m->cfg;
 	int T = opt.context ? opt.context : (c->n_positions < 1024 ? c->n_positions : 1024);
@@ -2707,10 +2710,6 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LORA_DROPOUT:
 			NUM("--lora-dropout", 0, 0.999, opt.lora_dropout);
-			if (opt.lora_dropout > 0)
-				return qn_usage_error(
-				    "--lora-dropout: dropout is not built yet (0 only, "
-				    "PEFT's default)");
 			opt.lora = 1;
 			break;
 		case OPT_LORA_TARGETS: {

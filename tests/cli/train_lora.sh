@@ -83,7 +83,12 @@ check "resumed adapter = uninterrupted adapter, byte for byte" cmp -s "$R/adapte
 # Bad input.
 expect_rc "--lora-targets q_proj: exit 2" 2 "$Q" fit "$T/m" --data "$T/sh" -o "$T/x" --lora-targets q_proj
 grep_in "--lora-targets q_proj: named" "$T/err" "q_proj"
-expect_rc "--lora-dropout 0.1: exit 2 (not built)" 2 "$Q" fit "$T/m" --data "$T/sh" -o "$T/x" --lora-dropout 0.1
+expect_rc "fit --lora-dropout 0.1: exit 0" 0 "$Q" fit "$T/m" --data "$T/sh" -o "$T/ld" --steps 3 --batch 4 \
+	--lora-dropout 0.1 --save-every 0 -j 2
+jq -e '.lora_dropout > 0.0999 and .lora_dropout < 0.1001' "$T/ld/adapter_config.json" >/dev/null &&
+	pass "--lora-dropout: adapter_config.json records lora_dropout" ||
+	fail "--lora-dropout: recorded" "$(jq -c .lora_dropout "$T/ld/adapter_config.json")"
+expect_rc "--lora-dropout 1: exit 2" 2 "$Q" fit "$T/m" --data "$T/sh" -o "$T/x" --lora-dropout 1
 expect_rc "sample --lora: exit 2" 2 "$Q" sample "$T/m" --lora "$T/p.jsonl"
 expect_rc "--adapter of a missing dir: exit 1" 1 "$Q" score "$T/m" --adapter "$T/none" "$T/t.jsonl"
 grep_in "--adapter of a missing dir: named" "$T/err" "none"

@@ -17,15 +17,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r = 0;
 	float alpha = 0;
 	unsigned targets = 0;
-	int rc =
-	    qn_gpt2_lora_parse_config((const char *)data, size, "fuzz", &r, &alpha, &targets, &e);
+	float dropout = -1;
+	int rc = qn_gpt2_lora_parse_config((const char *)data, size, "fuzz", &r, &alpha, &targets,
+					   &dropout, &e);
 
 	if (rc < 0) {
 		if (strncmp(e.msg, "'fuzz': ", 8))
 			abort();
 		return 0;
 	}
-	if (rc != 0 || r < 1 || r > 65536 || !(alpha > 0) || !targets ||
+	if (rc != 0 || r < 1 || r > 65536 || !(alpha > 0) || !targets || !(dropout >= 0) ||
+	    !(dropout < 1) ||
 	    (targets &
 	     ~(unsigned)(QN_LORA_C_ATTN | QN_LORA_ATTN_PROJ | QN_LORA_MLP_FC | QN_LORA_MLP_PROJ)))
 		abort();

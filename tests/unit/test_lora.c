@@ -413,6 +413,59 @@ out:
 
 /* ---- merge ------------------------------------------------------------------------ */
 
+/*
+ * Adapter-input dropout (PEFT's lora_dropout): with a key the masks are
+ * fixed, so finite differences check dA, dB and the input gradient through
+ * them; key 0 (evaluation) is the adapter without dropout, bit for bit.
+ */
+static void test_lora_dropout(void)
+{
+	enum { B = 2, T = 5, V = 11 };
+	uint32_t in[B * T], tg[B * T];
+	struct qn_err e;
+	struct qn_gpt2 *m = tiny(2, 2, 8, 8, V, 0, 17);
+	CHECK_NAMED("lora dropout: model made", m != NULL);
+	if (!m)
+		return;
+	if (qn_gpt2_lora_add(m, 4, 6, ALL_TARGETS, 5, &e)) {
+		CHECK_NAMED("lora dropout: adapter added", 0);
+		qn_gpt2_free(m);
+		return;
+	}
+	m->lora->dropout = 0.3f;
+	rng_state = 41;
+	random_B(m, 0.2);
+	random_tokens(in, B * T, V);
+	random_tokens(tg, B * T, V);
+	struct qn_gpt2_train *t = qn_gpt2_train_new(m, B, T, &e);
+	CHECK_NAMED("lora dropout: train state", t != NULL);
+	if (!t) {
+		qn_gpt2_free(m);
+		return;
+	}
+	double off = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	m->lora->dropout = 0;
+	double none = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	m->lora->dropout = 0.3f;
+	CHECK_NAMED("lora dropout: key 0 is the adapter without dropout", off == none);
+	qn_gpt2_dropout(t, 0, 0, 0, 77);
+	double on = qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	CHECK_NAMED("lora dropout: a key turns it on", on != off);
+	qn_gpt2_zero_grads(m);
+	qn_gpt2_forward(t, in, tg, NULL, 0, B, T, NULL, NULL);
+	qn_gpt2_backward(t, 1.0f);
+	float *ga = copy_floats(m->lora->grads, m->lora->nparams);
+	float *gb = copy_floats(m->grads, m->nparams);
+	struct batch bt = {t, in, tg, NULL, 0, B, T};
+	grad_samples("lora dropout, adapter", &bt, m->lora->params, ga, m->lora->tensors,
+		     m->lora->ntensors, 3);
+	grad_samples("lora dropout, base", &bt, m->params, gb, m->tensors, m->ntensors, 2);
+	free(ga);
+	free(gb);
+	qn_gpt2_train_free(t);
+	qn_gpt2_free(m);
+}
+
 static void test_merge(void)
 {
 	enum { B = 2, T = 7, V = 13 };
@@ -906,6 +959,7 @@ int main(void)
 	test_target();
 	test_add();
 	test_grads();
+	test_lora_dropout();
 	test_merge();
 	test_save_load();
 	test_adamw();
