@@ -27,6 +27,7 @@
 #endif
 
 #include "err.h"
+#include "hash.h"
 #include "pool.h"
 #include "safetensors.h"
 #include "wr.h"
@@ -451,18 +452,10 @@ struct rng {
 	uint64_t s[4];
 };
 
-static uint64_t splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void rng_seed(struct rng *r, uint64_t seed)
 {
 	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix(&seed);
+		r->s[i] = qn_splitmix64(&seed);
 }
 
 static uint64_t rng_next(struct rng *r)
@@ -784,10 +777,7 @@ VECTOR_CLONES static double sqdev_span(const float *restrict x, size_t n, double
  */
 static inline uint32_t drop_hash(uint64_t key, uint64_t idx)
 {
-	uint64_t z = key + idx * 0x9e3779b97f4a7c15ull;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (uint32_t)((z ^ (z >> 31)) >> 32);
+	return (uint32_t)(qn_mix64(key + idx * 0x9e3779b97f4a7c15ull) >> 32);
 }
 
 /* out[j] = keep(base + j) ? x[j] * scale : 0 (out may be x). */
@@ -2504,7 +2494,7 @@ uint32_t qn_gpt2_sampler_pick(struct qn_gpt2_sampler *sm, const float *logits, u
 		for (int j = 0; j < n; j++)
 			s += exp(cands[j].logit - mx);
 	}
-	uint64_t z = splitmix(rng);
+	uint64_t z = qn_splitmix64(rng);
 	double u = (double)(z >> 11) * 0x1.0p-53 * s, c = 0;
 	for (int j = 0; j < n; j++) {
 		c += exp(cands[j].logit - mx);

@@ -13,6 +13,24 @@
 
 struct qn_err;
 
+/*
+ * splitmix64's output function (Steele, Lea and Flood): a 64-bit bijection
+ * that scatters every input bit, for counter-based random numbers (a seed
+ * and a counter in, a draw out) where nothing may depend on call order.
+ */
+static inline uint64_t qn_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* The splitmix64 generator: advances *state and returns the next draw. */
+static inline uint64_t qn_splitmix64(uint64_t *state)
+{
+	return qn_mix64(*state += 0x9e3779b97f4a7c15ull);
+}
+
 uint64_t qn_xxh3_64(const void *p, size_t n, uint64_t seed);
 
 struct qn_hash128 {

@@ -64,15 +64,6 @@ void qn_minhash_params_default(struct qn_minhash_params *p)
 	p->seed = QN_MINHASH_SEED;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* Chinese and Japanese: every ideograph and kana is a word of its own. */
 static int is_alone(int32_t c)
 {
@@ -210,8 +201,8 @@ struct qn_minhash *qn_minhash_new(const struct qn_minhash_params *p, struct qn_e
 		goto oom;
 	s = p->seed;
 	for (size_t i = 0; i < m->k; i++) {
-		m->a[i] = splitmix64(&s) | 1;
-		m->b[i] = splitmix64(&s);
+		m->a[i] = qn_splitmix64(&s) | 1;
+		m->b[i] = qn_splitmix64(&s);
 	}
 	for (int c = 0; c < 128; c++) {
 		int32_t map;

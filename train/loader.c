@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hash.h"
 #include "shard.h"
 
 struct qn_loader {
@@ -27,25 +28,25 @@ struct qn_loader {
 
 static uint64_t mix(uint64_t x)
 {
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
+	return qn_mix64(x + 0x9e3779b97f4a7c15ull);
 }
 
-/* Fisher-Yates from a counter-mode generator: the order depends on seed and epoch only. */
+void qn_loader_order(uint64_t *perm, size_t n, uint64_t seed, uint64_t epoch)
+{
+	uint64_t state = mix(seed ^ mix(epoch + 1));
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n; i > 1; i--) {
+		state = mix(state);
+		uint64_t j = state % i, t = perm[i - 1];
+		perm[i - 1] = perm[j];
+		perm[j] = t;
+	}
+}
+
 static void make_order(struct qn_loader *l, uint64_t epoch)
 {
-	uint64_t state = mix(l->seed ^ mix(epoch + 1));
-	for (uint64_t i = 0; i < l->ndocs; i++)
-		l->perm[i] = i;
-	for (uint64_t i = l->ndocs; i > 1; i--) {
-		state = mix(state);
-		uint64_t j = state % i;
-		uint64_t t = l->perm[i - 1];
-		l->perm[i - 1] = l->perm[j];
-		l->perm[j] = t;
-	}
+	qn_loader_order(l->perm, l->ndocs, l->seed, epoch);
 	l->perm_epoch = epoch;
 }
 

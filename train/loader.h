@@ -41,6 +41,12 @@ struct qn_loader *qn_loader_new_subset(const char *dir, int split, uint64_t seed
 				       const uint64_t *docs, size_t ndocs, struct qn_err *e);
 void qn_loader_free(struct qn_loader *l);
 /*
+ * An epoch's order: perm[0..n) a permutation of 0..n-1 drawn by
+ * Fisher-Yates from a counter-mode generator, so it depends on seed and
+ * epoch only (the loader's and DPO's pair order).
+ */
+void qn_loader_order(uint64_t *perm, size_t n, uint64_t seed, uint64_t epoch);
+/*
  * Fills inputs, targets and mask (n each) from the current position and
  * advances by n. Wraps to the next epoch at the end of the split.
  */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hash.h"
 #include "loader.h"
 #include "shard.h"
 
@@ -174,10 +175,7 @@ struct qn_loader *qn_mix_loader(struct qn_mix *m, size_t i)
 /* A uniform draw in [0, 1) for row k: a hash of the seed and k. */
 static double draw(uint64_t seed, uint64_t k)
 {
-	uint64_t z = seed ^ (k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
+	uint64_t z = qn_mix64(seed ^ (k * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull));
 	return (double)(z >> 11) * 0x1.0p-53;
 }
 

@@ -1041,6 +1041,13 @@ out:
 
 /* ---- fit: the loop ------------------------------------------------------------ */
 
+/* The dropout key of micro-batch a of the step after step: the seed and its number. */
+static uint64_t dropout_key(long step, long a)
+{
+	return opt.seed * 0x9e3779b97f4a7c15ull ^
+	       ((uint64_t)step * (uint64_t)opt.accum + (uint64_t)a + 1);
+}
+
 static double lr_at(long step)
 {
 	if (opt.warmup > 0 && step < opt.warmup)
@@ -1211,19 +1218,11 @@ static int pairs_next(struct pairs *p, uint32_t *in, uint32_t *tg, uint8_t *mask
 		p->pos.epoch++;
 	}
 	if (p->perm_epoch != p->pos.epoch) {
-		uint64_t st = p->seed ^ (p->pos.epoch + 1) * 0x9e3779b97f4a7c15ull;
-		for (size_t i = 0; i < p->n; i++)
-			p->perm[i] = i;
-		for (size_t i = p->n; p->shuffle && i > 1; i--) {
-			st += 0x9e3779b97f4a7c15ull;
-			uint64_t z = st;
-			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-			z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-			z ^= z >> 31;
-			uint64_t j = z % i, x = p->perm[i - 1];
-			p->perm[i - 1] = p->perm[j];
-			p->perm[j] = x;
-		}
+		if (p->shuffle)
+			qn_loader_order(p->perm, p->n, p->seed, p->pos.epoch);
+		else
+			for (size_t i = 0; i < p->n; i++)
+				p->perm[i] = i;
 		p->perm_epoch = p->pos.epoch;
 	}
 	uint64_t c = p->chosen[p->perm[p->pos.doc++]];
@@ -1610,10 +1609,7 @@ static int cmd_fit(const char *model_arg)
 					qn_error("%s", e.msg);
 					goto out;
 				}
-			qn_gpt2_dropout(
-			    f.t, pe, pa, pr,
-			    opt.seed * 0x9e3779b97f4a7c15ull ^
-				((uint64_t)s.step * (uint64_t)opt.accum + (uint64_t)a + 1));
+			qn_gpt2_dropout(f.t, pe, pa, pr, dropout_key(s.step, a));
 			dpo_batch(f.t, f.m, f.tref, f.in + at, f.tg + at, f.mask + at, B, T,
 				  opt.dpo_beta, (double)B * (double)opt.accum, 1, f.dpo_ref,
 				  f.dpo_pol, f.dpo_scale, &ds);
@@ -1641,10 +1637,7 @@ static int cmd_fit(const char *model_arg)
 		}
 		for (long a = 0; !opt.dpo && a < opt.accum && trained; a++) {
 			size_t at = (size_t)a * N;
-			/* Dropout masks keyed by the seed and the micro-batch's number. */
-			uint64_t key = opt.seed * 0x9e3779b97f4a7c15ull ^
-				       ((uint64_t)s.step * (uint64_t)opt.accum + (uint64_t)a + 1);
-			qn_gpt2_dropout(f.t, pe, pa, pr, key);
+			qn_gpt2_dropout(f.t, pe, pa, pr, dropout_key(s.step, a));
 			loss += qn_gpt2_forward(f.t, f.in + at, f.tg + at, f.mask + at,
 						(double)trained, B, T, NULL, NULL);
 			qn_gpt2_backward(f.t, 1.0f);
