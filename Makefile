@@ -57,11 +57,21 @@ TOOLS := $(BUILD)/bin/quern $(BUILD)/bin/quern-ingest $(BUILD)/bin/quern-clean \
 	$(BUILD)/bin/quern-tokenize $(BUILD)/bin/quern-train
 MANS := quern/quern.1 ingest/quern-ingest.1 clean/quern-clean.1 tokenize/quern-tokenize.1 \
 	train/quern-train.1
+# quern-audit, once its main is there.
+ifneq ($(wildcard audit/audit.c),)
+TOOLS += $(BUILD)/bin/quern-audit
+MANS += $(wildcard audit/quern-audit.1)
+endif
 
 # quern-train's modules (the shard loader) come before its main.
 TRAIN_SRC := $(filter-out train/train.c,$(wildcard train/*.c))
 TRAIN_OBJ := $(TRAIN_SRC:%.c=$(BUILD)/%.o)
 LIBTRAIN := $(BUILD)/libtrain.a
+
+# quern-audit's commands and reports come before its main.
+AUDIT_SRC := $(filter-out audit/audit.c,$(wildcard audit/*.c))
+AUDIT_OBJ := $(AUDIT_SRC:%.c=$(BUILD)/%.o)
+LIBAUDIT := $(BUILD)/libaudit.a
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -74,11 +84,13 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 .SECONDARY:
 
 # Tests may look inside the tools; the library may not.
-$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean -Itrain
+$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean -Itrain -Iaudit
 $(BUILD)/clean/%.o: QN_CFLAGS += -Iclean
 $(BUILD)/train/%.o: QN_CFLAGS += -Itrain
+$(BUILD)/audit/%.o: QN_CFLAGS += -Iaudit
 # The model's elementwise loops vectorize at -O3 (gcc's -O2 cost model declines them).
 $(BUILD)/lib/gpt2.o: QN_CFLAGS += -O3 -fno-math-errno
+$(BUILD)/lib/linclass.o: QN_CFLAGS += -O3 -fno-math-errno
 
 all: $(TOOLS)
 
@@ -106,6 +118,10 @@ $(LIBTRAIN): $(TRAIN_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(LIBAUDIT): $(AUDIT_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 $(BUILD)/bin/quern: $(BUILD)/quern/quern.o $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
@@ -126,11 +142,17 @@ $(BUILD)/bin/quern-train: $(BUILD)/train/train.o $(LIBTRAIN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBCLEAN) $(LIBTRAIN) $(LIBQN)
+$(BUILD)/bin/quern-audit: $(BUILD)/audit/audit.o $(LIBAUDIT) $(LIBTRAIN) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINGEST) $(LIBCLEAN) $(LIBTRAIN) $(LIBQN)
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBCLEAN) $(LIBTRAIN) \
+		$(if $(AUDIT_OBJ),$(LIBAUDIT)) $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINGEST) $(LIBCLEAN) \
+		$(LIBTRAIN) $(if $(AUDIT_OBJ),$(LIBAUDIT)) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -150,7 +172,7 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; }
 
 # The benchmarks' heavier peers (PyTorch, ~1 GB installed): only make bench needs them.
-BENCH_PACKAGES = python3-torch
+BENCH_PACKAGES = python3-torch fasttext
 bench-deps: deps
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
@@ -163,6 +185,7 @@ demo:
 
 bench: $(TOOLS) $(TEST_TOOLS)
 	sh bench/run.sh $(BUILD)
+	sh bench/classify.sh $(BUILD)
 
 # libFuzzer builds: clang, -fsanitize=fuzzer,address; FUZZ_SECONDS runs each.
 FUZZ_BUILD = build-fuzz

@@ -46,6 +46,7 @@
 #include "lines.h"
 #include "lang.h"
 #include "linedup.h"
+#include "linclass.h"
 #include "manifest.h"
 #include "minhash.h"
 #include "normalize.h"
@@ -91,6 +92,12 @@ static const char usage_text[] =
 	"      --pii MODE           tag (default), pseudonym, or off\n"
 	"      --pii-key-file FILE  the secret key for pseudonyms\n"
 	"      --rules FILE         add rules: PCRE2 patterns that drop, redact, tag\n"
+	"      --classifier MODEL   add classifier: keep a document when a linear\n"
+	"                           model's (quern-train --arch linear) p(label | text)\n"
+	"                           is at least --min-score\n"
+	"      --min-score P        the classifier's threshold (default 0.5)\n"
+	"      --label L            the label scored (default: label 1 of a\n"
+	"                           two-label model; needed with more labels)\n"
 	"Runs:\n"
 	"  -j, --jobs N             worker threads (default 1; 0 = one per CPU)\n"
 	"      --max-line SIZE      longest input line (default 256M)\n"
@@ -101,7 +108,7 @@ static const char usage_text[] =
 	"\n"
 	"Steps: normalize, line_dedup, exact_dedup, near_dedup, length,\n"
 	"gopher_repetition, gopher_quality, c4_quality, c4_badwords,\n"
-	"fineweb_quality, lang, pii, rules. See quern-clean(1).\n"
+	"fineweb_quality, lang, pii, rules, classifier. See quern-clean(1).\n"
 	"\n"
 	"Exit status: 0 done, 1 some input lines were bad (each named on stderr;\n"
 	"the rest still flowed) or a failure, 2 usage error, 75 another run holds\n"
@@ -123,13 +130,14 @@ enum kind {
 	K_LANG,
 	K_PII,
 	K_RULES,
+	K_CLASSIFIER,
 	NKIND
 };
 
 static const char *const kind_names[NKIND] = {
 	"normalize",	    "line_dedup",     "exact_dedup", "near_dedup",	"length",
 	"gopher_repetition", "gopher_quality", "c4_quality",  "c4_badwords", "fineweb_quality",
-	"lang",		    "pii",	      "rules",
+	"lang",		    "pii",	      "rules",       "classifier",
 };
 
 /* The filters' enable bits; qf_check runs them in this (rising) order. */
@@ -194,6 +202,11 @@ struct step {
 	/* rules */
 	const char *rules_file;
 	struct cn_rules *rules;
+	/* classifier */
+	const char *cls_model, *cls_label;
+	double cls_min_score;
+	struct qn_lc_model *lc;
+	size_t cls_id;
 	/* counters: ids cbase .. cbase + ncount - 1 */
 	size_t cbase, ncount;
 };
@@ -325,9 +338,16 @@ static const struct pdef p_rules[] = {
 	END,
 };
 
+static const struct pdef p_classifier[] = {
+	{"model", P_STR, S(cls_model), 0, 0, NULL},
+	{"label", P_STR, S(cls_label), 0, 0, NULL},
+	{"min_score", P_DBL, S(cls_min_score), 0, 1, NULL},
+	END,
+};
+
 static const struct pdef *const kind_params[NKIND] = {
-	p_normalize, p_line_dedup, p_exact,  p_near,    p_length, p_gopher_rep, p_gopher_q,
-	p_c4_q,	     p_c4_bad,	   p_fineweb, p_lang,	 p_pii,	   p_rules,
+	p_normalize, p_line_dedup, p_exact,  p_near, p_length, p_gopher_rep, p_gopher_q,
+	p_c4_q,	     p_c4_bad,	   p_fineweb, p_lang, p_pii,	p_rules,      p_classifier,
 };
 
 static void *field_ptr(struct step *s, const struct pdef *d)
@@ -491,6 +511,7 @@ static void step_defaults(struct step *s)
 	s->pii_mode = 0;
 	s->pii_types = QN_PII_ALL;
 	s->pii_min_score = QN_PII_DEFAULT_MIN_SCORE;
+	s->cls_min_score = 0.5;
 }
 
 static int read_file_bytes(const char *path, unsigned char *out, size_t max, size_t *n,
@@ -514,6 +535,41 @@ static int where_err(struct qn_err *e, const struct cn_val *v, const char *fmt, 
 	char w[600];
 	cn_val_where(v, w, sizeof w);
 	return qn_errf(e, "%s%s%s%s", w, fmt, a ? a : "", b ? b : "");
+}
+
+/* Loads the classifier's model and resolves the label it scores. */
+static int setup_classifier(struct step *s, struct qn_err *e)
+{
+	if (!s->cls_model)
+		return qn_errf(e, "classifier needs 'model: DIR' (quern-train fit --arch linear's "
+				  "output; or --classifier DIR)");
+	if (!(s->lc = qn_lc_load(s->cls_model, e))) {
+		qn_err_prefix(e, "classifier");
+		return -1;
+	}
+	if (s->cls_label) {
+		long id = qn_lc_label_id(s->lc, s->cls_label);
+		if (id < 0) {
+			char names[600];
+			size_t n = 0;
+			for (size_t i = 0; i < s->lc->k && n < sizeof names - 8; i++)
+				n += (size_t)snprintf(names + n, sizeof names - n, "%s'%s'",
+						      i ? ", " : "", s->lc->labels[i]);
+			if (n >= sizeof names - 8)
+				snprintf(names + sizeof names - 8, 8, ", ...");
+			return qn_errf(e, "classifier: '%s' has no label '%s' (its labels: %s)",
+				       s->cls_model, s->cls_label, names);
+		}
+		s->cls_id = (size_t)id;
+	} else if (s->lc->k == 2) {
+		s->cls_id = 1; /* the positive class of a binary model */
+	} else {
+		return qn_errf(e,
+			       "classifier: '%s' has %zu labels; say which one to score with "
+			       "--label L (or 'label:' in the config)",
+			       s->cls_model, s->lc->k);
+	}
+	return 0;
 }
 
 /* Reads every step's parameters, checks the chain, loads what steps need. */
@@ -699,6 +755,10 @@ static int setup_steps(struct qn_err *e)
 				return -1;
 			add_counters(s, rules_counters, 2);
 			break;
+		case K_CLASSIFIER:
+			if (setup_classifier(s, e) < 0)
+				return -1;
+			break;
 		default:
 			break;
 		}
@@ -714,6 +774,7 @@ static void free_steps(void)
 		qf_words_free(steps[i].words);
 		qn_pii_free(steps[i].pii);
 		cn_rules_free(steps[i].rules);
+		qn_lc_model_free(steps[i].lc);
 		free(steps[i].langs);
 	}
 	nsteps = 0;
@@ -728,6 +789,8 @@ struct wctx {
 	struct qn_pii_hits hits;
 	struct cn_rules_result rr;
 	int rr_ready;
+	struct qn_lc_scratch lcs;
+	const struct qn_lc_model *lcs_for; /* the model lcs was sized for */
 	struct wctx *next;
 };
 
@@ -776,6 +839,8 @@ static void wctx_free_all(void)
 		qn_pii_hits_release(&w->hits);
 		if (w->rr_ready)
 			cn_rules_result_release(&w->rr);
+		if (w->lcs_for)
+			qn_lc_scratch_release(&w->lcs);
 		qn_minhash_free(w->mh);
 		free(w);
 	}
@@ -1276,6 +1341,31 @@ static void run_doc(struct wctx *w, struct batch *b, size_t i)
 				t = spare->data;
 				tl = spare->len;
 				spare = spare == &w->a ? &w->b : &w->a;
+			}
+			break;
+		}
+		case K_CLASSIFIER: {
+			if (w->lcs_for != s->lc) {
+				if (w->lcs_for)
+					qn_lc_scratch_release(&w->lcs);
+				w->lcs_for = NULL;
+				if (qn_lc_scratch_init(&w->lcs, s->lc) < 0)
+					BAD("out of memory");
+				w->lcs_for = s->lc;
+			}
+			if (qn_lc_predict(s->lc, t, tl, &w->lcs) < 0)
+				BAD("classifier: out of memory");
+			double p = w->lcs.probs[s->cls_id];
+			json_t *cm = json_object();
+			if (cm) {
+				json_object_set_new(cm, "label",
+						    json_string(s->lc->labels[s->cls_id]));
+				json_object_set_new(cm, "score", json_real(round(p * 1e4) / 1e4));
+				json_object_set_new(meta, "classifier", cm);
+			}
+			if (p < s->cls_min_score) {
+				stop = si;
+				reason = "classifier_low_score";
 			}
 			break;
 		}
@@ -2209,6 +2299,9 @@ enum {
 	OPT_PII_KEY,
 	OPT_RULES,
 	OPT_MAX_LINE,
+	OPT_CLASSIFIER,
+	OPT_MIN_SCORE,
+	OPT_LABEL,
 };
 
 static const struct option longopts[] = {
@@ -2231,6 +2324,9 @@ static const struct option longopts[] = {
 	{"pii", required_argument, NULL, OPT_PII},
 	{"pii-key-file", required_argument, NULL, OPT_PII_KEY},
 	{"rules", required_argument, NULL, OPT_RULES},
+	{"classifier", required_argument, NULL, OPT_CLASSIFIER},
+	{"min-score", required_argument, NULL, OPT_MIN_SCORE},
+	{"label", required_argument, NULL, OPT_LABEL},
 	{"jobs", required_argument, NULL, 'j'},
 	{"max-line", required_argument, NULL, OPT_MAX_LINE},
 	{"quiet", no_argument, NULL, 'q'},
@@ -2294,6 +2390,10 @@ static struct cn_step *want_step(const char *name)
 				after = (int)j;
 		}
 		pos = after >= 0 ? (size_t)after + 1 : near >= 0 ? (size_t)near : cfg.n;
+	} else if (k == K_CLASSIFIER) {
+		/* After the rule-based filters, before near_dedup (datatrove's order). */
+		int near = find_step("near_dedup");
+		pos = near >= 0 ? (size_t)near : cfg.n;
 	}
 	return insert_step(name, pos);
 }
@@ -2328,7 +2428,7 @@ static void free_list(const char **v, size_t n)
 
 struct flags {
 	const char *keep, *threshold, *line_dedup, *lang, *bad_words, *pii, *pii_key, *rules,
-		*steps, *skip;
+		*steps, *skip, *classifier, *min_score, *label;
 	int verify;
 };
 
@@ -2453,6 +2553,24 @@ static int apply_flags(const struct flags *f)
 		if (!(s = want_step("rules")))
 			return -1;
 		cn_set_str(&s->params, "file", f->rules);
+	}
+	if ((f->min_score || f->label) && !f->classifier && find_step("classifier") < 0) {
+		qn_usage_error("%s needs --classifier MODEL", f->min_score ? "--min-score" : "--label");
+		return -1;
+	}
+	if (f->classifier || f->min_score || f->label) {
+		if (!(s = want_step("classifier")))
+			return -1;
+		if (f->classifier)
+			cn_set_str(&s->params, "model", f->classifier);
+		if (f->label)
+			cn_set_str(&s->params, "label", f->label);
+		if (f->min_score) {
+			double p;
+			if (qn_parse_number("--min-score", f->min_score, 0, 1, &p) < 0)
+				return -1;
+			cn_set_double(&s->params, "min_score", p);
+		}
 	}
 	return 0;
 }
@@ -2582,6 +2700,9 @@ int main(int argc, char **argv)
 		case OPT_PII: fl.pii = optarg; break;
 		case OPT_PII_KEY: fl.pii_key = optarg; break;
 		case OPT_RULES: fl.rules = optarg; break;
+		case OPT_CLASSIFIER: fl.classifier = optarg; break;
+		case OPT_MIN_SCORE: fl.min_score = optarg; break;
+		case OPT_LABEL: fl.label = optarg; break;
 		case 'j': {
 			char *end;
 			long j = strtol(optarg, &end, 10);

@@ -510,7 +510,8 @@ static int ignored_name(const char *nm)
 {
 	size_t n = strlen(nm);
 	return (n > 10 && !strcmp(nm + n - 10, ".attn.bias") && !strstr(nm, "c_attn")) ||
-	       (n > 17 && !strcmp(nm + n - 17, ".attn.masked_bias"));
+	       (n > 17 && !strcmp(nm + n - 17, ".attn.masked_bias")) ||
+	       !strcmp(nm, "score.weight"); /* a classifier's head: train/clshead.c reads it */
 }
 
 int qn_gpt2_load_weights(struct qn_gpt2 *m, const struct qn_st *st, struct qn_err *e)
@@ -2054,16 +2055,15 @@ void qn_gpt2_scale_rows(struct qn_gpt2_train *t, const float *row_scale)
 	}
 }
 
+static void backward_trunk(struct qn_gpt2_train *t);
+
 void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 {
 	struct qn_gpt2 *m = t->m;
 	const struct qn_gpt2_config *c = &m->cfg;
-	int B = t->B, T = t->T, H = c->n_head, hd = c->n_embd / H, th = m->threads;
-	size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)ninner(c);
-	size_t V = (size_t)c->vocab_size, L = (size_t)c->n_layer;
-	float ascale = 1.0f / sqrtf((float)hd);
+	int th = m->threads;
+	size_t N = (size_t)t->B * t->T, C = (size_t)c->n_embd, V = (size_t)c->vocab_size;
 	float *wte = tensor_at(m, m->params, WTE), *dwte = grad_at(m, WTE);
-	int lowest = lowest_trainable(m); /* backward stops at this block */
 
 	/* dwte += dlogits^T . lnf (vocabulary rows split); dlnf = dlogits . wte. */
 	OMP_FOR
@@ -2084,6 +2084,46 @@ void qn_gpt2_backward(struct qn_gpt2_train *t, float scale)
 				    (int)C, (int)V, scale, t->probs + r0 * V, (int)V, wte, (int)C,
 				    0.0f, t->dln + r0 * C, (int)C);
 	}
+	backward_trunk(t);
+}
+
+const float *qn_gpt2_forward_hidden(struct qn_gpt2_train *t, const uint32_t *inputs, int B, int T)
+{
+	struct qn_gpt2 *m = t->m;
+	const struct qn_gpt2_config *c = &m->cfg;
+	size_t N = (size_t)B * T, C = (size_t)c->n_embd, L = (size_t)c->n_layer;
+
+	if (m->lora && m->lora->enabled && m->lora->r > t->lora_r)
+		return NULL;
+	t->B = B;
+	t->T = T;
+	memcpy(t->inputs, inputs, N * sizeof *inputs);
+	blocks_forward(t, B, T);
+	size_t f = lnf_index(m);
+	layernorm(t->lnf, t->lnf_mean, t->lnf_rstd, t->res + L * N * C, tensor_at(m, m->params, f),
+		  tensor_at(m, m->params, f + 1), N, C, c->eps, m->threads);
+	return t->lnf;
+}
+
+void qn_gpt2_backward_hidden(struct qn_gpt2_train *t, const float *dhidden)
+{
+	size_t N = (size_t)t->B * t->T, C = (size_t)t->m->cfg.n_embd;
+	memcpy(t->dln, dhidden, N * C * sizeof *t->dln);
+	backward_trunk(t);
+}
+
+/* Backward from t->dln, the gradient at ln_f's output, down through the blocks. */
+static void backward_trunk(struct qn_gpt2_train *t)
+{
+	struct qn_gpt2 *m = t->m;
+	const struct qn_gpt2_config *c = &m->cfg;
+	int B = t->B, T = t->T, H = c->n_head, hd = c->n_embd / H, th = m->threads;
+	size_t N = (size_t)B * T, C = (size_t)c->n_embd, F = (size_t)ninner(c);
+	size_t L = (size_t)c->n_layer;
+	float ascale = 1.0f / sqrtf((float)hd);
+	float *dwte = grad_at(m, WTE);
+	int lowest = lowest_trainable(m); /* backward stops at this block */
+
 	size_t f = lnf_index(m);
 	if (lowest >= c->n_layer) { /* only ln_f trains */
 		layernorm_back(NULL, grad_at(m, f), grad_at(m, f + 1), t->dln, t->res + L * N * C,

@@ -123,7 +123,8 @@ const struct qn_gpt2_tensor *qn_gpt2_find(const struct qn_gpt2 *m, const char *n
 /*
  * Weights from a safetensors file in Hugging Face GPT-2 naming: names with
  * or without the "transformer." prefix, the attention mask buffers
- * (h.N.attn.bias, h.N.attn.masked_bias) ignored, lm_head.weight accepted
+ * (h.N.attn.bias, h.N.attn.masked_bias) and a classifier's head
+ * (score.weight) ignored, lm_head.weight accepted
  * when its shape is the embedding's (tied). Every parameter must be there
  * with its exact shape; F32, F16, BF16 and F64 are read.
  */
@@ -227,6 +228,17 @@ void qn_gpt2_scale_rows(struct qn_gpt2_train *t, const float *row_scale);
 /* Backward of the last forward; adds the gradient (times scale) to m->grads. */
 void qn_gpt2_backward(struct qn_gpt2_train *t, float scale);
 void qn_gpt2_zero_grads(struct qn_gpt2 *m);
+/*
+ * The trunk without the language-model head, for heads of one's own (a
+ * classifier's): a forward over inputs[B*T] that returns ln_f's output,
+ * B*T rows of n_embd (valid until the next forward; NULL when an adapter
+ * came after qn_gpt2_train_new), and the backward of that forward from
+ * dhidden, the gradient at those rows (added to m->grads as
+ * qn_gpt2_backward does). The logits buffer is never touched.
+ */
+const float *qn_gpt2_forward_hidden(struct qn_gpt2_train *t, const uint32_t *inputs, int B,
+				    int T);
+void qn_gpt2_backward_hidden(struct qn_gpt2_train *t, const float *dhidden);
 /*
  * Freezing: a frozen tensor gets no gradient (its part of m->grads is never
  * written, so its pages are never touched), AdamW skips it, and backward

@@ -26,12 +26,16 @@
 #include "bpe.h"
 #include "buf.h"
 #include "cli.h"
+#include "clsmetrics.h"
 #include "err.h"
 #include "gpt2.h"
 #include "hash.h"
 #include "utf8.h"
+#include "clshead.h"
+#include "linear.h"
 #include "loader.h"
 #include "mix.h"
+#include "sweep.h"
 #include "manifest.h"
 #include "pool.h"
 #include "rd.h"
@@ -54,6 +58,13 @@ static const char usage_text[] =
     "  check MODEL --batch FILE -o OUT      logits, loss and gradients of one batch\n"
     "                                       (and --steps K AdamW steps) as safetensors\n"
     "  merge MODEL --adapter DIR -o OUT     fold a LoRA adapter into a full model\n"
+    "  classify MODEL [file ...]            {\"text\"} lines in, each with its\n"
+    "                                       \"prediction\" out (a classifier MODEL)\n"
+    "  sweep MODEL --data SHARDS --space FILE.yaml -o DIR\n"
+    "                                       hyperparameter search over fit runs: random\n"
+    "                                       or successive halving, trials in parallel,\n"
+    "                                       a leaderboard and the best model\n"
+    "                                       (quern-train sweep --help)\n"
     "\n"
     "MODEL is a checkpoint directory: config.json, model.safetensors and the\n"
     "tokenizer files (Hugging Face layout; openai-community/gpt2 loads as is).\n"
@@ -90,6 +101,8 @@ static const char usage_text[] =
     "      --keep N               checkpoints kept (default 2)\n"
     "      --metrics FILE         metrics JSON lines (default DIR/metrics.jsonl)\n"
     "      --resume               go on from DIR's last checkpoint\n"
+    "      --stop-at N            end this run after step N (validated, saved), the\n"
+    "                             schedule still --steps long; --resume goes on\n"
     "      --patience N           stop after N evaluations without a better\n"
     "                             validation loss; DIR gets the best model\n"
     "      --min-delta X          the least improvement that counts (default 0)\n"
@@ -100,6 +113,14 @@ static const char usage_text[] =
     "                             shards; --batch counts pairs; the reference is MODEL\n"
     "                             (or, with --lora, the base without the adapter)\n"
     "      --dpo-beta X           DPO's beta (default 0.1)\n"
+    "      --dpo-precompute       the reference's log-probabilities once, before\n"
+    "                             training (saved in DIR/dpo_reference.safetensors);\n"
+    "                             no reference model while training\n"
+    "      --dpo-reference FILE   precomputed reference log-probabilities\n"
+    "      --classify             a classification head (GPT2ForSequenceClassification)\n"
+    "                             on {\"text\",\"label\"} shards, at each document's\n"
+    "                             last token; --batch counts documents, --context\n"
+    "                             truncates them; DIR gets eval.json\n"
     "      --mix S                multi-task rows by the shards' tasks: proportional\n"
     "                             (to examples) or temperature (examples^(1/T))\n"
     "      --mix-temperature T    for --mix temperature (default 2)\n"
@@ -108,6 +129,26 @@ static const char usage_text[] =
     "      --freeze SPEC          train without: embeddings (wte, also the output\n"
     "                             layer, and wpe), ln_f, blocks N or N-M\n"
     "                             (repeatable, comma lists)\n"
+    "Linear classifier (fit --arch linear; fastText-style, docs/classification.md):\n"
+    "      --arch linear          hashed word / word n-gram / char n-gram features,\n"
+    "                             mean embedding, softmax; {\"text\",\"label\"} JSON Lines\n"
+    "      --data FILE            training lines (repeatable; '-' stdin; .zst/.gz)\n"
+    "      --val FILE             validation lines (default: --val-fraction of --data)\n"
+    "      --val-fraction F       held out by a hash of \"id\" (or the text) (default 0.1)\n"
+    "      --dim N                embedding width (default 64)\n"
+    "      --epochs N             passes over the data (default 5)\n"
+    "      --lr X                 learning rate, decays linearly to 0 (default 0.5)\n"
+    "      --word-ngrams N        word n-grams up to N (default 2)\n"
+    "      --minn N, --maxn N     character n-grams of <word> (default 0, 0 = none;\n"
+    "                             --maxn alone: minn 3)\n"
+    "      --buckets N            hash buckets (default 2000000; only seen ones stored)\n"
+    "      --no-lowercase         keep ASCII case (default: folded)\n"
+    "      --text-field NAME      (default text; classify too)\n"
+    "      --label-field NAME     (default label; a string or an integer; classify too)\n"
+    "      --seed N               example order and initialisation (default 1337)\n"
+    "      -j N                   threads (default 1: reproducible; more: Hogwild!)\n"
+    "                             DIR gets config.json, model.safetensors, eval.json,\n"
+    "                             metrics.jsonl, run.manifest.json\n"
     "LoRA (fit; PEFT's defaults and files):\n"
     "      --lora                 train a LoRA adapter; the base stays frozen, and DIR\n"
     "                             gets adapter_config.json + adapter_model.safetensors\n"
@@ -117,6 +158,11 @@ static const char usage_text[] =
     "      --lora-targets LIST    c_attn (default), attn.c_proj, mlp.c_fc, mlp.c_proj;\n"
     "                             c_proj and c_fc as PEFT reads them\n"
     "      --adapter DIR          sample, score, merge: a LoRA adapter on MODEL\n"
+    "Classifying (classify):\n"
+    "      --metrics FILE         accuracy, macro-F1 and the confusion matrix of\n"
+    "                             the inputs that carry a \"label\"\n"
+    "      --top-k K              only the K most probable labels in \"probs\"\n"
+    "      --batch N              documents a forward pass (default 16)\n"
     "Generation (sample):\n"
     "      --max-tokens N         tokens a completion (default 64)\n"
     "      --temperature X        0 = greedy (default 1)\n"
@@ -153,20 +199,24 @@ static struct {
 	const char *adapter; /* --adapter DIR (sample, score, merge) */
 	int lora, lora_r;    /* fit: train a LoRA adapter of rank lora_r */
 	double lora_alpha, lora_dropout;
-	double dropout;	 /* --dropout: all three probabilities; < 0: the config's */
-	const char *mix; /* --mix: proportional or temperature; NULL: documents as stored */
-	int dpo;	 /* --dpo: preference tuning on pairs */
+	double dropout;	    /* --dropout: all three probabilities; < 0: the config's */
+	const char *mix;    /* --mix: proportional or temperature; NULL: documents as stored */
+	int dpo;	    /* --dpo: preference tuning on pairs */
+	int dpo_precompute; /* --dpo-precompute: reference log-probabilities first */
+	const char *dpo_reference; /* --dpo-reference FILE */
 	double dpo_beta;
 	double mix_temperature, task_cap;
 	const char **task_weights; /* NAME=W, as given */
 	size_t ntask_weights;
 	unsigned lora_targets;
 	int layers, heads, width, context, inner, vocab;
-	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep, patience;
+	long steps, batch, accum, warmup, eval_every, eval_batches, save_every, keep, patience,
+	    stop_at;
 	double min_delta;
 	double lr, min_lr, wd, beta1, beta2, eps, clip;
 	uint64_t seed;
-	int shuffle, resume, threads, shape_b, shape_t, have_shape, steps_set, allow_special;
+	int shuffle, resume, threads, shape_b, shape_t, have_shape, steps_set, allow_special,
+	    classify, batch_set;
 	long max_tokens, top_k;
 	double temperature, top_p;
 } opt = {
@@ -1123,6 +1173,8 @@ struct pairs {
 	size_t n;
 	struct qn_loader_pos pos; /* epoch, pair number (doc), 0 */
 	int64_t eot;
+	uint64_t *rowpair; /* the pair number of each micro-batch row pair, for pre */
+	double *pre;	   /* precomputed reference: 2n negative log-likelihoods; NULL: none */
 };
 
 static void pairs_free(struct pairs *p)
@@ -1132,6 +1184,8 @@ static void pairs_free(struct pairs *p)
 	qn_shard_dir_close(p->d);
 	free(p->chosen);
 	free(p->perm);
+	free(p->rowpair);
+	free(p->pre);
 	free(p);
 }
 
@@ -1209,6 +1263,20 @@ static int pair_row(struct pairs *p, uint64_t k, uint32_t *in, uint32_t *tg, uin
 	return 0;
 }
 
+/* Pair k (in stored order) into rows 2b (chosen) and 2b + 1 (rejected). */
+static int pair_rows(struct pairs *p, uint64_t k, uint32_t *in, uint32_t *tg, uint8_t *mask, int b,
+		     int T, struct qn_err *e)
+{
+	uint64_t c = p->chosen[k];
+	struct qn_shard_docview v;
+	if (qn_shard_dir_read(p->d, p->split, c, &v, e))
+		return -1;
+	uint64_t r = (uint64_t)v.pair;
+	size_t o0 = (size_t)(2 * b) * T, o1 = (size_t)(2 * b + 1) * T;
+	return pair_row(p, c, in + o0, tg + o0, mask + o0, T, e) ||
+	       pair_row(p, r, in + o1, tg + o1, mask + o1, T, e);
+}
+
 /* The next pair into rows 2b (chosen) and 2b + 1 (rejected). */
 static int pairs_next(struct pairs *p, uint32_t *in, uint32_t *tg, uint8_t *mask, int b, int T,
 		      struct qn_err *e)
@@ -1225,14 +1293,160 @@ static int pairs_next(struct pairs *p, uint32_t *in, uint32_t *tg, uint8_t *mask
 				p->perm[i] = i;
 		p->perm_epoch = p->pos.epoch;
 	}
-	uint64_t c = p->chosen[p->perm[p->pos.doc++]];
-	struct qn_shard_docview v;
-	if (qn_shard_dir_read(p->d, p->split, c, &v, e))
+	uint64_t k = p->perm[p->pos.doc++];
+	if (p->rowpair)
+		p->rowpair[b] = k;
+	return pair_rows(p, k, in, tg, mask, b, T, e);
+}
+
+/* ---- DPO: precomputed reference log-likelihoods ------------------------------ */
+
+static void row_nll(struct qn_gpt2_train *t, const uint32_t *in, const uint32_t *tg,
+		    const uint8_t *mask, int rows, int T, double *nll);
+
+#define DPO_REF_FILE "dpo_reference.safetensors"
+
+/*
+ * The reference's negative log-likelihoods of every pair of p in stored
+ * order, B pairs a forward, into p->pre: the frozen copy tref, or (tref
+ * NULL) the base of m without its adapter through t.
+ */
+static int pairs_precompute(struct pairs *p, struct qn_gpt2_train *tref, struct qn_gpt2 *m,
+			    struct qn_gpt2_train *t, int B, int T, uint32_t *in, uint32_t *tg,
+			    uint8_t *mask, struct qn_err *e)
+{
+	p->pre = malloc(2 * p->n * sizeof *p->pre);
+	if (!p->pre)
+		return qn_errf(e, "out of memory");
+	for (size_t at = 0; at < p->n; at += (size_t)B) {
+		int P = p->n - at < (size_t)B ? (int)(p->n - at) : B;
+		for (int b = 0; b < P; b++)
+			if (pair_rows(p, at + (size_t)b, in, tg, mask, b, T, e))
+				return -1;
+		if (tref) {
+			row_nll(tref, in, tg, mask, 2 * P, T, p->pre + 2 * at);
+		} else {
+			m->lora->enabled = 0;
+			row_nll(t, in, tg, mask, 2 * P, T, p->pre + 2 * at);
+			m->lora->enabled = 1;
+		}
+	}
+	return 0;
+}
+
+/* The SHA-256 of the shards' manifest.json: what a reference file was computed for. */
+static int shards_sha(const char *data, char sha[65], struct qn_err *e)
+{
+	char path[4200];
+	uint64_t size;
+	snprintf(path, sizeof path, "%s/%s", data, QN_SHARD_MANIFEST);
+	return qn_sha256_file(path, sha, &size, e);
+}
+
+/*
+ * path: the reference log-probabilities of each split's pairs (TRL's
+ * ref_chosen_logps and ref_rejected_logps), F64, with the shards' hash and
+ * the context they were computed at.
+ */
+static int dpo_reference_write(const char *path, struct pairs *const *ps, int T, struct qn_err *e)
+{
+	static const char *const split[] = {"train", "val"};
+	char sha[65], ctx[32], name[2][2][64];
+	double *lp[2][2] = {{NULL, NULL}, {NULL, NULL}};
+	struct qn_st_writer *w = qn_st_writer_new();
+	int rc = w ? shards_sha(opt.data, sha, e) : qn_errf(e, "out of memory");
+	for (int s = 0; s < 2 && !rc; s++) {
+		if (!ps[s])
+			continue;
+		uint64_t shape[1] = {ps[s]->n};
+		for (int side = 0; side < 2 && !rc; side++) {
+			lp[s][side] = malloc(ps[s]->n * sizeof(double));
+			if (!lp[s][side]) {
+				rc = qn_errf(e, "out of memory");
+				break;
+			}
+			for (size_t i = 0; i < ps[s]->n; i++)
+				lp[s][side][i] = -ps[s]->pre[2 * i + (size_t)side];
+			snprintf(name[s][side], sizeof name[s][side], "%s.ref_%s_logps", split[s],
+				 side ? "rejected" : "chosen");
+			rc =
+			    qn_st_writer_add(w, name[s][side], QN_ST_F64, 1, shape, lp[s][side], e);
+		}
+	}
+	snprintf(ctx, sizeof ctx, "%d", T);
+	if (!rc)
+		rc = qn_st_writer_meta(w, "format", "quern-dpo-reference", e) ||
+		     qn_st_writer_meta(w, "shards_sha256", sha, e) ||
+		     qn_st_writer_meta(w, "context", ctx, e) || qn_st_writer_write(w, path, e);
+	qn_st_writer_free(w);
+	for (int s = 0; s < 2; s++)
+		for (int side = 0; side < 2; side++)
+			free(lp[s][side]);
+	return rc ? -1 : 0;
+}
+
+/* Fills each split's p->pre from path, checking it was made for these shards and T. */
+static int dpo_reference_read(const char *path, struct pairs *const *ps, int T, struct qn_err *e)
+{
+	static const char *const split[] = {"train", "val"};
+	char sha[65], ctx[32];
+	struct qn_st *st = qn_st_open(path, e);
+	if (!st || shards_sha(opt.data, sha, e)) {
+		qn_st_close(st);
 		return -1;
-	uint64_t r = (uint64_t)v.pair;
-	size_t o0 = (size_t)(2 * b) * T, o1 = (size_t)(2 * b + 1) * T;
-	return pair_row(p, c, in + o0, tg + o0, mask + o0, T, e) ||
-	       pair_row(p, r, in + o1, tg + o1, mask + o1, T, e);
+	}
+	const char *fmt = qn_st_meta(st, "format"), *ssha = qn_st_meta(st, "shards_sha256"),
+		   *sctx = qn_st_meta(st, "context");
+	snprintf(ctx, sizeof ctx, "%d", T);
+	int rc = 0;
+	if (!fmt || strcmp(fmt, "quern-dpo-reference"))
+		rc = qn_errf(e,
+			     "'%s' is not a DPO reference file (no format "
+			     "\"quern-dpo-reference\" in its metadata)",
+			     path);
+	else if (!ssha || strcmp(ssha, sha))
+		rc = qn_errf(
+		    e, "'%s' was computed for other shards than '%s' (their manifests differ)",
+		    path, opt.data);
+	else if (!sctx || strcmp(sctx, ctx))
+		rc = qn_errf(e, "'%s' was computed at context %s, this run uses %d", path,
+			     sctx ? sctx : "?", T);
+	for (int s = 0; s < 2 && !rc; s++) {
+		if (!ps[s])
+			continue;
+		ps[s]->pre = malloc(2 * ps[s]->n * sizeof *ps[s]->pre);
+		if (!ps[s]->pre) {
+			rc = qn_errf(e, "out of memory");
+			break;
+		}
+		for (int side = 0; side < 2 && !rc; side++) {
+			char name[64];
+			snprintf(name, sizeof name, "%s.ref_%s_logps", split[s],
+				 side ? "rejected" : "chosen");
+			const struct qn_st_tensor *x = qn_st_find(st, name);
+			if (!x || x->dtype != QN_ST_F64 || x->ndim != 1 ||
+			    x->shape[0] != ps[s]->n) {
+				rc = qn_errf(
+				    e, "'%s': tensor '%s' %s (F64, one per pair: %zu)", path, name,
+				    x ? "has the wrong type or shape" : "is missing", ps[s]->n);
+				break;
+			}
+			const unsigned char *d = qn_st_data(st, x);
+			for (size_t i = 0; i < ps[s]->n; i++) {
+				double v;
+				memcpy(&v, d + i * sizeof v, sizeof v);
+				if (!isfinite(v) || v > 0) {
+					rc = qn_errf(e,
+						     "'%s': %s[%zu] = %g is not a log-probability",
+						     path, name, i, v);
+					break;
+				}
+				ps[s]->pre[2 * i + (size_t)side] = -v;
+			}
+		}
+	}
+	qn_st_close(st);
+	return rc ? -1 : 0;
 }
 
 /* DPO statistics of a batch of pairs. */
@@ -1265,12 +1479,17 @@ static void row_nll(struct qn_gpt2_train *t, const uint32_t *in, const uint32_t 
  * gradient (each row's loss weighted by -dL/dlogp / total) added to grads.
  */
 static void dpo_batch(struct qn_gpt2_train *t, struct qn_gpt2 *m, struct qn_gpt2_train *tref,
-		      const uint32_t *in, const uint32_t *tg, const uint8_t *mask, int P, int T,
-		      double beta, double total, int backward, double *ref, double *pol,
-		      float *scale, struct dpo_stats *st)
+		      const struct pairs *pp, const uint32_t *in, const uint32_t *tg,
+		      const uint8_t *mask, int P, int T, double beta, double total, int backward,
+		      double *ref, double *pol, float *scale, struct dpo_stats *st)
 {
 	int rows = 2 * P;
-	if (tref) {
+	if (pp->pre) { /* precomputed: looked up by pair number */
+		for (int i = 0; i < P; i++) {
+			ref[2 * i] = pp->pre[2 * pp->rowpair[i]];
+			ref[2 * i + 1] = pp->pre[2 * pp->rowpair[i] + 1];
+		}
+	} else if (tref) {
 		row_nll(tref, in, tg, mask, rows, T, ref);
 	} else { /* LoRA: the base without its adapter is the reference */
 		m->lora->enabled = 0;
@@ -1355,6 +1574,371 @@ static int model_fingerprint(const struct qn_gpt2 *m, const char *dir, char out[
 	return 0;
 }
 
+/* ---- fit --classify: a classification head ---------------------------------- */
+
+/* The labelled documents of one split: index in the split, label, length. */
+struct cls_docs {
+	uint64_t *index;
+	int *label;
+	size_t n;
+};
+
+static int cls_docs_collect(struct qn_shard_dir *d, int split, size_t nlabels, struct cls_docs *out,
+			    size_t *unlabelled, struct qn_err *e)
+{
+	uint64_t n = qn_shard_dir_docs(d, split);
+	*out = (struct cls_docs){0};
+	*unlabelled = 0;
+	out->index = malloc((n ? n : 1) * sizeof *out->index);
+	out->label = malloc((n ? n : 1) * sizeof *out->label);
+	if (!out->index || !out->label)
+		return qn_errf(e, "out of memory");
+	for (uint64_t k = 0; k < n; k++) {
+		struct qn_shard_docview v;
+		if (qn_shard_dir_read(d, split, k, &v, e))
+			return -1;
+		if (v.label < 0 || (size_t)v.label >= nlabels || v.n == 0) {
+			++*unlabelled;
+			continue;
+		}
+		out->index[out->n] = k;
+		out->label[out->n++] = v.label;
+	}
+	return 0;
+}
+
+static void cls_docs_release(struct cls_docs *c)
+{
+	free(c->index);
+	free(c->label);
+}
+
+/*
+ * Rows b of a batch: document docs[pick[b]] truncated to T tokens, padded
+ * with pad; len[b] its length and gold[b] its label. Returns the longest
+ * length (the batch's T), or -1.
+ */
+static int cls_rows(struct qn_shard_dir *d, int split, const struct cls_docs *docs,
+		    const size_t *pick, int B, int T, uint32_t pad, uint32_t *in, int *len,
+		    int *gold, struct qn_err *e)
+{
+	int tmax = 1;
+	for (int b = 0; b < B; b++) {
+		struct qn_shard_docview v;
+		if (qn_shard_dir_read(d, split, docs->index[pick[b]], &v, e))
+			return -1;
+		len[b] = v.n < (uint32_t)T ? (int)v.n : T;
+		gold[b] = docs->label[pick[b]];
+		memcpy(in + (size_t)b * T, v.tokens, (size_t)len[b] * sizeof *in);
+		if (len[b] > tmax)
+			tmax = len[b];
+	}
+	/* Repack to the batch's own width: rows of tmax, padded. */
+	for (int b = 0; b < B; b++) {
+		memmove(in + (size_t)b * tmax, in + (size_t)b * T, (size_t)len[b] * sizeof *in);
+		for (int j = len[b]; j < tmax; j++)
+			in[(size_t)b * tmax + j] = pad;
+	}
+	return tmax;
+}
+
+/* The head and the trunk over every validation document: metrics into mt. */
+static int cls_evaluate(struct qn_gpt2_train *t, struct cls_head *h, struct qn_shard_dir *d,
+			const struct cls_docs *val, int B, int T, uint32_t pad, uint32_t *in,
+			int *len, int *gold, float *probs, struct qn_cls_metrics *mt,
+			struct qn_err *e)
+{
+	size_t *pick = malloc((size_t)B * sizeof *pick);
+	if (!pick)
+		return qn_errf(e, "out of memory");
+	for (size_t at = 0; at < val->n; at += (size_t)B) {
+		int nb = val->n - at < (size_t)B ? (int)(val->n - at) : B;
+		for (int b = 0; b < nb; b++)
+			pick[b] = at + (size_t)b;
+		int tb = cls_rows(d, QN_SHARD_VAL, val, pick, nb, T, pad, in, len, gold, e);
+		const float *hid = tb < 0 ? NULL : qn_gpt2_forward_hidden(t, in, nb, tb);
+		if (!hid) {
+			free(pick);
+			return tb < 0 ? -1 : qn_errf(e, "the model changed after its buffers");
+		}
+		cls_head_forward(h, hid, len, NULL, nb, tb, probs, NULL, 1);
+		for (int b = 0; b < nb; b++) {
+			const float *p = probs + (size_t)b * h->k;
+			size_t best = 0;
+			for (size_t j = 1; j < h->k; j++)
+				if (p[j] > p[best])
+					best = j;
+			double pg = p[gold[b]] > 1e-30f ? (double)p[gold[b]] : 1e-30;
+			qn_cls_metrics_add(mt, (size_t)gold[b], best, -log(pg));
+		}
+	}
+	free(pick);
+	return 0;
+}
+
+static int fit_classifier(const char *model_arg)
+{
+	struct qn_err e;
+	int rc = QN_EXIT_FAIL;
+	char fp[65], path[4200];
+	struct qn_gpt2 *m = NULL;
+	struct qn_shard_dir *d = NULL;
+	struct qn_gpt2_train *t = NULL;
+	struct cls_head h = {.pad = -1};
+	struct cls_docs tr = {0}, val = {0};
+	struct qn_cls_metrics mt = {0};
+	uint32_t *in = NULL;
+	int *len = NULL, *gold = NULL;
+	float *probs = NULL, *dh = NULL, *mom = NULL, *var = NULL;
+	size_t *pick = NULL, *perm = NULL;
+	FILE *metrics = NULL;
+
+	if (opt.resume || opt.patience || opt.lora || opt.dpo || opt.mix || opt.ntask_weights ||
+	    opt.stop_at)
+		return qn_usage_error("--classify trains without --resume, --patience, --stop-at, "
+				      "--lora, --dpo and task mixing (not built for classifiers)");
+	if (make_dir(opt.output))
+		return QN_EXIT_FAIL;
+	m = qn_gpt2_load(model_arg, &e);
+	if (!m) {
+		qn_error("%s", e.msg);
+		return QN_EXIT_FAIL;
+	}
+	qn_gpt2_set_threads(m, opt.threads);
+	if (apply_freeze(m)) {
+		rc = QN_EXIT_USAGE;
+		goto out;
+	}
+	const struct qn_gpt2_config *c = &m->cfg;
+	int T = opt.context ? opt.context : (c->n_positions < 1024 ? c->n_positions : 1024);
+	int B = (int)opt.batch;
+	if (T > c->n_positions) {
+		qn_error("--context %d is longer than the model's %d positions", T, c->n_positions);
+		goto out;
+	}
+	opt.context = T;
+	if (opt.min_lr < 0)
+		opt.min_lr = opt.lr / 10;
+	d = qn_shard_dir_open(opt.data, &e);
+	if (!d) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	const struct qn_shard_dir_info *si = qn_shard_dir_info(d);
+	if (model_fingerprint(m, model_arg, fp))
+		goto out;
+	if (strcmp(fp, si->fingerprint)) {
+		qn_error("'%s' was encoded with tokenizer %.12s..., the model '%s' uses %.12s...: "
+			 "encode the data with the model's tokenizer",
+			 opt.data, si->fingerprint, model_arg, fp);
+		goto out;
+	}
+	if (si->vocab_size > (uint32_t)c->vocab_size) {
+		qn_error("'%s': token ids up to %u, the model's vocabulary has %d", opt.data,
+			 si->vocab_size, c->vocab_size);
+		goto out;
+	}
+	if (si->nlabels < 2) {
+		qn_error("'%s' has %zu label%s: --classify needs shards of {\"text\",\"label\"} "
+			 "lines with 2 or more labels",
+			 opt.data, si->nlabels, si->nlabels == 1 ? "" : "s");
+		goto out;
+	}
+	size_t skipped, vskipped;
+	if (cls_docs_collect(d, QN_SHARD_TRAIN, si->nlabels, &tr, &skipped, &e) ||
+	    cls_docs_collect(d, QN_SHARD_VAL, si->nlabels, &val, &vskipped, &e)) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	if (!tr.n) {
+		qn_error("'%s': no labelled training document", opt.data);
+		goto out;
+	}
+	if (skipped + vskipped)
+		qn_warn("'%s': %zu documents without a label (or empty) left out", opt.data,
+			skipped + vskipped);
+	if (!val.n)
+		qn_warn("'%s' has no labelled validation documents: no validation metrics",
+			opt.data);
+	uint32_t pad = si->eot >= 0 ? (uint32_t)si->eot : 0;
+	if (cls_head_init(&h, si->nlabels, (size_t)c->n_embd, (const char *const *)si->labels,
+			  si->eot, opt.seed, &e) ||
+	    !(t = qn_gpt2_train_new(m, B, T, &e))) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	size_t N = (size_t)B * T;
+	in = malloc(N * sizeof *in);
+	len = malloc((size_t)B * sizeof *len);
+	gold = malloc((size_t)B * sizeof *gold);
+	probs = malloc((size_t)B * h.k * sizeof *probs);
+	dh = malloc(N * (size_t)c->n_embd * sizeof *dh);
+	pick = malloc((size_t)B * sizeof *pick);
+	perm = malloc(tr.n * sizeof *perm);
+	mom = calloc(m->nparams, sizeof *mom); /* pages of frozen tensors never touched */
+	var = calloc(m->nparams, sizeof *var);
+	if (!mom || !var || !in || !len || !gold || !probs || !dh || !pick || !perm ||
+	    qn_cls_metrics_init(&mt, h.k)) {
+		qn_error("out of memory");
+		goto out;
+	}
+	snprintf(path, sizeof path, "%s/metrics.jsonl", opt.output);
+	const char *mpath = opt.metrics ? opt.metrics : path;
+	metrics = fopen(mpath, "w");
+	if (!metrics) {
+		qn_error("cannot write '%s': %s", mpath, strerror(errno));
+		goto out;
+	}
+	float pe = opt.dropout >= 0 ? (float)opt.dropout : c->embd_pdrop;
+	float pa = opt.dropout >= 0 ? (float)opt.dropout : c->attn_pdrop;
+	float pr = opt.dropout >= 0 ? (float)opt.dropout : c->resid_pdrop;
+	struct qn_adamw o = {0, opt.beta1, opt.beta2, opt.eps, opt.wd};
+	size_t at = tr.n;
+	uint64_t epoch = 0, seen = 0;
+	double t_start = now();
+	int tty = isatty(2) && qn_verbosity >= 0;
+	qn_info("classifier: %zu labels, %zu training and %zu validation documents", h.k, tr.n,
+		val.n);
+	for (long step = 0; step < opt.steps; step++) {
+		double loss = 0, t0 = now();
+		size_t right = 0;
+		qn_gpt2_zero_grads(m);
+		cls_head_zero_grads(&h);
+		for (long a = 0; a < opt.accum; a++) {
+			for (int b = 0; b < B; b++) {
+				if (at == tr.n) { /* a new epoch: a new order */
+					if (opt.shuffle)
+						qn_loader_order(perm, tr.n, opt.seed, epoch);
+					else
+						for (size_t i = 0; i < tr.n; i++)
+							perm[i] = i;
+					epoch++;
+					at = 0;
+				}
+				pick[b] = perm[at++];
+			}
+			int tb =
+			    cls_rows(d, QN_SHARD_TRAIN, &tr, pick, B, T, pad, in, len, gold, &e);
+			qn_gpt2_dropout(t, pe, pa, pr, dropout_key(step, a));
+			const float *hid = tb < 0 ? NULL : qn_gpt2_forward_hidden(t, in, B, tb);
+			if (!hid) {
+				qn_error("%s",
+					 tb < 0 ? e.msg : "the model changed after its buffers");
+				goto out;
+			}
+			loss += cls_head_forward(&h, hid, len, gold, B, tb, probs, dh,
+						 (double)B * (double)opt.accum);
+			qn_gpt2_backward_hidden(t, dh);
+			for (int b = 0; b < B; b++) {
+				const float *p = probs + (size_t)b * h.k;
+				size_t best = 0;
+				for (size_t j = 1; j < h.k; j++)
+					if (p[j] > p[best])
+						best = j;
+				right += best == (size_t)gold[b];
+			}
+		}
+		loss /= (double)B * (double)opt.accum;
+		seen += (uint64_t)B * (uint64_t)opt.accum;
+		/* The global norm over the trunk and the head, clipped as one. */
+		double tn = qn_gpt2_grad_norm(m), hn2 = cls_head_grad_sq(&h);
+		double norm = sqrt(tn * tn + hn2);
+		if (!isfinite(loss) || !isfinite(norm)) {
+			qn_error("step %ld: the %s is not finite; stopped without saving", step + 1,
+				 isfinite(loss) ? "gradient norm" : "loss");
+			goto out;
+		}
+		if (opt.clip > 0 && norm > opt.clip) {
+			double s = opt.clip / (norm + 1e-6);
+			if (tn > 0)
+				qn_gpt2_clip_grads(m, tn * s);
+			cls_head_scale_grads(&h, (float)s);
+		}
+		o.lr = lr_at(step);
+		qn_gpt2_adamw(m, mom, var, &o, step + 1);
+		cls_head_adamw(&h, &o, step + 1);
+		long done = step + 1;
+		int eval_now = val.n && ((opt.eval_every > 0 && done % opt.eval_every == 0) ||
+					 done == opt.steps);
+		fprintf(
+		    metrics,
+		    "{\"step\":%ld,\"loss\":%.6f,\"accuracy\":%.4f,\"lr\":%.6g,\"grad_norm\":%.6f,"
+		    "\"examples\":%llu,\"examples_per_s\":%.1f,\"elapsed\":%.3f",
+		    done, loss, (double)right / ((double)B * (double)opt.accum), o.lr, norm,
+		    (unsigned long long)seen, (double)B * (double)opt.accum / (now() - t0),
+		    now() - t_start);
+		if (eval_now) {
+			qn_gpt2_dropout(t, 0, 0, 0, 0);
+			qn_cls_metrics_release(&mt);
+			if (qn_cls_metrics_init(&mt, h.k) ||
+			    cls_evaluate(t, &h, d, &val, B, T, pad, in, len, gold, probs, &mt,
+					 &e)) {
+				qn_error("%s", e.msg);
+				goto out;
+			}
+			fprintf(metrics,
+				",\"val_loss\":%.6f,\"val_accuracy\":%.4f,\"val_macro_f1\":%.4f",
+				mt.loss / (double)mt.n, qn_cls_accuracy(&mt), qn_cls_macro_f1(&mt));
+		}
+		fputs("}\n", metrics);
+		fflush(metrics);
+		if (tty)
+			fprintf(stderr, "\rstep %ld/%ld  loss %.4f  lr %.3g  \033[K", done,
+				opt.steps, loss, o.lr);
+	}
+	if (tty)
+		fputc('\n', stderr);
+	if (cls_save(m, &h, opt.output, &e) || copy_tokenizer(model_arg, opt.output, &e)) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	if (val.n) {
+		json_t *j = qn_cls_metrics_json(&mt, (const char *const *)h.labels);
+		char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+		json_decref(j);
+		snprintf(path, sizeof path, "%s/eval.json", opt.output);
+		size_t n = s ? strlen(s) : 0;
+		if (s)
+			s[n] = '\n';
+		int bad = !s || qn_write_file_atomic(path, s, n + 1, &e);
+		free(s);
+		if (bad) {
+			qn_error("%s", s ? e.msg : "out of memory");
+			goto out;
+		}
+		qn_info("validation: accuracy %.4f, macro-F1 %.4f over %llu documents",
+			qn_cls_accuracy(&mt), qn_cls_macro_f1(&mt), (unsigned long long)mt.n);
+	}
+	const char *names[] = {"steps", "examples", "parameters", "labels"};
+	int64_t vals[] = {opt.steps, (int64_t)seen, (int64_t)(m->nparams + h.k * h.c),
+			  (int64_t)h.k};
+	if (write_manifest(opt.output, model_arg, opt.data, names, vals, 4, fp))
+		goto out;
+	rc = QN_EXIT_OK;
+out:
+	if (metrics && fclose(metrics)) {
+		qn_error("cannot write the metrics: %s", strerror(errno));
+		rc = QN_EXIT_FAIL;
+	}
+	free(in);
+	free(len);
+	free(gold);
+	free(probs);
+	free(dh);
+	free(pick);
+	free(perm);
+	qn_cls_metrics_release(&mt);
+	cls_docs_release(&tr);
+	cls_docs_release(&val);
+	cls_head_release(&h);
+	qn_gpt2_train_free(t);
+	qn_shard_dir_close(d);
+	free(mom);
+	free(var);
+	qn_gpt2_free(m);
+	return rc;
+}
+
 static int cmd_fit(const char *model_arg)
 {
 	struct qn_err e = {{0}};
@@ -1367,6 +1951,8 @@ static int cmd_fit(const char *model_arg)
 		return qn_usage_error("fit needs --data SHARDS");
 	if (!opt.output)
 		return qn_usage_error("fit needs -o DIR");
+	if (opt.classify)
+		return fit_classifier(model_arg);
 	if (make_dir(opt.output))
 		return QN_EXIT_FAIL;
 	if (!opt.resume) {
@@ -1492,6 +2078,11 @@ static int cmd_fit(const char *model_arg)
 		f.vmix = qn_mix_new(opt.data, QN_SHARD_VAL, 0, 0, &vo, &vme); /* NULL: no val */
 	}
 	struct qn_err ve;
+	if (!opt.dpo && (opt.dpo_precompute || opt.dpo_reference)) {
+		qn_usage_error("--dpo-precompute and --dpo-reference are for --dpo");
+		rc = QN_EXIT_USAGE;
+		goto out;
+	}
 	if (opt.dpo) {
 		if (opt.mix || opt.ntask_weights) {
 			qn_usage_error("--dpo does not mix tasks");
@@ -1504,7 +2095,7 @@ static int cmd_fit(const char *model_arg)
 			goto out;
 		}
 		f.pval = pairs_new(opt.data, QN_SHARD_VAL, 0, 0, &ve); /* NULL: no validation */
-		if (!f.m->lora) {
+		if (!f.m->lora && !opt.dpo_reference) {
 			/* The reference: the starting weights, whatever checkpoint resumes. */
 			f.ref = qn_gpt2_load(model_arg, &e);
 			if (!f.ref) {
@@ -1550,6 +2141,47 @@ static int cmd_fit(const char *model_arg)
 	if (!f.t || !f.mom || !f.var || !f.in || !f.tg || !f.mask) {
 		qn_error("%s", f.t ? "out of memory" : e.msg);
 		goto out;
+	}
+	if (opt.dpo && (opt.dpo_precompute || opt.dpo_reference)) {
+		/*
+		 * The reference's log-probabilities once, before training (TRL's
+		 * precompute_ref_log_probs), or from a file: then the reference model
+		 * is dropped, and each step runs the policy alone.
+		 */
+		struct pairs *ps[2] = {f.ptrain, f.pval};
+		char saved[4200];
+		snprintf(saved, sizeof saved, "%s/%s", opt.output, DPO_REF_FILE);
+		const char *from = opt.dpo_reference			   ? opt.dpo_reference
+				   : resume_dir[0] && !access(saved, F_OK) ? saved
+									   : NULL;
+		if (from && dpo_reference_read(from, ps, T, &e)) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+		for (int k = 0; !from && k < 2; k++)
+			if (ps[k] && pairs_precompute(ps[k], f.tref, f.m, f.t, B, T, f.in, f.tg,
+						      f.mask, &e)) {
+				qn_error("%s", e.msg);
+				goto out;
+			}
+		if (!from && dpo_reference_write(saved, ps, T, &e)) {
+			qn_error("cannot write the reference log-probabilities: %s", e.msg);
+			goto out;
+		}
+		qn_info("reference log-probabilities of %zu training and %zu validation pairs %s "
+			"'%s'",
+			f.ptrain->n, f.pval ? f.pval->n : 0, from ? "from" : "saved in",
+			from ? from : saved);
+		qn_gpt2_train_free(f.tref);
+		qn_gpt2_free(f.ref);
+		f.tref = NULL;
+		f.ref = NULL;
+		for (int k = 0; k < 2; k++)
+			if (ps[k] &&
+			    !(ps[k]->rowpair = malloc((size_t)B * sizeof *ps[k]->rowpair))) {
+				qn_error("out of memory");
+				goto out;
+			}
 	}
 	if (resume_dir[0]) {
 		if (load_state(f.m, resume_dir, f.mom, f.var, &s, &e) ||
@@ -1610,8 +2242,8 @@ static int cmd_fit(const char *model_arg)
 					goto out;
 				}
 			qn_gpt2_dropout(f.t, pe, pa, pr, dropout_key(s.step, a));
-			dpo_batch(f.t, f.m, f.tref, f.in + at, f.tg + at, f.mask + at, B, T,
-				  opt.dpo_beta, (double)B * (double)opt.accum, 1, f.dpo_ref,
+			dpo_batch(f.t, f.m, f.tref, f.ptrain, f.in + at, f.tg + at, f.mask + at, B,
+				  T, opt.dpo_beta, (double)B * (double)opt.accum, 1, f.dpo_ref,
 				  f.dpo_pol, f.dpo_scale, &ds);
 		}
 		if (opt.dpo)
@@ -1666,8 +2298,8 @@ static int cmd_fit(const char *model_arg)
 		double dt = now() - t0;
 		s.elapsed += dt;
 		int eval_now =
-		    (f.val || f.pval) &&
-		    ((opt.eval_every > 0 && s.step % opt.eval_every == 0) || s.step == opt.steps);
+		    (f.val || f.pval) && ((opt.eval_every > 0 && s.step % opt.eval_every == 0) ||
+					  s.step == opt.steps || s.step == opt.stop_at);
 		struct dpo_stats vs = {0};
 		int early = 0;
 		if (eval_now) {
@@ -1682,8 +2314,8 @@ static int cmd_fit(const char *model_arg)
 							qn_error("%s", e.msg);
 							goto out;
 						}
-					dpo_batch(f.t, f.m, f.tref, f.in, f.tg, f.mask, B, T,
-						  opt.dpo_beta, 1, 0, f.dpo_ref, f.dpo_pol,
+					dpo_batch(f.t, f.m, f.tref, f.pval, f.in, f.tg, f.mask, B,
+						  T, opt.dpo_beta, 1, 0, f.dpo_ref, f.dpo_pol,
 						  f.dpo_scale, &vs);
 				}
 				val_loss = vs.loss / (double)vs.pairs;
@@ -1757,7 +2389,8 @@ static int cmd_fit(const char *model_arg)
 			last_draw = now();
 		}
 		int periodic = opt.save_every > 0 && s.step % opt.save_every == 0;
-		if (periodic || stop_signal || early || s.step == opt.steps) {
+		if (periodic || stop_signal || early || s.step == opt.steps ||
+		    s.step == opt.stop_at) {
 			qn_loader_tell(f.train, &s.pos);
 			if (f.ptrain)
 				s.pos = f.ptrain->pos;
@@ -1793,6 +2426,11 @@ static int cmd_fit(const char *model_arg)
 			    "stopped early at step %ld: no better validation loss in %ld "
 			    "evaluations; '%s' gets the model of step %ld (validation loss %.4f)",
 			    s.step, opt.patience, opt.output, s.best_step, s.best_val);
+			break;
+		}
+		if (s.step == opt.stop_at) {
+			qn_info("stopped at step %ld of %ld (--stop-at); go on with --resume",
+				s.step, opt.steps);
 			break;
 		}
 	}
@@ -2321,6 +2959,239 @@ static int cmd_score(const char *model_dir, char **files, int nfiles)
 	return io_close(&io, rc);
 }
 
+/* ---- classify: a GPT-2 classifier over {"text"} lines ------------------------- */
+
+/* A batch of documents waiting for one forward pass. */
+struct cls_batch {
+	struct cls_head head;
+	struct qn_gpt2_train *t;
+	int B, T;
+	uint32_t *in; /* B rows of T */
+	int *len, *gold;
+	float *probs;
+	json_t **pending; /* the input objects, one per row */
+	int n;
+	struct qn_cls_metrics mt;
+	int unknown_labels; /* gold labels the model does not have */
+};
+
+static struct cls_batch g_cls;
+
+/* The gold label id of o's "label" (a name or an id); -1: none or unknown. */
+static int cls_gold(const struct cls_head *h, json_t *o)
+{
+	json_t *l = json_object_get(o, "label");
+	if (json_is_integer(l) && json_integer_value(l) >= 0 &&
+	    json_integer_value(l) < (json_int_t)h->k) {
+		/* An integer names the label of that name when there is one, else the id. */
+		char s[32];
+		snprintf(s, sizeof s, "%lld", (long long)json_integer_value(l));
+		for (size_t j = 0; j < h->k; j++)
+			if (!strcmp(h->labels[j], s))
+				return (int)j;
+		return (int)json_integer_value(l);
+	}
+	if (json_is_string(l)) {
+		for (size_t j = 0; j < h->k; j++)
+			if (!strcmp(h->labels[j], json_string_value(l)))
+				return (int)j;
+	}
+	if (l && !json_is_null(l))
+		g_cls.unknown_labels++;
+	return -1;
+}
+
+/* The input object plus "prediction": {"label","score","probs"}. */
+static json_t *prediction_json(const struct cls_head *h, const float *p, long top_k)
+{
+	size_t best = 0, k = h->k;
+	for (size_t j = 1; j < k; j++)
+		if (p[j] > p[best])
+			best = j;
+	json_t *pr = json_object(), *probs = json_object();
+	/* Every label, or the top_k most probable, in descending order. */
+	size_t want = top_k > 0 && (size_t)top_k < k ? (size_t)top_k : k;
+	unsigned char *used = calloc(k, 1);
+	if (!pr || !probs || !used) {
+		free(used);
+		json_decref(pr);
+		json_decref(probs);
+		return NULL;
+	}
+	for (size_t r = 0; r < want; r++) {
+		size_t b = k;
+		for (size_t j = 0; j < k; j++)
+			if (!used[j] && (b == k || p[j] > p[b]))
+				b = j;
+		used[b] = 1;
+		json_object_set_new(probs, h->labels[b], json_real(p[b]));
+	}
+	free(used);
+	json_object_set_new(pr, "label", json_string(h->labels[best]));
+	json_object_set_new(pr, "score", json_real(p[best]));
+	json_object_set_new(pr, "probs", probs);
+	return pr;
+}
+
+/* Classifies the waiting rows and writes them out; 0 or -1 (reported). */
+static int cls_flush(struct io *io)
+{
+	struct cls_batch *c = &g_cls;
+	if (!c->n)
+		return 0;
+	int tmax = 1, rc = 0;
+	for (int b = 0; b < c->n; b++)
+		tmax = c->len[b] > tmax ? c->len[b] : tmax;
+	for (int b = 0; b < c->n; b++) {
+		memmove(c->in + (size_t)b * tmax, c->in + (size_t)b * c->T,
+			(size_t)c->len[b] * sizeof *c->in);
+		for (int j = c->len[b]; j < tmax; j++)
+			c->in[(size_t)b * tmax + j] =
+			    (uint32_t)(c->head.pad >= 0 ? c->head.pad : 0);
+	}
+	const float *hid = qn_gpt2_forward_hidden(c->t, c->in, c->n, tmax);
+	if (!hid) {
+		qn_error("the model changed after its buffers");
+		return -1;
+	}
+	cls_head_forward(&c->head, hid, c->len, NULL, c->n, tmax, c->probs, NULL, 1);
+	for (int b = 0; b < c->n; b++) {
+		const float *p = c->probs + (size_t)b * c->head.k;
+		json_t *pr = prediction_json(&c->head, p, opt.top_k);
+		if (!pr || json_object_set_new(c->pending[b], "prediction", pr)) {
+			qn_error("out of memory");
+			rc = -1;
+		}
+		if (!rc && c->gold[b] >= 0) {
+			size_t best = 0;
+			for (size_t j = 1; j < c->head.k; j++)
+				if (p[j] > p[best])
+					best = j;
+			double pg = p[c->gold[b]] > 1e-30f ? (double)p[c->gold[b]] : 1e-30;
+			qn_cls_metrics_add(&c->mt, (size_t)c->gold[b], best, -log(pg));
+		}
+		if (!rc)
+			rc = emit(io, c->pending[b]);
+		json_decref(c->pending[b]);
+	}
+	c->n = 0;
+	return rc;
+}
+
+static int classify_line(struct io *io, json_t *o, const char *where, uint64_t index)
+{
+	struct qn_err e;
+	struct cls_batch *c = &g_cls;
+	json_t *tx = json_object_get(o, "text");
+	if (!json_is_string(tx)) {
+		qn_error("%s: no \"text\" string", where);
+		io->bad++;
+		return 0;
+	}
+	io->ids.n = 0;
+	if (encode(io, json_string_value(tx), json_string_length(tx), &e)) {
+		qn_error("%s: %s", where, e.msg);
+		io->bad++;
+		return 0;
+	}
+	if (!io->ids.n) {
+		qn_error("%s: empty \"text\": nothing to classify", where);
+		io->bad++;
+		return 0;
+	}
+	/* The first T tokens, as training truncated them. */
+	int n = io->ids.n < (size_t)c->T ? (int)io->ids.n : c->T;
+	memcpy(c->in + (size_t)c->n * c->T, io->ids.v, (size_t)n * sizeof *c->in);
+	c->len[c->n] = n;
+	c->gold[c->n] = cls_gold(&c->head, o);
+	c->pending[c->n++] = json_incref(o);
+	return c->n == c->B ? cls_flush(io) : 0;
+}
+
+static int cmd_classify(const char *model_dir, char **files, int nfiles)
+{
+	struct qn_err e;
+	struct io io;
+	struct cls_batch *c = &g_cls;
+	int rc = QN_EXIT_FAIL;
+	memset(&io, 0, sizeof io);
+	memset(c, 0, sizeof *c);
+	if (opt.adapter) {
+		qn_error("--adapter: a classifier takes no adapter (merge it first)");
+		return QN_EXIT_USAGE;
+	}
+	io.m = cls_load(model_dir, &c->head, &e);
+	if (!io.m) {
+		qn_error("%s", e.msg);
+		return QN_EXIT_FAIL;
+	}
+	qn_gpt2_set_threads(io.m, opt.threads);
+	const struct qn_gpt2_config *cf = &io.m->cfg;
+	c->B = opt.batch_set ? (int)opt.batch : 16;
+	c->T = opt.context ? opt.context : (cf->n_positions < 1024 ? cf->n_positions : 1024);
+	if (c->T > cf->n_positions) {
+		qn_error("--context %d is longer than the model's %d positions", c->T,
+			 cf->n_positions);
+		goto out;
+	}
+	io.allow_special = opt.allow_special;
+	io.tok = model_tokenizer(model_dir);
+	if (!io.tok)
+		goto out;
+	io.scratch = qn_bpe_scratch_new(io.tok);
+	c->t = qn_gpt2_train_new(io.m, c->B, c->T, &e);
+	c->in = malloc((size_t)c->B * c->T * sizeof *c->in);
+	c->len = malloc((size_t)c->B * sizeof *c->len);
+	c->gold = malloc((size_t)c->B * sizeof *c->gold);
+	c->probs = malloc((size_t)c->B * c->head.k * sizeof *c->probs);
+	c->pending = calloc((size_t)c->B, sizeof *c->pending);
+	if (!c->t || !io.scratch || !c->in || !c->len || !c->gold || !c->probs || !c->pending ||
+	    qn_cls_metrics_init(&c->mt, c->head.k)) {
+		qn_error("%s", c->t ? "out of memory" : e.msg);
+		goto out;
+	}
+	qn_bpe_ids_init(&io.ids, (size_t)1 << 26);
+	qn_buf_init(&io.text, (size_t)1 << 28);
+	qn_buf_init(&io.line, (size_t)1 << 28);
+	io.out = qn_wr_open(opt.output ? opt.output : "-", 0, &e);
+	if (!io.out) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	if (each_line(&io, files, nfiles, classify_line) || cls_flush(&io))
+		goto out;
+	if (c->unknown_labels)
+		qn_warn("%d inputs carry a label the model does not have: not scored",
+			c->unknown_labels);
+	if (opt.metrics) {
+		json_t *j = qn_cls_metrics_json(&c->mt, (const char *const *)c->head.labels);
+		char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+		json_decref(j);
+		size_t n = s ? strlen(s) : 0;
+		if (s)
+			s[n] = '\n';
+		int bad = !s || qn_write_file_atomic(opt.metrics, s, n + 1, &e);
+		free(s);
+		if (bad) {
+			qn_error("%s", s ? e.msg : "out of memory");
+			goto out;
+		}
+	}
+	rc = QN_EXIT_OK;
+out:
+	for (int b = 0; b < c->n; b++)
+		json_decref(c->pending[b]);
+	qn_gpt2_train_free(c->t);
+	free(c->in);
+	free(c->len);
+	free(c->gold);
+	free(c->probs);
+	free(c->pending);
+	qn_cls_metrics_release(&c->mt);
+	cls_head_release(&c->head);
+	return io_close(&io, rc);
+}
+
 /* ---- merge ---------------------------------------------------------------------- */
 
 /* MODEL + --adapter DIR -> a full checkpoint in -o OUT with the adapter folded in. */
@@ -2390,6 +3261,10 @@ enum {
 	OPT_KEEP,
 	OPT_METRICS,
 	OPT_RESUME,
+	OPT_STOP_AT,
+	OPT_CLASSIFY,
+	OPT_DPO_PRECOMPUTE,
+	OPT_DPO_REFERENCE,
 	OPT_PATIENCE,
 	OPT_FREEZE,
 	OPT_LORA,
@@ -2449,12 +3324,16 @@ static const struct option longopts[] = {
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"resume", no_argument, NULL, OPT_RESUME},
     {"patience", required_argument, NULL, OPT_PATIENCE},
+    {"stop-at", required_argument, NULL, OPT_STOP_AT},
+    {"classify", no_argument, NULL, OPT_CLASSIFY},
     {"freeze", required_argument, NULL, OPT_FREEZE},
     {"lora", no_argument, NULL, OPT_LORA},
     {"dropout", required_argument, NULL, OPT_DROPOUT},
     {"mix", required_argument, NULL, OPT_MIX},
     {"dpo", no_argument, NULL, OPT_DPO},
     {"dpo-beta", required_argument, NULL, OPT_DPO_BETA},
+    {"dpo-precompute", no_argument, NULL, OPT_DPO_PRECOMPUTE},
+    {"dpo-reference", required_argument, NULL, OPT_DPO_REFERENCE},
     {"mix-temperature", required_argument, NULL, OPT_MIX_TEMPERATURE},
     {"task-weight", required_argument, NULL, OPT_TASK_WEIGHT},
     {"task-cap", required_argument, NULL, OPT_TASK_CAP},
@@ -2529,6 +3408,14 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
+	/* The linear classifier and the sweep parse their own options. */
+	if (opt.cmd && !strcmp(opt.cmd, "sweep"))
+		return sweep_main(argc, argv);
+	if (opt.cmd && !strcmp(opt.cmd, "fit") && linear_requested(argc, argv))
+		return linear_fit_main(argc, argv);
+	if (opt.cmd && !strcmp(opt.cmd, "classify") && argc >= 2 && argv[1][0] != '-' &&
+	    linear_is_model(argv[1]))
+		return linear_classify_main(argc, argv);
 	opt.stops = calloc((size_t)argc + 1, sizeof *opt.stops);
 	opt.freezes = calloc((size_t)argc + 1, sizeof *opt.freezes);
 	opt.task_weights = calloc((size_t)argc + 1, sizeof *opt.task_weights);
@@ -2594,6 +3481,7 @@ int main(int argc, char **argv)
 				break;
 			}
 			INT("--batch", 1, 1 << 20, opt.batch);
+			opt.batch_set = 1;
 			break;
 		case OPT_ACCUM:
 			INT("--accum", 1, 1 << 20, opt.accum);
@@ -2736,6 +3624,18 @@ int main(int argc, char **argv)
 		case OPT_PATIENCE:
 			INT("--patience", 1, 1000000000L, opt.patience);
 			break;
+		case OPT_DPO_PRECOMPUTE:
+			opt.dpo_precompute = 1;
+			break;
+		case OPT_DPO_REFERENCE:
+			opt.dpo_reference = optarg;
+			break;
+		case OPT_CLASSIFY:
+			opt.classify = 1;
+			break;
+		case OPT_STOP_AT:
+			INT("--stop-at", 1, 1000000000L, opt.stop_at);
+			break;
 		case OPT_MIN_DELTA:
 			NUM("--min-delta", 0, 1e9, opt.min_delta);
 			break;
@@ -2801,7 +3701,7 @@ int main(int argc, char **argv)
 	}
 	int known = !strcmp(opt.cmd, "fit") || !strcmp(opt.cmd, "sample") ||
 		    !strcmp(opt.cmd, "score") || !strcmp(opt.cmd, "check") ||
-		    !strcmp(opt.cmd, "merge");
+		    !strcmp(opt.cmd, "merge") || !strcmp(opt.cmd, "classify");
 	if (!known)
 		return qn_usage_error("unknown command '%s'", opt.cmd);
 	if (opt.tokenizer)
@@ -2831,5 +3731,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(opt.cmd, "sample"))
 		return qn_close_stdout(cmd_sample(model, argv + 1, argc - 1));
+	if (!strcmp(opt.cmd, "classify")) {
+		if (!cls_is_model(model)) {
+			qn_error("'%s' is not a classifier (config.json names no "
+				 "GPT2ForSequenceClassification and no linear model)",
+				 model);
+			return QN_EXIT_FAIL;
+		}
+		return qn_close_stdout(cmd_classify(model, argv + 1, argc - 1));
+	}
 	return qn_close_stdout(cmd_score(model, argv + 1, argc - 1));
 }

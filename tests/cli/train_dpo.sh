@@ -49,3 +49,39 @@ grep_in "fit --dpo on shards without pairs: says so" "$T/err" "no preference pai
 expect_rc "fit on pair shards without --dpo: exit 1" 1 "$Q" fit "$T/m" --data "$T/ps" -o "$T/y" --steps 1
 grep_in "fit on pair shards without --dpo: points at --dpo" "$T/err" "--dpo"
 expect_rc "--dpo with --mix: exit 2" 2 "$Q" fit "$T/m" --data "$T/ps" -o "$T/z" --dpo --mix proportional --steps 1
+
+# Precomputed reference log-probabilities: the trajectory of the run with the
+# reference model, without it; the file is reusable, and checked.
+expect_rc "fit --dpo --dpo-precompute: exit 0" 0 "$Q" fit "$T/m" --data "$T/ps" -o "$T/p" --dpo --dpo-precompute \
+	--steps 40 --batch 8 --context 32 --lr 3e-3 --eval-every 20 --eval-batches 8 --save-every 0 -j 2
+check "fit --dpo-precompute: DIR/dpo_reference.safetensors written" test -s "$T/p/dpo_reference.safetensors"
+same_traj() { # NAME A B: losses and validation accuracy within 1e-6 at every step
+	jq -c '[.step, .loss, (.val_pref_acc // null)]' "$2/metrics.jsonl" >"$T/ta"
+	jq -c '[.step, .loss, (.val_pref_acc // null)]' "$3/metrics.jsonl" >"$T/tb"
+	worst=$(paste -d'|' "$T/ta" "$T/tb" | awk -F'|' '{ split($1, a, ","); split($2, b, ","); d = a[2] - b[2]; if (d < 0) d = -d; if (d > w) w = d; if (a[3] != b[3]) w = 1 } END { printf "%g", w + 0 }')
+	n1=$(wc -l <"$T/ta"); n2=$(wc -l <"$T/tb")
+	if [ "$n1" = 40 ] && [ "$n1" = "$n2" ] && awk -v w="$worst" 'BEGIN { exit !(w < 1e-6) }'; then pass "$1 (worst loss difference $worst)"; else
+		fail "$1" "$n1 and $n2 steps, worst difference $worst"
+	fi
+}
+same_traj "fit --dpo-precompute: the losses of the run with the reference model" "$T/d" "$T/p"
+expect_rc "fit --dpo --dpo-reference FILE: exit 0" 0 "$Q" fit "$T/m" --data "$T/ps" -o "$T/r" --dpo \
+	--dpo-reference "$T/p/dpo_reference.safetensors" --steps 40 --batch 8 --context 32 --lr 3e-3 \
+	--eval-every 20 --eval-batches 8 --save-every 0 -j 2
+check "fit --dpo-reference: the same weights as --dpo-precompute" cmp -s "$T/p/model.safetensors" "$T/r/model.safetensors"
+expect_rc "--dpo-reference at another context: exit 1" 1 "$Q" fit "$T/m" --data "$T/ps" -o "$T/r2" --dpo \
+	--dpo-reference "$T/p/dpo_reference.safetensors" --steps 1 --context 16
+grep_in "--dpo-reference at another context: says so" "$T/err" "computed at context 32"
+expect_rc "--dpo-reference for other shards: exit 1" 1 "$Q" fit "$T/m" --data "$T/ts" -o "$T/r3" --dpo \
+	--dpo-reference "$T/p/dpo_reference.safetensors" --steps 1 --context 32
+expect_rc "--dpo-reference that is a model: exit 1" 1 "$Q" fit "$T/m" --data "$T/ps" -o "$T/r4" --dpo \
+	--dpo-reference "$T/m/model.safetensors" --steps 1 --context 32
+grep_in "--dpo-reference that is a model: not a DPO reference file" "$T/err" "not a DPO reference file"
+expect_rc "--dpo-precompute without --dpo: exit 2" 2 "$Q" fit "$T/m" --data "$T/ps" -o "$T/r5" --dpo-precompute --steps 1
+expect_rc "fit --dpo --lora --dpo-precompute: exit 0" 0 "$Q" fit "$T/m" --data "$T/ps" -o "$T/lp" --dpo --lora \
+	--dpo-precompute --steps 20 --batch 8 --context 32 --lr 1e-2 --save-every 0 -j 2
+jq -s -e '.[0].loss | (. - 0.6931472) | fabs < 1e-6' "$T/lp/metrics.jsonl" >/dev/null &&
+	pass "fit --dpo --lora --dpo-precompute: the first loss is ln 2 (the base's log-probabilities)" ||
+	fail "fit --dpo --lora --dpo-precompute: the first loss is ln 2" "$(head -c 120 "$T/lp/metrics.jsonl")"
+check "fit --dpo --lora --dpo-precompute: the adapter of the run without precomputing" \
+	cmp -s "$L/adapter_model.safetensors" "$T/lp/adapter_model.safetensors"

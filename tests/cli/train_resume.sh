@@ -175,3 +175,17 @@ same "SIGINT run resumed: weights identical to the uninterrupted run" \
 	"$T/i/model.safetensors" "$T/a/model.safetensors"
 steps_once "SIGINT run resumed: metrics has steps 1..$S once" "$T/i"
 same_losses "SIGINT run resumed: the losses of the uninterrupted run" "$T/a" "$T/i"
+
+# --stop-at: two budgeted legs (the sweep's rungs) end as one run does.
+expect_rc "--stop-at 12: exit 0" 0 "$Q" fit "$T/m" --data "$T/sh" -o "$T/b" $FLAGS --stop-at 12
+last=$(tail -n 1 "$T/b/metrics.jsonl" | jq -c '[.step, (.val_loss != null)]')
+if [ "$last" = "[12,true]" ]; then pass "--stop-at 12: metrics end validated at step 12"; else
+	fail "--stop-at 12: metrics end validated at step 12" "$last"
+fi
+check "--stop-at 12: checkpoint-12 saved" test -s "$T/b/checkpoint-12/training_state.safetensors"
+expect_rc "--stop-at 25 --resume: exit 0" 0 "$Q" fit "$T/m" --data "$T/sh" -o "$T/b" $FLAGS \
+	--stop-at 25 --resume
+expect_rc "--resume to the end: exit 0" 0 "$Q" fit "$T/m" --data "$T/sh" -o "$T/b" $FLAGS --resume
+same "--stop-at legs resumed: weights identical to the uninterrupted run" \
+	"$T/b/model.safetensors" "$T/a/model.safetensors"
+same_losses "--stop-at legs resumed: the losses of the uninterrupted run" "$T/a" "$T/b"
