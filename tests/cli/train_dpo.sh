@@ -85,3 +85,8 @@ jq -s -e '.[0].loss | (. - 0.6931472) | fabs < 1e-6' "$T/lp/metrics.jsonl" >/dev
 	fail "fit --dpo --lora --dpo-precompute: the first loss is ln 2" "$(head -c 120 "$T/lp/metrics.jsonl")"
 check "fit --dpo --lora --dpo-precompute: the adapter of the run without precomputing" \
 	cmp -s "$L/adapter_model.safetensors" "$T/lp/adapter_model.safetensors"
+# Preference examples with a missing side: named, the whole pairs still encoded.
+printf '{"prompt":"red :","chosen":" blue"}\n{"prompt":"red :","rejected":" cat"}\n{"prompt":"red :","chosen":" blue","rejected":" cat"}\n' >"$T/half.jsonl"
+expect_rc "pairs with a missing side: exit 1" 1 "$K" encode -t "$T/tok" -o "$T/hs" "$T/half.jsonl"
+grep_in "a pair without \"rejected\": file and line named" "$T/err" 'half.jsonl:1: an example with "prompt" needs string "completion", or "chosen" and "rejected"'
+grep_in "a pair without \"chosen\": file and line named" "$T/err" "half.jsonl:2:"
