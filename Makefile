@@ -38,7 +38,7 @@ DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libpcre2-dev libxml2-dev libzstd-dev libopenblas-dev libcsv-dev libjansson-dev \
 	libyaml-dev libxxhash-dev libssl-dev libutf8proc-dev libsqlite3-dev zlib1g-dev \
 	libcld2-dev zstd gzip jq time libxml2-utils w3m hyperfine python3 python3-jsonschema nodejs \
-	sentencepiece python3-numpy python3-xxhash
+	sentencepiece python3-numpy python3-xxhash chromium python3-pil
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -194,12 +194,12 @@ fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CXX=clang++ SANITIZE=address,undefined OMPFLAGS= \
 		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" CXXFLAGS="-O1 -g -fsanitize=fuzzer-no-link" \
 		$(FUZZ_BUILD)/libquern.a $(FUZZ_BUILD)/libingest.a \
-		$(FUZZ_BUILD)/libclean.a
+		$(FUZZ_BUILD)/libclean.a $(FUZZ_BUILD)/libaudit.a
 	@for src in $(FUZZ_SRC); do \
 		t=$$(basename $$src .c); \
 		echo "clang $$t"; \
-		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib -Iingest -Iclean $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-			-o $(FUZZ_BUILD)/$$t $$src $(FUZZ_BUILD)/libingest.a $(FUZZ_BUILD)/libclean.a $(FUZZ_BUILD)/libquern.a $(LIBS) || exit 1; \
+		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib -Iingest -Iclean -Iaudit $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+			-o $(FUZZ_BUILD)/$$t $$src $(FUZZ_BUILD)/libingest.a $(FUZZ_BUILD)/libclean.a $(FUZZ_BUILD)/libaudit.a $(FUZZ_BUILD)/libquern.a $(LIBS) || exit 1; \
 	done
 	@if [ "$(FUZZ_SECONDS)" -gt 0 ]; then sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS); fi
 

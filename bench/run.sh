@@ -14,6 +14,8 @@
 #      and training against spm_train (bench/tokenize_train.sh).
 #   6. quern-train: GPT-2 training tokens/s against PyTorch on the CPU
 #      (bench/train.sh; THREADS, R).
+#   7. quern-audit scan: every default detector against grep -P -c with one
+#      e-mail pattern over the same 200 MB file (bench/audit.sh).
 #
 # Timings are medians of hyperfine runs. BENCH_COPIES sets how many copies
 # of each fixture page make the HTML corpus (default 40), BENCH_WIKI the
@@ -103,5 +105,8 @@ cat "$out/tokenize_train.txt" >>"$res"
 say ""
 sh "$top/bench/train.sh" "$B"
 cat "$out/train.txt" >>"$res"
+say ""
+sh "$top/bench/audit.sh" "$B"
+cat "$out/audit.txt" >>"$res"
 say ""
 say "results: $res"

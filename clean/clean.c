@@ -362,17 +362,17 @@ static void *field_ptr(struct step *s, const struct pdef *d)
  * shows every parameter, defaults included. */
 static int read_param(struct step *s, const struct pdef *d, struct qn_err *e)
 {
-	struct cn_val *m = &s->cs->params;
+	struct qn_yval *m = &s->cs->params;
 	void *p = field_ptr(s, d);
 	int rc;
 
 	switch (d->t) {
 	case P_BOOL: {
 		int v = *(int *)p;
-		if ((rc = cn_get_bool(m, d->key, &v, e)) < 0)
+		if ((rc = qn_yget_bool(m, d->key, &v, e)) < 0)
 			return -1;
 		*(int *)p = v;
-		return cn_set_bool(m, d->key, v);
+		return qn_yset_bool(m, d->key, v);
 	}
 	case P_INT:
 	case P_LONG:
@@ -382,7 +382,7 @@ static int read_param(struct step *s, const struct pdef *d, struct qn_err *e)
 			 : d->t == P_LONG ? *(long *)p
 			 : d->t == P_SIZE ? (long)*(size_t *)p
 					  : (long)*(unsigned *)p;
-		if ((rc = cn_get_int(m, d->key, (long)d->min, (long)d->max, &v, e)) < 0)
+		if ((rc = qn_yget_int(m, d->key, (long)d->min, (long)d->max, &v, e)) < 0)
 			return -1;
 		if (d->t == P_INT)
 			*(int *)p = (int)v;
@@ -392,19 +392,19 @@ static int read_param(struct step *s, const struct pdef *d, struct qn_err *e)
 			*(size_t *)p = (size_t)v;
 		else
 			*(unsigned *)p = (unsigned)v;
-		return cn_set_int(m, d->key, v);
+		return qn_yset_int(m, d->key, v);
 	}
 	case P_DBL: {
 		double v = *(double *)p;
-		if ((rc = cn_get_double(m, d->key, d->min, d->max, &v, e)) < 0)
+		if ((rc = qn_yget_double(m, d->key, d->min, d->max, &v, e)) < 0)
 			return -1;
 		*(double *)p = v;
-		return cn_set_double(m, d->key, v);
+		return qn_yset_double(m, d->key, v);
 	}
 	case P_U64: {
 		const char *str = NULL;
 		char t[32];
-		if ((rc = cn_get_str(m, d->key, &str, e)) < 0)
+		if ((rc = qn_yget_str(m, d->key, &str, e)) < 0)
 			return -1;
 		if (rc == 1) {
 			char *end;
@@ -412,29 +412,29 @@ static int read_param(struct step *s, const struct pdef *d, struct qn_err *e)
 			unsigned long long v = strtoull(str, &end, 0);
 			if (errno || end == str || *end || str[0] == '-') {
 				char w[64];
-				const struct cn_val *x = cn_val_get(m, d->key);
+				const struct qn_yval *x = qn_yval_get(m, d->key);
 				return qn_errf(e, "%s'%s' must be an unsigned 64-bit integer",
-					       cn_val_where(x, w, sizeof w), d->key);
+					       qn_yval_where(x, w, sizeof w), d->key);
 			}
 			*(uint64_t *)p = v;
 		}
 		snprintf(t, sizeof t, "0x%016llx", (unsigned long long)*(uint64_t *)p);
-		return cn_set_str(m, d->key, t);
+		return qn_yset_str(m, d->key, t);
 	}
 	case P_STR: {
 		const char *v = *(const char **)p;
-		if ((rc = cn_get_str(m, d->key, &v, e)) < 0)
+		if ((rc = qn_yget_str(m, d->key, &v, e)) < 0)
 			return -1;
 		*(const char **)p = v;
 		/* A default (static) is written back; a given value is there. */
-		return rc == 0 && v ? cn_set_str(m, d->key, v) : 0;
+		return rc == 0 && v ? qn_yset_str(m, d->key, v) : 0;
 	}
 	case P_CHOICE: {
 		int v = *(int *)p;
-		if ((rc = cn_get_choice(m, d->key, d->choices, &v, e)) < 0)
+		if ((rc = qn_yget_choice(m, d->key, d->choices, &v, e)) < 0)
 			return -1;
 		*(int *)p = v;
-		return cn_set_str(m, d->key, d->choices[v]);
+		return qn_yset_str(m, d->key, d->choices[v]);
 	}
 	}
 	return 0;
@@ -529,11 +529,11 @@ static int read_file_bytes(const char *path, unsigned char *out, size_t max, siz
 	return 0;
 }
 
-static int where_err(struct qn_err *e, const struct cn_val *v, const char *fmt, const char *a,
+static int where_err(struct qn_err *e, const struct qn_yval *v, const char *fmt, const char *a,
 		     const char *b)
 {
 	char w[600];
-	cn_val_where(v, w, sizeof w);
+	qn_yval_where(v, w, sizeof w);
 	return qn_errf(e, "%s%s%s%s", w, fmt, a ? a : "", b ? b : "");
 }
 
@@ -647,7 +647,7 @@ static int setup_steps(struct qn_err *e)
 		if (s->kind == K_PII)
 			known[nk++] = "types";
 		known[nk] = NULL;
-		if (cn_check_keys(&s->cs->params, known, kind_names[s->kind], e) < 0)
+		if (qn_ycheck_keys(&s->cs->params, known, kind_names[s->kind], e) < 0)
 			return -1;
 		for (const struct pdef *d = defs; d->key; d++)
 			if (read_param(s, d, e) < 0)
@@ -665,14 +665,14 @@ static int setup_steps(struct qn_err *e)
 		case K_EXACT:
 		case K_NEAR:
 			if (s->keep == KEEP_PRIORITY && !s->priority_field)
-				return where_err(e, cn_val_get(&s->cs->params, "keep"),
+				return where_err(e, qn_yval_get(&s->cs->params, "keep"),
 						 "keep: priority needs priority_field", NULL, NULL);
 			s->mh.flags = (s->casefold ? QN_MINHASH_CASEFOLD : 0) |
 				      (s->punct ? QN_MINHASH_PUNCT : 0) |
 				      (s->digits ? QN_MINHASH_DIGITS : 0) |
 				      (s->accents ? QN_MINHASH_ACCENTS : 0);
 			if (s->kind == K_NEAR && (size_t)s->mh.bands * s->mh.rows > QN_MINHASH_MAX_HASHES)
-				return where_err(e, cn_val_get(&s->cs->params, "bands"),
+				return where_err(e, qn_yval_get(&s->cs->params, "bands"),
 						 "near_dedup: bands x rows is over 1024", NULL, NULL);
 			break;
 		case K_C4_Q:
@@ -687,17 +687,17 @@ static int setup_steps(struct qn_err *e)
 				return s->words ? -1 : qn_errf(e, "out of memory");
 			break;
 		case K_LANG: {
-			int rc = cn_get_strlist(&s->cs->params, "keep", &s->langs, &s->nlangs, e);
+			int rc = qn_yget_strlist(&s->cs->params, "keep", &s->langs, &s->nlangs, e);
 			if (rc < 0)
 				return -1;
-			if (rc == 0 && cn_set_strlist(&s->cs->params, "keep", NULL, 0) < 0)
+			if (rc == 0 && qn_yset_strlist(&s->cs->params, "keep", NULL, 0) < 0)
 				return qn_errf(e, "out of memory");
 			break;
 		}
 		case K_PII: {
 			const char **types = NULL;
 			size_t nt = 0;
-			int rc = cn_get_strlist(&s->cs->params, "types", &types, &nt, e);
+			int rc = qn_yget_strlist(&s->cs->params, "types", &types, &nt, e);
 			if (rc < 0)
 				return -1;
 			if (rc == 1) {
@@ -707,7 +707,7 @@ static int setup_steps(struct qn_err *e)
 					if (!strcasecmp(types[t], "all"))
 						s->pii_types = QN_PII_ALL;
 					else if (ty < 0) {
-						rc = where_err(e, cn_val_get(&s->cs->params, "types"),
+						rc = where_err(e, qn_yval_get(&s->cs->params, "types"),
 							       "pii: unknown type '", types[t], "'");
 						free(types);
 						return rc;
@@ -716,7 +716,7 @@ static int setup_steps(struct qn_err *e)
 				}
 			} else {
 				const char *all = "all";
-				if (cn_set_strlist(&s->cs->params, "types", &all, 1) < 0)
+				if (qn_yset_strlist(&s->cs->params, "types", &all, 1) < 0)
 					return qn_errf(e, "out of memory");
 			}
 			free(types);
@@ -2360,7 +2360,7 @@ static struct cn_step *insert_step(const char *name, size_t pos)
 static void remove_step(size_t i)
 {
 	free(cfg.steps[i].name);
-	cn_val_release(&cfg.steps[i].params);
+	qn_yval_release(&cfg.steps[i].params);
 	memmove(cfg.steps + i, cfg.steps + i + 1, (cfg.n - i - 1) * sizeof *cfg.steps);
 	cfg.n--;
 }
@@ -2487,16 +2487,16 @@ static int apply_flags(const struct flags *f)
 			int i = find_step(k ? "near_dedup" : "exact_dedup");
 			if (i < 0)
 				continue;
-			cn_set_str(&cfg.steps[i].params, "keep", buf);
+			qn_yset_str(&cfg.steps[i].params, "keep", buf);
 			if (field)
-				cn_set_str(&cfg.steps[i].params, "priority_field", field);
+				qn_yset_str(&cfg.steps[i].params, "priority_field", field);
 		}
 	}
 	if (f->verify || f->threshold) {
 		if (!(s = want_step("near_dedup")))
 			return -1;
 		if (f->verify)
-			cn_set_bool(&s->params, "verify", 1);
+			qn_yset_bool(&s->params, "verify", 1);
 		if (f->threshold) {
 			char *end;
 			double t = strtod(f->threshold, &end);
@@ -2505,7 +2505,7 @@ static int apply_flags(const struct flags *f)
 					       f->threshold);
 				return -1;
 			}
-			cn_set_double(&s->params, "threshold", t);
+			qn_yset_double(&s->params, "threshold", t);
 		}
 	}
 	if (f->line_dedup) {
@@ -2518,18 +2518,18 @@ static int apply_flags(const struct flags *f)
 		}
 		if (!(s = want_step("line_dedup")))
 			return -1;
-		cn_set_int(&s->params, "max_docs", nd);
+		qn_yset_int(&s->params, "max_docs", nd);
 	}
 	if (f->lang) {
 		if (!(s = want_step("lang")) || split_list(f->lang, &v, &n) < 0)
 			return -1;
-		cn_set_strlist(&s->params, "keep", v, n);
+		qn_yset_strlist(&s->params, "keep", v, n);
 		free_list(v, n);
 	}
 	if (f->bad_words) {
 		if (!(s = want_step("c4_badwords")))
 			return -1;
-		cn_set_str(&s->params, "words", f->bad_words);
+		qn_yset_str(&s->params, "words", f->bad_words);
 	}
 	if (f->pii) {
 		int i = find_step("pii");
@@ -2539,7 +2539,7 @@ static int apply_flags(const struct flags *f)
 		} else if (!strcmp(f->pii, "tag") || !strcmp(f->pii, "pseudonym")) {
 			if (!(s = want_step("pii")))
 				return -1;
-			cn_set_str(&s->params, "mode", f->pii);
+			qn_yset_str(&s->params, "mode", f->pii);
 		} else {
 			qn_usage_error("--pii: expected tag, pseudonym or off, not '%s'", f->pii);
 			return -1;
@@ -2548,11 +2548,11 @@ static int apply_flags(const struct flags *f)
 	if (f->pii_key && find_step("pii") < 0)
 		qn_warn("--pii-key-file: the chain has no pii step; ignored");
 	if (f->pii_key && find_step("pii") >= 0)
-		cn_set_str(&cfg.steps[find_step("pii")].params, "key_file", f->pii_key);
+		qn_yset_str(&cfg.steps[find_step("pii")].params, "key_file", f->pii_key);
 	if (f->rules) {
 		if (!(s = want_step("rules")))
 			return -1;
-		cn_set_str(&s->params, "file", f->rules);
+		qn_yset_str(&s->params, "file", f->rules);
 	}
 	if ((f->min_score || f->label) && !f->classifier && find_step("classifier") < 0) {
 		qn_usage_error("%s needs --classifier MODEL", f->min_score ? "--min-score" : "--label");
@@ -2562,14 +2562,14 @@ static int apply_flags(const struct flags *f)
 		if (!(s = want_step("classifier")))
 			return -1;
 		if (f->classifier)
-			cn_set_str(&s->params, "model", f->classifier);
+			qn_yset_str(&s->params, "model", f->classifier);
 		if (f->label)
-			cn_set_str(&s->params, "label", f->label);
+			qn_yset_str(&s->params, "label", f->label);
 		if (f->min_score) {
 			double p;
 			if (qn_parse_number("--min-score", f->min_score, 0, 1, &p) < 0)
 				return -1;
-			cn_set_double(&s->params, "min_score", p);
+			qn_yset_double(&s->params, "min_score", p);
 		}
 	}
 	return 0;

@@ -69,7 +69,7 @@ static int good_name(const char *s)
 	return 1;
 }
 
-static int compile_rule(struct cn_rules *r, struct rule *x, const struct cn_val *pat, uint32_t flags,
+static int compile_rule(struct cn_rules *r, struct rule *x, const struct qn_yval *pat, uint32_t flags,
 			struct qn_err *e)
 {
 	char w[512];
@@ -83,7 +83,7 @@ static int compile_rule(struct cn_rules *r, struct rule *x, const struct cn_val 
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(err, msg, sizeof msg);
 		return qn_errf(e, "%srule '%s': pattern error at offset %zu: %s",
-			       cn_val_where(pat, w, sizeof w), x->name, (size_t)off, (char *)msg);
+			       qn_yval_where(pat, w, sizeof w), x->name, (size_t)off, (char *)msg);
 	}
 	/* Without JIT (unsupported CPU) pcre2_match interprets: slower, same result. */
 	pcre2_jit_compile(x->code, PCRE2_JIT_COMPLETE);
@@ -91,11 +91,11 @@ static int compile_rule(struct cn_rules *r, struct rule *x, const struct cn_val 
 	pcre2_pattern_info(x->code, PCRE2_INFO_MINLENGTH, &minlen);
 	if (x->action == CN_RULE_REDACT && minlen == 0)
 		return qn_errf(e, "%srule '%s': a redact pattern must not match an empty string",
-			       cn_val_where(pat, w, sizeof w), x->name);
+			       qn_yval_where(pat, w, sizeof w), x->name);
 	return 0;
 }
 
-static int parse_rule(struct cn_rules *r, const struct cn_val *it, struct qn_err *e)
+static int parse_rule(struct cn_rules *r, const struct qn_yval *it, struct qn_err *e)
 {
 	static const char *const keys[] = {"name", "pattern", "action", "replacement", "flags", NULL};
 	static const char *const actions[] = {"drop", "redact", "tag", NULL};
@@ -107,52 +107,52 @@ static int parse_rule(struct cn_rules *r, const struct cn_val *it, struct qn_err
 	int action = -1;
 	uint32_t flags = 0;
 
-	if (it->type != CN_MAP)
-		return qn_errf(e, "%sa rule must be a map", cn_val_where(it, w, sizeof w));
-	if (cn_check_keys(it, keys, "a rule", e) < 0 || cn_get_str(it, "name", &name, e) < 0)
+	if (it->type != QN_YMAP)
+		return qn_errf(e, "%sa rule must be a map", qn_yval_where(it, w, sizeof w));
+	if (qn_ycheck_keys(it, keys, "a rule", e) < 0 || qn_yget_str(it, "name", &name, e) < 0)
 		return -1;
 	if (!name)
-		return qn_errf(e, "%sa rule needs a 'name'", cn_val_where(it, w, sizeof w));
-	const struct cn_val *nv = cn_val_get(it, "name");
+		return qn_errf(e, "%sa rule needs a 'name'", qn_yval_where(it, w, sizeof w));
+	const struct qn_yval *nv = qn_yval_get(it, "name");
 	if (!good_name(name))
 		return qn_errf(e, "%s'name' must be 1 to %d of A-Z a-z 0-9 _ . : -",
-			       cn_val_where(nv, w, sizeof w), CN_RULE_NAME_MAX);
+			       qn_yval_where(nv, w, sizeof w), CN_RULE_NAME_MAX);
 	for (size_t i = 0; i < r->n; i++)
 		if (!strcmp(r->v[i].name, name))
-			return qn_errf(e, "%sanother rule is called '%s'", cn_val_where(nv, w, sizeof w),
+			return qn_errf(e, "%sanother rule is called '%s'", qn_yval_where(nv, w, sizeof w),
 				       name);
-	const struct cn_val *pat = cn_val_get(it, "pattern");
+	const struct qn_yval *pat = qn_yval_get(it, "pattern");
 	const char *ps;
-	if (cn_get_str(it, "pattern", &ps, e) < 0)
+	if (qn_yget_str(it, "pattern", &ps, e) < 0)
 		return -1;
-	if (!pat || pat->type != CN_SCALAR || !pat->slen)
+	if (!pat || pat->type != QN_YSCALAR || !pat->slen)
 		return qn_errf(e, "%srule '%s' needs a 'pattern'",
-			       cn_val_where(pat ? pat : it, w, sizeof w), name);
-	int ga = cn_get_choice(it, "action", actions, &action, e);
+			       qn_yval_where(pat ? pat : it, w, sizeof w), name);
+	int ga = qn_yget_choice(it, "action", actions, &action, e);
 	if (ga < 0)
 		return -1;
 	if (ga == 0)
 		return qn_errf(e, "%srule '%s' needs an 'action' (drop, redact or tag)",
-			       cn_val_where(it, w, sizeof w), name);
-	int gr = cn_get_str(it, "replacement", &repl, e);
+			       qn_yval_where(it, w, sizeof w), name);
+	int gr = qn_yget_str(it, "replacement", &repl, e);
 	if (gr < 0)
 		return -1;
 	if (gr > 0 && action != CN_RULE_REDACT)
 		return qn_errf(e, "%s'replacement' is only for redact rules",
-			       cn_val_where(cn_val_get(it, "replacement"), w, sizeof w));
+			       qn_yval_where(qn_yval_get(it, "replacement"), w, sizeof w));
 	const char **fl = NULL;
 	size_t nf = 0;
-	if (cn_get_strlist(it, "flags", &fl, &nf, e) < 0)
+	if (qn_yget_strlist(it, "flags", &fl, &nf, e) < 0)
 		return -1;
-	const struct cn_val *fv = cn_val_get(it, "flags");
+	const struct qn_yval *fv = qn_yval_get(it, "flags");
 	for (size_t i = 0; i < nf; i++) {
 		size_t j = 0;
 		while (j < 4 && strcmp(fl[i], flag_names[j]))
 			j++;
 		if (j == 4) {
-			const struct cn_val *at = fv->type == CN_LIST ? &fv->v[i] : fv;
+			const struct qn_yval *at = fv->type == QN_YLIST ? &fv->v[i] : fv;
 			qn_errf(e, "%sunknown flag '%.80s' (caseless, multiline, dotall, extended)",
-				cn_val_where(at, w, sizeof w), fl[i]);
+				qn_yval_where(at, w, sizeof w), fl[i]);
 			free(fl);
 			return -1;
 		}
@@ -175,7 +175,7 @@ static int parse_rule(struct cn_rules *r, const struct cn_val *it, struct qn_err
 struct cn_rules *cn_rules_parse(const char *text, size_t len, const char *file, struct qn_err *e)
 {
 	struct cn_rules *r = calloc(1, sizeof *r);
-	struct cn_val root;
+	struct qn_yval root;
 	char w[512];
 	static const char *const top[] = {"rules", NULL};
 
@@ -187,21 +187,21 @@ struct cn_rules *cn_rules_parse(const char *text, size_t len, const char *file, 
 	pcre2_set_match_limit(r->mctx, CN_RULES_MATCH_LIMIT);
 	pcre2_set_depth_limit(r->mctx, 10000);
 	pcre2_set_heap_limit(r->mctx, 20000); /* KiB, interpreter only */
-	if (cn_yaml_parse(text, len, r->file, &root, e) < 0) {
+	if (qn_yaml_parse(text, len, r->file, &root, e) < 0) {
 		cn_rules_free(r);
 		return NULL;
 	}
 	int rc = -1;
-	const struct cn_val *list = cn_val_get(&root, "rules");
-	if (root.type != CN_MAP) {
-		qn_errf(e, "%sexpected a map with 'rules'", cn_val_where(&root, w, sizeof w));
-	} else if (cn_check_keys(&root, top, "the rules file", e) < 0) {
+	const struct qn_yval *list = qn_yval_get(&root, "rules");
+	if (root.type != QN_YMAP) {
+		qn_errf(e, "%sexpected a map with 'rules'", qn_yval_where(&root, w, sizeof w));
+	} else if (qn_ycheck_keys(&root, top, "the rules file", e) < 0) {
 	} else if (!list) {
-		qn_errf(e, "%s'rules' is missing", cn_val_where(&root, w, sizeof w));
-	} else if (list->type != CN_LIST && list->type != CN_NULL) {
-		qn_errf(e, "%s'rules' must be a list", cn_val_where(list, w, sizeof w));
+		qn_errf(e, "%s'rules' is missing", qn_yval_where(&root, w, sizeof w));
+	} else if (list->type != QN_YLIST && list->type != QN_YNULL) {
+		qn_errf(e, "%s'rules' must be a list", qn_yval_where(list, w, sizeof w));
 	} else if (list->n > CN_RULES_MAX) {
-		qn_errf(e, "%smore than %d rules", cn_val_where(list, w, sizeof w), CN_RULES_MAX);
+		qn_errf(e, "%smore than %d rules", qn_yval_where(list, w, sizeof w), CN_RULES_MAX);
 	} else if (list->n && !(r->v = calloc(list->n, sizeof *r->v))) {
 		qn_errf(e, "out of memory");
 	} else {
@@ -209,7 +209,7 @@ struct cn_rules *cn_rules_parse(const char *text, size_t len, const char *file, 
 		for (size_t i = 0; i < list->n && rc == 0; i++)
 			rc = parse_rule(r, &list->v[i], e);
 	}
-	cn_val_release(&root);
+	qn_yval_release(&root);
 	if (rc < 0) {
 		cn_rules_free(r);
 		return NULL;

@@ -9,7 +9,7 @@
  *       replacement: '<HOST>'  # redact only; default "<REDACTED>"
  *       flags: [caseless]      # caseless, multiline, dotall, extended
  *
- * cn_rules_parse reads the file (through config.h's YAML reader, with its
+ * cn_rules_parse reads the file (through lib/ytree.h's YAML reader, with its
  * limits) and compiles every pattern with PCRE2_UTF | PCRE2_UCP |
  * PCRE2_MATCH_INVALID_UTF (so any bytes may be matched safely), then JIT
  * (falling back to the interpreter where JIT is unavailable). Errors carry

@@ -1,6 +1,7 @@
 /*
  * docjson.c - the fast path for document lines (see docjson.h).
  */
+#include <stdint.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -16,9 +17,41 @@ static const char *skip_ws(const char *p, const char *end)
 	return p;
 }
 
+/*
+ * The length of the run at p[0, n) free of '"', '\\' and control bytes:
+ * the bytes a string body copies as they are. Eight bytes at a time (the
+ * "has a byte less than" and "has a zero byte" bit tricks): the lowest
+ * flagged byte is always a real one, since a borrow only runs upwards.
+ */
+static size_t plain_run(const char *p, size_t n)
+{
+	size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, q, b;
+		memcpy(&w, p + i, 8);
+		q = w ^ (ones * '"');
+		b = w ^ (ones * '\\');
+		uint64_t t = (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & highs;
+		if (t)
+			return i + ((size_t)__builtin_ctzll(t) >> 3);
+	}
+#endif
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '"' || c == '\\' || c < 0x20)
+			return i;
+	}
+	return n;
+}
+
 static const char *skip_str(const char *p, const char *end)
 {
 	for (p++; p < end; p++) {
+		p += plain_run(p, (size_t)(end - p));
+		if (p == end)
+			break;
 		if (*p == '"')
 			return p + 1;
 		if (*p == '\\' && ++p == end)
@@ -81,9 +114,9 @@ static int decode_str(const char *p, size_t n, struct qn_buf *out)
 		return -1;
 	char *o = out->data;
 	while (p < end) {
-		const char *q = p;
-		while (q < end && *q != '\\' && (unsigned char)*q >= 0x20)
-			q++;
+		const char *q = p + plain_run(p, (size_t)(end - p));
+		while (q < end && *q == '"') /* (a body skip_str found has none; copied as before) */
+			q++, q += plain_run(q, (size_t)(end - q));
 		memcpy(o, p, (size_t)(q - p));
 		o += q - p;
 		p = q;

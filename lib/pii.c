@@ -12,12 +12,15 @@
  *                             phone, card, SSN and IPv4 rules
  *   ':' next to hex digits  IPv6: the hex/colon run, checked by inet_pton
  *   ':' or '=' after a key  AWS secret key / generic high-entropy secret
- *   upper case at a word    AKIA/ASIA, AIza, IBAN
+ *   '=' after AccountKey    Azure storage key
+ *   ':' after digits        Telegram bot token
+ *   upper case at a word    AKIA/ASIA, AIza, SG., PMAK-, IBAN
  *     start
  *   '_' '-' '.'             the token before it: gh?_, github_pat_, ?k_live_,
- *                             gl{pat,ptt,rt,dt,ft,cbt,soat}-, xox?-,
- *                             "-----BEGIN ", a JWT header
- *                             (eyJ...), hooks.slack.com
+ *                             npm_, hf_, shp??_, do?_v1_, dckr_,
+ *                             gl{pat,ptt,rt,dt,ft,cbt,soat}-, xox?-, sk-,
+ *                             pypi-, "-----BEGIN ", a JWT header
+ *                             (eyJ...), hvs., hvb., hooks.slack.com
  *   '(' after "define"      PHP define('NAME', 'value')
  *   byte pairs of "secret", secrets in prose and command lines (a second
  *     "passw", "kennwort",    pass after the loop, over every second byte
@@ -45,11 +48,38 @@
 #include "err.h"
 
 static const char *const type_names[QN_PII_NTYPES] = {
-	"EMAIL",        "PHONE",          "IPV4",         "IPV6",         "CREDIT_CARD",
-	"IBAN",         "US_SSN",         "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "PRIVATE_KEY",
-	"GITHUB_TOKEN", "GITLAB_TOKEN",   "SLACK_TOKEN",  "STRIPE_KEY",   "GOOGLE_API_KEY",
-	"JWT",          "GENERIC_SECRET",
+    "EMAIL",
+    "PHONE",
+    "IPV4",
+    "IPV6",
+    "CREDIT_CARD",
+    "IBAN",
+    "US_SSN",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "PRIVATE_KEY",
+    "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
+    "SLACK_TOKEN",
+    "STRIPE_KEY",
+    "GOOGLE_API_KEY",
+    "JWT",
+    "GENERIC_SECRET",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "HUGGINGFACE_TOKEN",
+    "NPM_TOKEN",
+    "PYPI_TOKEN",
+    "SENDGRID_API_KEY",
+    "AZURE_STORAGE_KEY",
+    "SHOPIFY_TOKEN",
+    "DIGITALOCEAN_TOKEN",
+    "VAULT_TOKEN",
+    "POSTMAN_API_KEY",
+    "DOCKER_HUB_TOKEN",
+    "TELEGRAM_BOT_TOKEN",
 };
+_Static_assert(QN_PII_NTYPES <= 31, "qn_pii_opts.types is a 32-bit mask");
 
 const char *qn_pii_type_name(enum qn_pii_type t)
 {
@@ -90,26 +120,56 @@ enum {
 	RX_JWT,
 	RX_KEY_BEGIN,
 	RX_KEY_END,
+	RX_OPENAI,
+	RX_ANTHROPIC,
+	RX_HF,
+	RX_NPM,
+	RX_PYPI,
+	RX_SENDGRID,
+	RX_AZURE,
+	RX_SHOPIFY,
+	RX_DO,
+	RX_VAULT,
+	RX_POSTMAN,
+	RX_DOCKER,
+	RX_TELEGRAM,
 	RX_N
 };
 
 static const char *const rx_src[RX_N] = {
-	[RX_EMAIL] = "[A-Za-z0-9_%+-]+(?:\\.[A-Za-z0-9_%+-]+)*@"
-		     "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24}"
-		     "(?![A-Za-z0-9_-])",
-	[RX_AWS] = "(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9_])",
-	[RX_GOOGLE] = "AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
-	[RX_GITHUB] = "(?:gh[pousr]_[A-Za-z0-9]{36,251}+|github_pat_[A-Za-z0-9_]{22,244}+)"
+    [RX_EMAIL] = "[A-Za-z0-9_%+-]+(?:\\.[A-Za-z0-9_%+-]+)*@"
+		 "(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24}"
+		 "(?![A-Za-z0-9_-])",
+    [RX_AWS] = "(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9_])",
+    [RX_GOOGLE] = "AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
+    [RX_GITHUB] = "(?:gh[pousr]_[A-Za-z0-9]{36,251}+|github_pat_[A-Za-z0-9_]{22,244}+)"
+		  "(?![A-Za-z0-9_])",
+    [RX_GITLAB] = "gl(?:pat|ptt|rt|dt|ft|cbt|soat)-[A-Za-z0-9_-]{20,64}+(?![A-Za-z0-9_-])",
+    [RX_SLACK] = "xox[abposr]-[A-Za-z0-9-]{10,250}+(?![A-Za-z0-9_-])",
+    [RX_SLACK_HOOK] = "(?:https?://)?hooks\\.slack\\.com/(?:services|workflows)/"
+		      "T[A-Za-z0-9_]{6,}+/[AB][A-Za-z0-9_]{6,}+/[A-Za-z0-9_]{16,}+"
 		      "(?![A-Za-z0-9_])",
-	[RX_GITLAB] = "gl(?:pat|ptt|rt|dt|ft|cbt|soat)-[A-Za-z0-9_-]{20,64}+(?![A-Za-z0-9_-])",
-	[RX_SLACK] = "xox[abposr]-[A-Za-z0-9-]{10,250}+(?![A-Za-z0-9_-])",
-	[RX_SLACK_HOOK] = "(?:https?://)?hooks\\.slack\\.com/(?:services|workflows)/"
-			  "T[A-Za-z0-9_]{6,}+/[AB][A-Za-z0-9_]{6,}+/[A-Za-z0-9_]{16,}+"
-			  "(?![A-Za-z0-9_])",
-	[RX_STRIPE] = "[sr]k_(?:live|test)_[A-Za-z0-9]{20,247}+(?![A-Za-z0-9_])",
-	[RX_JWT] = "eyJ[A-Za-z0-9_-]{6,}+\\.[A-Za-z0-9_-]{6,}+\\.[A-Za-z0-9_-]*+(?![A-Za-z0-9_-])",
-	[RX_KEY_BEGIN] = "-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
-	[RX_KEY_END] = "-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
+    [RX_STRIPE] = "[sr]k_(?:live|test)_[A-Za-z0-9]{20,247}+(?![A-Za-z0-9_])",
+    [RX_JWT] = "eyJ[A-Za-z0-9_-]{6,}+\\.[A-Za-z0-9_-]{6,}+\\.[A-Za-z0-9_-]*+(?![A-Za-z0-9_-])",
+    [RX_KEY_BEGIN] = "-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
+    [RX_KEY_END] = "-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----",
+    /* The published token formats (as gitleaks and detect-secrets write them): a
+     * fixed prefix, then a body of fixed length or charset, never glued to more
+     * token characters. */
+    [RX_OPENAI] = "sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,74}T3BlbkFJ[A-Za-z0-9_-]{20,74}+"
+		  "(?![A-Za-z0-9_-])",
+    [RX_ANTHROPIC] = "sk-ant-(?:api03|admin01)-[A-Za-z0-9_-]{93}AA(?![A-Za-z0-9_-])",
+    [RX_HF] = "hf_[A-Za-z]{34}(?![A-Za-z0-9_])",
+    [RX_NPM] = "npm_[A-Za-z0-9]{36}(?![A-Za-z0-9_])",
+    [RX_PYPI] = "pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,1000}+(?![A-Za-z0-9_-])",
+    [RX_SENDGRID] = "SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])",
+    [RX_AZURE] = "[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])",
+    [RX_SHOPIFY] = "shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}(?![A-Za-z0-9_])",
+    [RX_DO] = "do[por]_v1_[a-f0-9]{64}(?![A-Za-z0-9_])",
+    [RX_VAULT] = "(?:hvs\\.[A-Za-z0-9_-]{90,120}+|hvb\\.[A-Za-z0-9_-]{138,300}+)(?![A-Za-z0-9_-])",
+    [RX_POSTMAN] = "PMAK-[a-f0-9]{24}-[a-f0-9]{34}(?![A-Za-z0-9_-])",
+    [RX_DOCKER] = "dckr_(?:pat|oat)_[A-Za-z0-9_-]{27}(?![A-Za-z0-9_-])",
+    [RX_TELEGRAM] = "[0-9]{5,16}:A[A-Za-z0-9_-]{34}(?![A-Za-z0-9_-])",
 };
 
 /* Byte classes of the scanning loop. */
@@ -1027,6 +1087,36 @@ static void clu_phone(struct scan *s, const struct clu *c)
 		add(s, QN_PII_PHONE, c->start, grp_end(c, k), sc);
 }
 
+static int iban_len(const unsigned char *cc);
+static int word_start(const struct scan *s, size_t at);
+
+/*
+ * The number at i continues an IBAN written in groups of four whose check
+ * digits are wrong ("GB59 YPRH 0534 9655 9724 96", a typo): a country code
+ * with two digits, then groups of four letters or digits, each after one
+ * space. Its digit groups are an account number, not a phone or a card.
+ */
+static int iban_body(const struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	size_t g = i;
+
+	for (int k = 0; k < 8; k++) {
+		if (g < 5 || t[g - 1] != ' ')
+			return 0;
+		g -= 5;
+		for (size_t j = g; j < g + 4; j++)
+			if (!is_upper(t[j]) && !is_dig(t[j]))
+				return 0;
+		if (!word_start(s, g))
+			return 0;
+		if (is_upper(t[g]) && is_upper(t[g + 1]) && is_dig(t[g + 2]) && is_dig(t[g + 3]) &&
+		    iban_len(t + g))
+			return 1;
+	}
+	return 0;
+}
+
 /* Returns where scanning goes on. */
 static size_t det_numeric(struct scan *s, size_t i)
 {
@@ -1035,6 +1125,8 @@ static size_t det_numeric(struct scan *s, size_t i)
 	parse_cluster(s, i, &c);
 	if (c.n == 0)
 		return i + 1;
+	if (iban_body(s, i))
+		goto skip;
 	if (on(s, QN_PII_IPV4))
 		for (int k = 0; k + 4 <= c.n; k++)
 			if (k == 0 || c.g[k].sep == ' ')
@@ -1045,6 +1137,7 @@ static size_t det_numeric(struct scan *s, size_t i)
 		clu_card(s, &c);
 	if (on(s, QN_PII_PHONE))
 		clu_phone(s, &c);
+skip:;
 	size_t e = c.end;
 	while (e < s->len && (s->p->cls[s->t[e]] & C_WORD))
 		e++;
@@ -1170,6 +1263,21 @@ static size_t det_iban(struct scan *s, size_t i)
 
 /* ---- JWT, tokens, private keys ---- */
 
+/* Shannon entropy of v in bits per byte. */
+static double entropy(const unsigned char *v, size_t n)
+{
+	unsigned cnt[256] = {0};
+	double h = 0;
+	for (size_t i = 0; i < n; i++)
+		cnt[v[i]]++;
+	for (int c = 0; c < 256; c++)
+		if (cnt[c]) {
+			double p = (double)cnt[c] / (double)n;
+			h -= p * log2(p);
+		}
+	return h;
+}
+
 static int b64url_val(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -1284,6 +1392,42 @@ static size_t token(struct scan *s, int rx, enum qn_pii_type type, size_t at, si
 	return end;
 }
 
+/*
+ * A token whose shape alone is weak (a short prefix and a body of letters):
+ * the body, from skip bytes into the match (and past the first ':' when
+ * colon is set), must hold both upper and lower case and reach min bits per
+ * character, as random characters do and identifiers of the same length do
+ * not.
+ */
+static size_t token_random(struct scan *s, int rx, enum qn_pii_type type, size_t at, size_t win,
+			   size_t skip, int colon, double min)
+{
+	size_t end, b;
+	int up = 0, lo = 0;
+
+	if (!on(s, type) || !rx_at(s, rx, at, win, &end))
+		return 0;
+	b = at + skip;
+	if (colon) {
+		const unsigned char *q = memchr(s->t + at, ':', end - at);
+		b = q ? (size_t)(q - s->t) + 1 : end;
+	}
+	for (size_t k = b; k < end; k++) {
+		up |= is_upper(s->t[k]);
+		lo |= s->t[k] >= 'a' && s->t[k] <= 'z';
+	}
+	if (!up || !lo || b >= end || entropy(s->t + b, end - b) < min)
+		return 0;
+	add(s, type, at, end, 0.9);
+	return end;
+}
+
+/* "prefix" of n bytes before i, then "next" at i: a token start. */
+static int prefixed(const struct scan *s, size_t i, const char *pre, size_t n, const char *next)
+{
+	return prefix_before(s, i, pre, n) && (!next || has(s, i, next));
+}
+
 /* Upper-case letter at a word start: AWS key ids, Google keys, IBANs. */
 static size_t det_upper(struct scan *s, size_t i)
 {
@@ -1291,6 +1435,10 @@ static size_t det_upper(struct scan *s, size_t i)
 		return token(s, RX_AWS, QN_PII_AWS_ACCESS_KEY, i, 64);
 	if (has(s, i, "AIza"))
 		return token(s, RX_GOOGLE, QN_PII_GOOGLE_API_KEY, i, 64);
+	if (has(s, i, "SG."))
+		return token(s, RX_SENDGRID, QN_PII_SENDGRID_KEY, i, 80);
+	if (has(s, i, "PMAK-"))
+		return token(s, RX_POSTMAN, QN_PII_POSTMAN_KEY, i, 80);
 	return on(s, QN_PII_IBAN) ? det_iban(s, i) : 0;
 }
 
@@ -1309,6 +1457,23 @@ static size_t det_underscore(struct scan *s, size_t i)
 	if (i >= 2 && t[i - 1] == 'k' && (t[i - 2] == 's' || t[i - 2] == 'r') &&
 	    word_start(s, i - 2) && (has(s, i, "_live_") || has(s, i, "_test_")))
 		return token(s, RX_STRIPE, QN_PII_STRIPE_KEY, i - 2, 300);
+	if (prefixed(s, i, "npm", 3, NULL))
+		return token(s, RX_NPM, QN_PII_NPM_TOKEN, i - 3, 64);
+	/* Hugging Face: 34 letters, so a long identifier could take the shape. */
+	if (prefixed(s, i, "hf", 2, NULL))
+		return token_random(s, RX_HF, QN_PII_HUGGINGFACE_TOKEN, i - 2, 64, 3, 0, 4.0);
+	/* Shopify: admin API access, custom app, private app, shared secret. */
+	if (i >= 5 && t[i - 5] == 's' && t[i - 4] == 'h' && t[i - 3] == 'p' &&
+	    (prefixed(s, i, "shpat", 5, NULL) || prefixed(s, i, "shpca", 5, NULL) ||
+	     prefixed(s, i, "shppa", 5, NULL) || prefixed(s, i, "shpss", 5, NULL)))
+		return token(s, RX_SHOPIFY, QN_PII_SHOPIFY_TOKEN, i - 5, 64);
+	/* DigitalOcean: personal, OAuth, refresh. */
+	if (i >= 3 && t[i - 3] == 'd' && t[i - 2] == 'o' && t[i - 1] && strchr("por", t[i - 1]) &&
+	    word_start(s, i - 3) && has(s, i, "_v1_"))
+		return token(s, RX_DO, QN_PII_DIGITALOCEAN_TOKEN, i - 3, 96);
+	/* Docker Hub: personal and organisation access tokens. */
+	if (prefixed(s, i, "dckr", 4, "_pat_") || prefixed(s, i, "dckr", 4, "_oat_"))
+		return token(s, RX_DOCKER, QN_PII_DOCKER_TOKEN, i - 4, 64);
 	return 0;
 }
 
@@ -1329,12 +1494,47 @@ static size_t det_dash(struct scan *s, size_t i)
 		return token(s, RX_SLACK, QN_PII_SLACK_TOKEN, i - 4, 300);
 	if (has(s, i, "-----BEGIN ") && on(s, QN_PII_PRIVATE_KEY))
 		return det_private_key(s, i);
+	/* OpenAI (sk-, sk-proj-, ...; the body holds "T3BlbkFJ", base64 of
+	 * "openai") and Anthropic (sk-ant-api03-). */
+	if (prefixed(s, i, "sk", 2, NULL)) {
+		if (has(s, i, "-ant-"))
+			return token(s, RX_ANTHROPIC, QN_PII_ANTHROPIC_KEY, i - 2, 160);
+		return token(s, RX_OPENAI, QN_PII_OPENAI_KEY, i - 2, 192);
+	}
+	/* PyPI: a macaroon whose first bytes encode its location, pypi.org. */
+	if (prefixed(s, i, "pypi", 4, "-AgEIcHlwaS5vcmc"))
+		return token(s, RX_PYPI, QN_PII_PYPI_TOKEN, i - 4, 1100);
 	return 0;
 }
 
 static int b64url_ch(unsigned char c)
 {
 	return b64url_val(c) >= 0;
+}
+
+/* '=' after AccountKey (an Azure storage connection string): the key, 88
+ * base64 characters. */
+static size_t det_azure(struct scan *s, size_t i)
+{
+	if (!on(s, QN_PII_AZURE_STORAGE_KEY) || !prefixed(s, i, "AccountKey", 10, NULL))
+		return 0;
+	return token(s, RX_AZURE, QN_PII_AZURE_STORAGE_KEY, i + 1, 96);
+}
+
+/* ':' after digits: a Telegram bot token (bot id, ':', 35 characters from 'A'),
+ * alone or in an API URL (".../bot123456:AA.../sendMessage"). */
+static size_t det_telegram(struct scan *s, size_t i)
+{
+	const unsigned char *t = s->t;
+	size_t b = i;
+
+	if (!on(s, QN_PII_TELEGRAM_TOKEN) || i + 36 > s->len || t[i + 1] != 'A')
+		return 0;
+	while (b > 0 && i - b < 17 && is_dig(t[b - 1]))
+		b--;
+	if (i - b < 5 || i - b > 16 || !(word_start(s, b) || prefixed(s, b, "bot", 3, NULL)))
+		return 0;
+	return token_random(s, RX_TELEGRAM, QN_PII_TELEGRAM_TOKEN, b, 64, 0, 1, 4.0);
 }
 
 /* '.': the end of a JWT header (a word starting "eyJ") or hooks.slack.com. */
@@ -1350,6 +1550,9 @@ static size_t det_dot(struct scan *s, size_t i)
 		    word_start(s, w))
 			return det_jwt(s, w);
 	}
+	/* HashiCorp Vault service and batch tokens. */
+	if (prefixed(s, i, "hvs", 3, NULL) || prefixed(s, i, "hvb", 3, NULL))
+		return token(s, RX_VAULT, QN_PII_VAULT_TOKEN, i - 3, 310);
 	if (on(s, QN_PII_SLACK_TOKEN) && i >= 5 && !memcmp(t + i - 5, "hooks", 5) &&
 	    has(s, i, ".slack.com/")) {
 		w = i - 5;
@@ -1364,20 +1567,6 @@ static size_t det_dot(struct scan *s, size_t i)
 }
 
 /* ---- key = value secrets ---- */
-
-static double entropy(const unsigned char *v, size_t n)
-{
-	unsigned cnt[256] = {0};
-	double h = 0;
-	for (size_t i = 0; i < n; i++)
-		cnt[v[i]]++;
-	for (int c = 0; c < 256; c++)
-		if (cnt[c]) {
-			double p = (double)cnt[c] / (double)n;
-			h -= p * log2(p);
-		}
-	return h;
-}
 
 /* Bytes of a key name; UTF-8 sequences too (contrase\xc3\xb1a). */
 static int key_ch(unsigned char c)
@@ -1470,12 +1659,29 @@ static int placeholder(const unsigned char *v, size_t n)
 }
 
 /*
+ * detect-secrets' entropy floors (HexHighEntropyString, Base64HighEntropyString),
+ * in bits per character. A string of n characters has at most log2(n) bits per
+ * character, so base64 values shorter than 2^4.5 = 23 characters could never
+ * reach 4.5: up to 50 characters the floor is 0.8 log2(n) (3.2 at 16, 4.0 at
+ * 32), about what n random characters reach, and the key name is the other
+ * half of the evidence.
+ */
+#define HEX_FLOOR 3.0
+#define B64_FLOOR 4.5
+
+static double b64_floor(size_t n)
+{
+	double want = 0.8 * log2((double)n);
+	return want < B64_FLOOR ? want : B64_FLOOR;
+}
+
+/*
  * Judges the value t[v, ve) of a key of kind: an AWS secret key (40 base64
  * characters under an AWS secret name, or under any secret name in an AWS
- * context) or a generic secret: 16 or more characters that are hex with some
- * entropy, or mix two of lower case, upper case and digits with an entropy
- * near that of random characters of that length (strict: all three). kb is
- * where the key starts.
+ * context) or a generic secret: 16 or more characters that are hex with at
+ * least HEX_FLOOR bits per character, or mix two of lower case, upper case and
+ * digits (strict: all three) with at least b64_floor(n). kb is where the key
+ * starts.
  */
 static void judge(struct scan *s, int kind, size_t kb, size_t v, size_t ve, int strict)
 {
@@ -1502,14 +1708,11 @@ static void judge(struct scan *s, int kind, size_t kb, size_t v, size_t ve, int 
 		return;
 	double h = entropy(t + v, n);
 	if (hex && !strict) {
-		if (h >= 3.0)
+		if (h >= HEX_FLOOR)
 			add(s, QN_PII_GENERIC_SECRET, v, ve, 0.7);
 		return;
 	}
-	double want = 0.8 * log2((double)n);
-	if (want > 4.3)
-		want = 4.3;
-	if (lo + up + dg >= (strict ? 3 : 2) && h >= want)
+	if (lo + up + dg >= (strict ? 3 : 2) && h >= b64_floor(n))
 		add(s, QN_PII_GENERIC_SECRET, v, ve, 0.7);
 }
 
@@ -1896,10 +2099,13 @@ int qn_pii_scan(const struct qn_pii *p, const char *text, size_t len, struct qn_
 				det_ipv6(&s, i);
 			if (want_assign)
 				det_assign(&s, i);
+			if (i > 0 && is_dig(t[i - 1]))
+				end = det_telegram(&s, i);
 			break;
 		case '=':
 			if (want_assign)
 				det_assign(&s, i);
+			end = det_azure(&s, i);
 			break;
 		case '+':
 		case '(':

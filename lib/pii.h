@@ -69,6 +69,28 @@
  * below); the anchored patterns and validators run only there, each over a
  * bounded window, so ordinary prose goes by at a few hundred MB/s on one core.
  *
+ * Tokens with a published format (docs/detectors.md lists each rule): a fixed
+ * prefix found at its trigger byte, then an anchored pattern of the body's
+ * length and charset, never glued to more token characters, score 0.95:
+ * AKIA/ASIA key ids, AIza Google keys, gh?_ and github_pat_, gl*- GitLab,
+ * xox?- and Slack webhooks, sk_/rk_ Stripe, JWTs (the header must decode to
+ * JSON with "alg"), PEM private key blocks (0.99; 0.8 without an END line),
+ * OPENAI_API_KEY (sk-[proj-|svcacct-|admin-]...T3BlbkFJ...), ANTHROPIC_API_KEY
+ * (sk-ant-api03- + 93 + "AA"), NPM_TOKEN (npm_ + 36), PYPI_TOKEN
+ * (pypi-AgEIcHlwaS5vcmc + 50 or more), SENDGRID_API_KEY (SG. 22 . 43),
+ * AZURE_STORAGE_KEY (the 88 base64 characters after AccountKey= in a
+ * connection string), SHOPIFY_TOKEN (shpat_/shpca_/shppa_/shpss_ + 32 hex),
+ * DIGITALOCEAN_TOKEN (dop_/doo_/dor_v1_ + 64 hex), VAULT_TOKEN (hvs. + 90 to
+ * 120, hvb. + 138 to 300), POSTMAN_API_KEY (PMAK- 24 hex - 34 hex),
+ * DOCKER_HUB_TOKEN (dckr_pat_/dckr_oat_ + 27). Where the shape alone is weak
+ * the body must also look random, score 0.9: HUGGINGFACE_TOKEN (hf_ + 34
+ * letters) and TELEGRAM_BOT_TOKEN (a 5 to 16 digit bot id, ':', 'A' + 34,
+ * also inside api.telegram.org/bot<token>/) need both cases and at least 4
+ * bits per character in the body.
+ *
+ * Digit groups that continue an IBAN whose check digits are wrong ("GB59 YPRH
+ * 0534 9655 9724 96") are an account number, never a phone, card or SSN.
+ *
  * Secrets: AWS_SECRET_KEY is 40 base64 characters under an AWS secret name
  * (aws_secret_access_key) or under any secret name (secret_key,
  * SecretAccessKey) with "aws" or an AKIA/ASIA key id in the 256 bytes before.
@@ -79,6 +101,12 @@
  * and PHP define('NAME', '...')) that is 16 or more characters: hex with some
  * entropy, or mixing two of lower case, upper case and digits (all three in
  * prose) with an entropy near that of random characters of its length.
+ * The entropy floors are detect-secrets' (Shannon entropy in bits per
+ * character): 3.0 for hex values (HexHighEntropyString) and 4.5 for the
+ * base64 charset (Base64HighEntropyString). A value of n characters cannot
+ * exceed log2(n) bits, so base64 values of under 50 characters need
+ * 0.8 log2(n) instead (3.2 at 16, 4.0 at 32), about what random characters
+ * of that length reach; the secret name is the rest of the evidence.
  * Placeholders (YOUR_..., xxxx, ****, ${...}, {{...}}, <...>, changeme,
  * redacted, example) never count.
  *
@@ -118,8 +146,22 @@ enum qn_pii_type {
 	QN_PII_STRIPE_KEY,
 	QN_PII_GOOGLE_API_KEY,
 	QN_PII_JWT,
-	QN_PII_GENERIC_SECRET, /* high-entropy value assigned to password/secret/token/... */
-	QN_PII_NTYPES
+	QN_PII_GENERIC_SECRET,	   /* high-entropy value assigned to password/secret/token/... */
+	QN_PII_OPENAI_KEY,	   /* sk-[proj-]...T3BlbkFJ... */
+	QN_PII_ANTHROPIC_KEY,	   /* sk-ant-api03-... */
+	QN_PII_HUGGINGFACE_TOKEN,  /* hf_ + 34 letters */
+	QN_PII_NPM_TOKEN,	   /* npm_ + 36 */
+	QN_PII_PYPI_TOKEN,	   /* pypi-AgEIcHlwaS5vcmc... */
+	QN_PII_SENDGRID_KEY,	   /* SG.22.43 */
+	QN_PII_AZURE_STORAGE_KEY,  /* AccountKey=<88 base64> */
+	QN_PII_SHOPIFY_TOKEN,	   /* shp{at,ca,pa,ss}_ + 32 hex */
+	QN_PII_DIGITALOCEAN_TOKEN, /* do{p,o,r}_v1_ + 64 hex */
+	QN_PII_VAULT_TOKEN,	   /* hvs. / hvb. */
+	QN_PII_POSTMAN_KEY,	   /* PMAK-24hex-34hex */
+	QN_PII_DOCKER_TOKEN,	   /* dckr_pat_ / dckr_oat_ + 27 */
+	QN_PII_TELEGRAM_TOKEN,	   /* bot id:A + 34 */
+	QN_PII_NTYPES		   /* at most 31: opts.types is a 32-bit mask */
+
 };
 
 #define QN_PII_ALL ((1u << QN_PII_NTYPES) - 1)
@@ -132,7 +174,7 @@ enum qn_pii_type {
 const char *qn_pii_type_name(enum qn_pii_type t);
 /* The type with that name (case-insensitive), or -1. */
 int qn_pii_type_parse(const char *name);
-/* 1 for the secret kinds (AWS_ACCESS_KEY .. GENERIC_SECRET), 0 for personal data. */
+/* 1 for the secret kinds (AWS_ACCESS_KEY and every type after it), 0 for personal data. */
 int qn_pii_type_is_secret(enum qn_pii_type t);
 
 struct qn_pii_opts {

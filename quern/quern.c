@@ -20,7 +20,7 @@ static const struct {
 	{"clean", "normalize, deduplicate, filter and redact documents", 1},
 	{"tokenize", "byte-level BPE tokenizers and token shards", 1},
 	{"train", "GPT-2 models on CPU: pre-training and fine-tuning", 1},
-	{"audit", "PII, secret and policy scans, evaluations, reports", 0},
+	{"audit", "PII, secret and policy scans, evaluations, reports", 1},
 	{"run", "pipelines with content-hash caching, cron-safe", 0},
 };
 

@@ -772,6 +772,33 @@ static int writer_join(struct enc_run *r)
 	return r->wfailed ? -1 : 0;
 }
 
+/* Records dir/manifest.json and each shard file it names as outputs of man. */
+static int manifest_shards(struct qn_manifest *man, const char *dir)
+{
+	struct qn_err e;
+	char path[4200], sha[65];
+	uint64_t size;
+	struct qn_shard_dir *d = qn_shard_dir_open(dir, &e);
+	if (!d) {
+		qn_error("%s", e.msg);
+		return -1;
+	}
+	int rc = 0;
+	for (int s = 0; s < QN_SHARD_NSPLITS && !rc; s++)
+		for (size_t i = 0; i < qn_shard_dir_nfiles(d, s) && !rc; i++) {
+			const char *f = qn_shard_dir_path(d, s, i);
+			rc = qn_sha256_file(f, sha, &size, &e) ||
+			     qn_manifest_output(man, f, size, sha);
+		}
+	snprintf(path, sizeof path, "%s/%s", dir, QN_SHARD_MANIFEST);
+	if (!rc)
+		rc = qn_sha256_file(path, sha, &size, &e) || qn_manifest_output(man, path, size, sha);
+	qn_shard_dir_close(d);
+	if (rc)
+		qn_error("%s", e.msg[0] ? e.msg : "out of memory");
+	return rc ? -1 : 0;
+}
+
 static int cmd_encode(int argc, char **argv, int argi)
 {
 	struct enc_run r = {0};
@@ -855,6 +882,9 @@ static int cmd_encode(int argc, char **argv, int argi)
 	qn_manifest_count(rs.man, "text_bytes", (int64_t)rs.bytes);
 	qn_manifest_count(rs.man, "bad_lines", (int64_t)rs.bad_lines);
 	qn_manifest_set(rs.man, "tokenizer", json_string(qn_bpe_fingerprint(tok)));
+	/* Outputs for lineage: the shard directory's manifest and every shard file. */
+	if (manifest_shards(rs.man, opt.output) < 0)
+		goto out;
 	char mp[4096];
 	snprintf(mp, sizeof mp, "%s/run.manifest.json", opt.output);
 	if (qn_manifest_write(rs.man, mp, &e) < 0) {

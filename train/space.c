@@ -8,11 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-#include "buf.h"
 #include "err.h"
 #include "hash.h"
+#include "ytree.h"
 
 /* ---- the tunable options ------------------------------------------------------ */
 
@@ -74,39 +73,9 @@ int qn_space_number(const char *text, double *out)
 	return 1;
 }
 
-/* ---- a YAML tree ---------------------------------------------------------------- */
+/* ---- from the tree to the space -------------------------------------------------- */
 
-enum { N_NULL, N_SCALAR, N_LIST, N_MAP };
-
-struct node {
-	int type;
-	char *s;     /* N_SCALAR: the text */
-	size_t slen; /* its length (a NUL inside makes it differ from strlen) */
-	int quoted;  /* N_SCALAR: quoted or a block scalar */
-	char *key;   /* a map's entries */
-	struct node *v;
-	size_t n, cap;
-	unsigned line, col;   /* where the value starts */
-	unsigned kline, kcol; /* a map entry's key */
-};
-
-static void node_release(struct node *v)
-{
-	for (size_t i = 0; i < v->n; i++) {
-		free(v->v[i].key);
-		node_release(&v->v[i]);
-	}
-	free(v->v);
-	free(v->s);
-	memset(v, 0, sizeof *v);
-}
-
-struct rd {
-	yaml_parser_t p;
-	const char *file, *text;
-	size_t len, nodes;
-	struct qn_err *e;
-};
+static const char *kind_names[] = {"uniform", "log_uniform", "int", "log_int", "choice"};
 
 static int at(struct qn_err *e, const char *file, unsigned line, unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -122,198 +91,20 @@ static int at(struct qn_err *e, const char *file, unsigned line, unsigned col, c
 	return qn_errf(e, "%s:%u:%u: %s", file, line, col, m);
 }
 
-static int yaml_error(struct rd *r)
-{
-	yaml_parser_t *p = &r->p;
-	size_t line = p->problem_mark.line + 1, col = p->problem_mark.column + 1;
-	if (p->error == YAML_MEMORY_ERROR)
-		return qn_errf(r->e, "%s: out of memory", r->file);
-	if (p->error == YAML_READER_ERROR) {
-		/* The reader reports a byte offset: count lines up to it. */
-		size_t off = p->problem_offset < r->len ? p->problem_offset : r->len;
-		line = col = 1;
-		for (size_t i = 0; i < off; i++, col++)
-			if (r->text[i] == '\n')
-				line++, col = 0;
-	}
-	return qn_errf(r->e, "%s:%zu:%zu: %s%s%s%s", r->file, line, col,
-		       p->problem ? p->problem : "syntax error", p->context ? " (" : "",
-		       p->context ? p->context : "", p->context ? ")" : "");
-}
-
-static int next_event(struct rd *r, yaml_event_t *ev)
-{
-	return yaml_parser_parse(&r->p, ev) ? 0 : yaml_error(r);
-}
-
-static int mark_err(struct rd *r, const yaml_mark_t *m, const char *msg)
-{
-	return at(r->e, r->file, (unsigned)m->line + 1, (unsigned)m->column + 1, "%s", msg);
-}
-
-static struct node *push(struct node *v)
-{
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 4;
-		struct node *nv = realloc(v->v, cap * sizeof *nv);
-		if (!nv)
-			return NULL;
-		v->v = nv;
-		v->cap = cap;
-	}
-	struct node *c = &v->v[v->n++];
-	memset(c, 0, sizeof *c);
-	return c;
-}
-
-static int read_node(struct rd *r, const yaml_event_t *ev, struct node *v, int depth);
-
-static int read_children(struct rd *r, struct node *v, int depth, yaml_event_type_t end)
-{
-	for (;;) {
-		yaml_event_t ev;
-		if (next_event(r, &ev))
-			return -1;
-		if (ev.type == end) {
-			yaml_event_delete(&ev);
-			return 0;
-		}
-		struct node *c = push(v);
-		if (!c) {
-			yaml_event_delete(&ev);
-			return qn_errf(r->e, "%s: out of memory", r->file);
-		}
-		if (v->type == N_MAP) {
-			int rc = 0;
-			if (ev.type != YAML_SCALAR_EVENT)
-				rc = mark_err(r, &ev.start_mark,
-					      ev.type == YAML_ALIAS_EVENT
-						  ? "aliases are not supported"
-						  : "a key must be a plain name");
-			const char *k = rc ? "" : (const char *)ev.data.scalar.value;
-			for (size_t i = 0; !rc && i + 1 < v->n; i++)
-				if (!strcmp(v->v[i].key, k)) {
-					char msg[200];
-					snprintf(msg, sizeof msg, "duplicate key '%.100s'", k);
-					rc = mark_err(r, &ev.start_mark, msg);
-				}
-			if (!rc && strlen(k) != ev.data.scalar.length)
-				rc = mark_err(r, &ev.start_mark, "a NUL in a key");
-			c->kline = (unsigned)ev.start_mark.line + 1;
-			c->kcol = (unsigned)ev.start_mark.column + 1;
-			if (!rc && !(c->key = strdup(k)))
-				rc = qn_errf(r->e, "%s: out of memory", r->file);
-			yaml_event_delete(&ev);
-			if (rc) {
-				v->n--;
-				return -1;
-			}
-			if (next_event(r, &ev))
-				return -1;
-		}
-		int rc = read_node(r, &ev, c, depth + 1);
-		yaml_event_delete(&ev);
-		if (rc)
-			return -1;
-	}
-}
-
-static int read_node(struct rd *r, const yaml_event_t *ev, struct node *v, int depth)
-{
-	v->line = (unsigned)ev->start_mark.line + 1;
-	v->col = (unsigned)ev->start_mark.column + 1;
-	if (++r->nodes > QN_SPACE_MAX_NODES)
-		return mark_err(r, &ev->start_mark, "too many values");
-	switch (ev->type) {
-	case YAML_ALIAS_EVENT:
-		return mark_err(r, &ev->start_mark, "aliases are not supported");
-	case YAML_SCALAR_EVENT: {
-		const char *s = (const char *)ev->data.scalar.value;
-		size_t n = ev->data.scalar.length;
-		v->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-		if (!v->quoted && (n == 0 || (n == 1 && s[0] == '~') ||
-				   (n == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4) ||
-					       !memcmp(s, "NULL", 4))))) {
-			v->type = N_NULL;
-			return 0;
-		}
-		v->type = N_SCALAR;
-		if (!(v->s = malloc(n + 1)))
-			return qn_errf(r->e, "%s: out of memory", r->file);
-		memcpy(v->s, s, n);
-		v->s[n] = 0;
-		v->slen = n;
-		return 0;
-	}
-	case YAML_SEQUENCE_START_EVENT:
-	case YAML_MAPPING_START_EVENT:
-		if (depth >= QN_SPACE_MAX_DEPTH)
-			return mark_err(r, &ev->start_mark, "nested too deep");
-		v->type = ev->type == YAML_SEQUENCE_START_EVENT ? N_LIST : N_MAP;
-		return read_children(r, v, depth,
-				     v->type == N_LIST ? YAML_SEQUENCE_END_EVENT
-						       : YAML_MAPPING_END_EVENT);
-	default:
-		return mark_err(r, &ev->start_mark, "unexpected YAML");
-	}
-}
-
-/* One document into *root (N_NULL when the stream is empty). */
-static int read_stream(struct rd *r, struct node *root)
-{
-	int docs = 0;
-	root->line = root->col = 1;
-	for (;;) {
-		yaml_event_t ev;
-		if (next_event(r, &ev))
-			return -1;
-		yaml_event_type_t t = ev.type;
-		int rc = 0;
-		if (t == YAML_DOCUMENT_START_EVENT && docs++)
-			rc = mark_err(r, &ev.start_mark, "only one YAML document is allowed");
-		else if (t != YAML_STREAM_START_EVENT && t != YAML_DOCUMENT_START_EVENT &&
-			 t != YAML_DOCUMENT_END_EVENT && t != YAML_STREAM_END_EVENT)
-			rc = read_node(r, &ev, root, 0);
-		yaml_event_delete(&ev);
-		if (rc)
-			return -1;
-		if (t == YAML_STREAM_END_EVENT)
-			return 0;
-	}
-}
-
-/* ---- from the tree to the space -------------------------------------------------- */
-
-static const char *kind_names[] = {"uniform", "log_uniform", "int", "log_int", "choice"};
-
-static const char *type_name(const struct node *v)
-{
-	switch (v->type) {
-	case N_NULL:
-		return "nothing";
-	case N_LIST:
-		return "a list";
-	case N_MAP:
-		return "a map";
-	default:
-		return "a value";
-	}
-}
-
 /* A scalar's text, or an error at v naming what. */
-static int scalar(const struct qn_space *s, const struct node *v, const char *what,
+static int scalar(const struct qn_space *s, const struct qn_yval *v, const char *what,
 		  struct qn_err *e)
 {
-	if (v->type != N_SCALAR)
+	if (v->type != QN_YSCALAR)
 		return at(e, s->file, v->line, v->col, "%s: expected a value, not %s", what,
-			  type_name(v));
+			  qn_yval_type_name(v));
 	if (strlen(v->s) != v->slen)
 		return at(e, s->file, v->line, v->col, "%s: a NUL in the value", what);
 	return 0;
 }
 
 /* A whole number in [min, max] written in digits. */
-static int whole_setting(const struct qn_space *s, const struct node *v, const char *what,
+static int whole_setting(const struct qn_space *s, const struct qn_yval *v, const char *what,
 			 long long min, long long max, struct qn_space_setting *out,
 			 struct qn_err *e)
 {
@@ -343,7 +134,7 @@ static int whole_setting(const struct qn_space *s, const struct node *v, const c
 
 /* Checks one value of p (text t at v) against its option; 0 or -1. */
 static int check_value(const struct qn_space *s, const struct qn_space_param *p,
-		       const struct node *v, const char *t, struct qn_err *e)
+		       const struct qn_yval *v, const char *t, struct qn_err *e)
 {
 	const struct qn_space_option *o = p->opt;
 	double x;
@@ -385,20 +176,20 @@ static int add_choice(struct qn_space_param *p, const char *t)
 	return 0;
 }
 
-static int read_choice(struct qn_space *s, struct qn_space_param *p, const struct node *v,
+static int read_choice(struct qn_space *s, struct qn_space_param *p, const struct qn_yval *v,
 		       struct qn_err *e)
 {
 	const char *name = p->opt->name;
-	if (v->type != N_LIST)
+	if (v->type != QN_YLIST)
 		return at(e, s->file, v->line, v->col, "'%s': choice takes a list, not %s", name,
-			  type_name(v));
+			  qn_yval_type_name(v));
 	if (!v->n)
 		return at(e, s->file, v->line, v->col, "'%s': an empty choice", name);
 	if (v->n > QN_SPACE_MAX_CHOICES)
 		return at(e, s->file, v->line, v->col, "'%s': more than %d choices", name,
 			  QN_SPACE_MAX_CHOICES);
 	for (size_t i = 0; i < v->n; i++) {
-		const struct node *c = &v->v[i];
+		const struct qn_yval *c = &v->v[i];
 		if (scalar(s, c, name, e) || check_value(s, p, c, c->s, e))
 			return -1;
 		if (add_choice(p, c->s))
@@ -407,7 +198,7 @@ static int read_choice(struct qn_space *s, struct qn_space_param *p, const struc
 	return 0;
 }
 
-static int read_range(struct qn_space *s, struct qn_space_param *p, const struct node *v,
+static int read_range(struct qn_space *s, struct qn_space_param *p, const struct qn_yval *v,
 		      struct qn_err *e)
 {
 	const struct qn_space_option *o = p->opt;
@@ -419,11 +210,11 @@ static int read_range(struct qn_space *s, struct qn_space_param *p, const struct
 	if (o->type == QN_SPACE_WHOLE && !whole)
 		return at(e, s->file, v->line, v->col,
 			  "'%s' is a whole number: use int or log_int, not %s", o->name, kind);
-	if (v->type != N_LIST || v->n != 2)
+	if (v->type != QN_YLIST || v->n != 2)
 		return at(e, s->file, v->line, v->col, "'%s': %s takes [low, high]", o->name, kind);
 	double x[2];
 	for (int i = 0; i < 2; i++) {
-		const struct node *c = &v->v[i];
+		const struct qn_yval *c = &v->v[i];
 		if (scalar(s, c, o->name, e) || check_value(s, p, c, c->s, e))
 			return -1;
 		qn_space_number(c->s, &x[i]);
@@ -445,7 +236,7 @@ static int read_range(struct qn_space *s, struct qn_space_param *p, const struct
 	return 0;
 }
 
-static int read_param(struct qn_space *s, const struct node *v, struct qn_err *e)
+static int read_param(struct qn_space *s, const struct qn_yval *v, struct qn_err *e)
 {
 	const char *name = v->key;
 	while (*name == '-')
@@ -471,19 +262,19 @@ static int read_param(struct qn_space *s, const struct node *v, struct qn_err *e
 	p->opt = o;
 	p->line = v->kline;
 	p->col = v->kcol;
-	if (v->type == N_SCALAR) { /* a fixed value */
+	if (v->type == QN_YSCALAR) { /* a fixed value */
 		p->kind = QN_SPACE_CHOICE;
 		if (scalar(s, v, name, e) || check_value(s, p, v, v->s, e))
 			return -1;
 		return add_choice(p, v->s) ? qn_errf(e, "%s: out of memory", s->file) : 0;
 	}
-	if (v->type != N_MAP || v->n != 1)
+	if (v->type != QN_YMAP || v->n != 1)
 		return at(e, s->file, v->line, v->col,
 			  "'%s': expected a value or one of {uniform: [low, high]}, "
 			  "{log_uniform: [low, high]}, {int: [low, high]}, {log_int: [low, high]}, "
 			  "{choice: [a, b, ...]}",
 			  name);
-	const struct node *d = &v->v[0];
+	const struct qn_yval *d = &v->v[0];
 	size_t k = 0;
 	while (k < 5 && strcmp(d->key, kind_names[k]))
 		k++;
@@ -496,15 +287,15 @@ static int read_param(struct qn_space *s, const struct node *v, struct qn_err *e
 	return p->kind == QN_SPACE_CHOICE ? read_choice(s, p, d, e) : read_range(s, p, d, e);
 }
 
-static int read_space(struct qn_space *s, const struct node *root, struct qn_err *e)
+static int read_space(struct qn_space *s, const struct qn_yval *root, struct qn_err *e)
 {
-	if (root->type != N_MAP)
+	if (root->type != QN_YMAP)
 		return at(e, s->file, root->line, root->col,
 			  "expected a map with params (and seed, trials, ...), not %s",
-			  type_name(root));
-	const struct node *params = NULL;
+			  qn_yval_type_name(root));
+	const struct qn_yval *params = NULL;
 	for (size_t i = 0; i < root->n; i++) {
-		const struct node *v = &root->v[i];
+		const struct qn_yval *v = &root->v[i];
 		const char *k = v->key;
 		int rc = 0;
 		if (!strcmp(k, "seed"))
@@ -555,7 +346,7 @@ static int read_space(struct qn_space *s, const struct node *root, struct qn_err
 			return -1;
 	}
 	for (size_t i = 0; i < root->n; i++) {
-		const struct node *v = &root->v[i];
+		const struct qn_yval *v = &root->v[i];
 		if (strcmp(v->key, "mode"))
 			continue;
 		if (scalar(s, v, "mode", e))
@@ -567,10 +358,10 @@ static int read_space(struct qn_space *s, const struct node *root, struct qn_err
 	}
 	if (!params)
 		return at(e, s->file, root->line, root->col, "no params: nothing to search");
-	if (params->type != N_MAP || !params->n)
+	if (params->type != QN_YMAP || !params->n)
 		return at(e, s->file, params->line, params->col,
 			  "'params' must map fit options to their values, not %s",
-			  params->type == N_MAP ? "an empty map" : type_name(params));
+			  params->type == QN_YMAP ? "an empty map" : qn_yval_type_name(params));
 	if (params->n > QN_SPACE_MAX_PARAMS)
 		return at(e, s->file, params->line, params->col, "more than %d params",
 			  QN_SPACE_MAX_PARAMS);
@@ -585,47 +376,32 @@ static int read_space(struct qn_space *s, const struct node *root, struct qn_err
 int qn_space_parse(const char *text, size_t len, const char *file, struct qn_space *s,
 		   struct qn_err *e)
 {
-	struct rd r = {.file = file ? file : "-", .text = text, .len = len, .e = e};
-	struct node root = {0};
+	static const struct qn_yaml_limits lim = {
+	    .max_bytes = QN_SPACE_MAX_BYTES,
+	    .max_nodes = QN_SPACE_MAX_NODES,
+	    .max_depth = QN_SPACE_MAX_DEPTH,
+	};
+	struct qn_yval root;
 	memset(s, 0, sizeof *s);
 	snprintf(s->metric, sizeof s->metric, "val_loss");
-	if (!(s->file = strdup(r.file)))
+	if (!(s->file = strdup(file ? file : "-")))
 		return qn_errf(e, "out of memory");
-	if (len > QN_SPACE_MAX_BYTES)
-		return qn_errf(e, "%s: larger than %u bytes", s->file, QN_SPACE_MAX_BYTES);
-	if (!yaml_parser_initialize(&r.p))
-		return qn_errf(e, "%s: out of memory", s->file);
-	yaml_parser_set_input_string(&r.p, (const unsigned char *)text, len);
-	int rc = read_stream(&r, &root);
-	yaml_parser_delete(&r.p);
-	if (!rc)
-		rc = read_space(s, &root, e);
-	node_release(&root);
+	if (qn_yaml_parse_limited(text, len, s->file, &lim, &root, e))
+		return -1;
+	int rc = read_space(s, &root, e);
+	qn_yval_release(&root);
 	return rc;
 }
 
 int qn_space_load(const char *path, struct qn_space *s, struct qn_err *e)
 {
+	char *text;
+	size_t len;
 	memset(s, 0, sizeof *s);
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		qn_errno(e, errno, "cannot open '%s'", path);
-		return -2;
-	}
-	struct qn_buf b;
-	char chunk[65536];
-	size_t k;
-	int rc = 0;
-	qn_buf_init(&b, QN_SPACE_MAX_BYTES);
-	while (!rc && (k = fread(chunk, 1, sizeof chunk, f)) > 0)
-		if (qn_buf_add(&b, chunk, k))
-			rc = qn_errf(e, "%s: larger than %u bytes", path, QN_SPACE_MAX_BYTES);
-	if (!rc && ferror(f))
-		rc = qn_errf(e, "cannot read '%s'", path) - 1;
-	fclose(f);
+	int rc = qn_yaml_read_file(path, QN_SPACE_MAX_BYTES, &text, &len, e);
 	if (!rc)
-		rc = qn_space_parse(b.data ? b.data : "", b.len, path, s, e);
-	qn_buf_release(&b);
+		rc = qn_space_parse(text, len, path, s, e);
+	free(text);
 	return rc;
 }
 

@@ -26,7 +26,9 @@ expect_rc "quern clean runs quern-clean" 0 "$QN_BIN/quern" clean --version
 grep_in "quern clean prints quern-clean's version" "$T/out" "^quern-clean "
 expect_rc "quern tokenize runs quern-tokenize" 0 "$QN_BIN/quern" tokenize --version
 grep_in "quern tokenize prints quern-tokenize's version" "$T/out" "^quern-tokenize "
-expect_rc "quern names unbuilt tools" 1 "$QN_BIN/quern" audit
+expect_rc "quern audit runs quern-audit" 0 "$QN_BIN/quern" audit --version
+grep_in "quern audit prints quern-audit's version" "$T/out" "^quern-audit "
+expect_rc "quern names unbuilt tools" 1 "$QN_BIN/quern" run
 grep_in "unbuilt tool message" "$T/err" "not built yet"
 
 # stdin via -, a missing file, a full disk.

@@ -3,7 +3,7 @@
  * config; when that succeeds, reads every parameter with every typed getter
  * (none may crash, each returns -1, 0 or 1), prints the config, parses the
  * printed text (which must succeed) and prints again: the two prints must be
- * equal. The raw tree reader (cn_yaml_parse) runs on the bytes too.
+ * equal. The raw tree reader (qn_yaml_parse) runs on the bytes too.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -14,7 +14,7 @@
 #include "config.h"
 #include "err.h"
 
-static void getters(const struct cn_val *p)
+static void getters(const struct qn_yval *p)
 {
 	static const char *const choices[] = {"first", "last", NULL};
 	static const char *const known[] = {"form", NULL};
@@ -22,32 +22,32 @@ static void getters(const struct cn_val *p)
 
 	for (size_t i = 0; i < p->n; i++) {
 		const char *k = p->v[i].key, *s, **l;
-		const struct cn_val *m;
+		const struct qn_yval *m;
 		long n;
 		double d;
 		int b;
 		size_t nl;
-		if (cn_get_int(p, k, LONG_MIN, LONG_MAX, &n, &e) < -1 ||
-		    cn_get_double(p, k, -1e300, 1e300, &d, &e) < -1 || cn_get_bool(p, k, &b, &e) < -1 ||
-		    cn_get_str(p, k, &s, &e) < -1 || cn_get_choice(p, k, choices, &b, &e) < -1)
+		if (qn_yget_int(p, k, LONG_MIN, LONG_MAX, &n, &e) < -1 ||
+		    qn_yget_double(p, k, -1e300, 1e300, &d, &e) < -1 || qn_yget_bool(p, k, &b, &e) < -1 ||
+		    qn_yget_str(p, k, &s, &e) < -1 || qn_yget_choice(p, k, choices, &b, &e) < -1)
 			abort();
-		if (cn_get_strlist(p, k, &l, &nl, &e) == 1)
+		if (qn_yget_strlist(p, k, &l, &nl, &e) == 1)
 			free(l);
-		if (cn_get_map(p, k, &m, &e) == 1)
+		if (qn_yget_map(p, k, &m, &e) == 1)
 			getters(m);
 	}
-	cn_check_keys(p, known, "x", &e);
+	qn_ycheck_keys(p, known, "x", &e);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cn_config c, c2;
-	struct cn_val root;
+	struct qn_yval root;
 	struct qn_err e;
 	struct qn_buf b1, b2;
 
-	if (cn_yaml_parse((const char *)data, size, "f", &root, &e) == 0)
-		cn_val_release(&root);
+	if (qn_yaml_parse((const char *)data, size, "f", &root, &e) == 0)
+		qn_yval_release(&root);
 	cn_config_init(&c, NULL);
 	cn_config_init(&c2, NULL);
 	qn_buf_init(&b1, 1 << 24);

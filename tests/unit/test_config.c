@@ -26,7 +26,7 @@ static void test_example(void)
 	const char *s = NULL;
 	const char **list = NULL;
 	size_t nl = 0;
-	const struct cn_val *m = NULL;
+	const struct qn_yval *m = NULL;
 
 	cn_config_init(&c, NULL);
 	const char *dir = getenv("QN_TOP");
@@ -42,25 +42,25 @@ static void test_example(void)
 	CHECK_STR("step 0", c.steps[0].name, "normalize");
 	CHECK_STR("step 5", c.steps[5].name, "rules");
 	CHECK(c.steps[3].line == 6 && c.steps[3].col == 5);
-	struct cn_val *nd = &cn_config_find(&c, "near_dedup")->params;
-	CHECK(cn_get_int(nd, "bands", 1, LONG_MAX, &n, &e) == 1 && n == 14);
-	CHECK(cn_get_double(nd, "threshold", 0, 1, &d, &e) == 1 && d == 0.8);
-	CHECK(cn_get_bool(nd, "verify", &b, &e) == 1 && b == 0);
+	struct qn_yval *nd = &cn_config_find(&c, "near_dedup")->params;
+	CHECK(qn_yget_int(nd, "bands", 1, LONG_MAX, &n, &e) == 1 && n == 14);
+	CHECK(qn_yget_double(nd, "threshold", 0, 1, &d, &e) == 1 && d == 0.8);
+	CHECK(qn_yget_bool(nd, "verify", &b, &e) == 1 && b == 0);
 	static const char *const keep[] = {"first", "last", NULL};
-	CHECK(cn_get_choice(nd, "keep", keep, &k, &e) == 1 && k == 0);
+	CHECK(qn_yget_choice(nd, "keep", keep, &k, &e) == 1 && k == 0);
 	n = 7;
-	CHECK(cn_get_int(nd, "missing", 1, 10, &n, &e) == 0 && n == 7);
+	CHECK(qn_yget_int(nd, "missing", 1, 10, &n, &e) == 0 && n == 7);
 	static const char *const known[] = {"bands", "rows", "ngram", "threshold", "verify", "keep", NULL};
-	CHECK(cn_check_keys(nd, known, "near_dedup", &e) == 0);
+	CHECK(qn_ycheck_keys(nd, known, "near_dedup", &e) == 0);
 	static const char *const fewer[] = {"bands", "rows", NULL};
-	CHECK(cn_check_keys(nd, fewer, "near_dedup", &e) == -1);
+	CHECK(qn_ycheck_keys(nd, fewer, "near_dedup", &e) == -1);
 	CHECK_NAMED("unknown key message", strstr(e.msg, "clean.yaml:6:38: unknown key 'ngram' in near_dedup"));
-	const struct cn_val *pii = &c.steps[4].params;
-	CHECK(cn_get_strlist(pii, "types", &list, &nl, &e) == 1 && nl == 2 && !strcmp(list[1], "PHONE"));
+	const struct qn_yval *pii = &c.steps[4].params;
+	CHECK(qn_yget_strlist(pii, "types", &list, &nl, &e) == 1 && nl == 2 && !strcmp(list[1], "PHONE"));
 	free(list);
-	CHECK(cn_get_str(pii, "mode", &s, &e) == 1 && !strcmp(s, "tag"));
-	CHECK(cn_get_map(&c.steps[2].params, "c4", &m, &e) == 1 &&
-	      cn_get_str(m, "bad_words", &s, &e) == 1 && !strcmp(s, "words.txt"));
+	CHECK(qn_yget_str(pii, "mode", &s, &e) == 1 && !strcmp(s, "tag"));
+	CHECK(qn_yget_map(&c.steps[2].params, "c4", &m, &e) == 1 &&
+	      qn_yget_str(m, "bad_words", &s, &e) == 1 && !strcmp(s, "words.txt"));
 	cn_config_release(&c);
 }
 
@@ -96,30 +96,30 @@ static void test_errors(void)
 	struct cn_config c;
 	cn_config_init(&c, NULL);
 	CHECK(parse(&c, "steps:\n  - near_dedup: {bands: 0, rows: x8, ngram: '5',\n      threshold: 1.5, verify: maybe, keep: any, types: {a: b}}\n") == 0);
-	struct cn_val *p = &c.steps[0].params;
+	struct qn_yval *p = &c.steps[0].params;
 	long n;
 	double d;
 	int b, k;
 	const char **l;
 	size_t nl;
 	static const char *const keep[] = {"first", "last", NULL};
-	CHECK(cn_get_int(p, "bands", 1, LONG_MAX, &n, &e) == -1);
+	CHECK(qn_yget_int(p, "bands", 1, LONG_MAX, &n, &e) == -1);
 	CHECK_STR("positive int", e.msg, "clean.yaml:2:25: 'bands' must be a positive integer");
-	CHECK(cn_get_int(p, "rows", 0, LONG_MAX, &n, &e) == -1);
+	CHECK(qn_yget_int(p, "rows", 0, LONG_MAX, &n, &e) == -1);
 	CHECK_STR("non-negative int", e.msg, "clean.yaml:2:34: 'rows' must be a non-negative integer");
-	CHECK(cn_get_int(p, "ngram", 1, 20, &n, &e) == -1);
+	CHECK(qn_yget_int(p, "ngram", 1, 20, &n, &e) == -1);
 	CHECK_STR("quoted int", e.msg, "clean.yaml:2:45: 'ngram' must be an integer from 1 to 20");
-	CHECK(cn_get_double(p, "threshold", 0, 1, &d, &e) == -1);
+	CHECK(qn_yget_double(p, "threshold", 0, 1, &d, &e) == -1);
 	CHECK_STR("double range", e.msg, "clean.yaml:3:18: 'threshold' must be a number from 0 to 1");
-	CHECK(cn_get_bool(p, "verify", &b, &e) == -1);
+	CHECK(qn_yget_bool(p, "verify", &b, &e) == -1);
 	CHECK_STR("bool", e.msg, "clean.yaml:3:31: 'verify' must be true or false");
-	CHECK(cn_get_choice(p, "keep", keep, &k, &e) == -1);
+	CHECK(qn_yget_choice(p, "keep", keep, &k, &e) == -1);
 	CHECK_STR("choice", e.msg, "clean.yaml:3:44: 'keep' must be one of: first, last");
-	CHECK(cn_get_strlist(p, "types", &l, &nl, &e) == -1);
+	CHECK(qn_yget_strlist(p, "types", &l, &nl, &e) == -1);
 	CHECK_STR("strlist", e.msg, "clean.yaml:3:56: 'types' must be a list of strings");
-	CHECK(cn_get_str(p, "types", (const char **)&l, &e) == -1);
+	CHECK(qn_yget_str(p, "types", (const char **)&l, &e) == -1);
 	static const char *const known[] = {"bands", "rows", "ngram", "threshold", "verify", "keep", NULL};
-	CHECK(cn_check_keys(p, known, "near_dedup", &e) == -1);
+	CHECK(qn_ycheck_keys(p, known, "near_dedup", &e) == -1);
 	CHECK_STR("unknown key", e.msg, "clean.yaml:3:49: unknown key 'types' in near_dedup");
 	cn_config_release(&c);
 }
@@ -136,12 +136,12 @@ static void test_print(void)
 	CHECK(parse(&c, "steps:\n  - normalize: {form: nfc, s: 'true', q: \"a: b\", n: ~}\n  - exact_dedup\n"
 			"  - x: {l: [1, 'two', [3]], m: {k: 'it''s'}}\n") == 0);
 	struct cn_step *s = cn_config_add_step(&c, "near_dedup");
-	CHECK(s && cn_set_int(&s->params, "bands", 14) == 0 && cn_set_double(&s->params, "threshold", 0.8) == 0 &&
-	      cn_set_bool(&s->params, "verify", 0) == 0 && cn_set_str(&s->params, "keep", "first") == 0 &&
-	      cn_set_str(&s->params, "tag", "12") == 0);
+	CHECK(s && qn_yset_int(&s->params, "bands", 14) == 0 && qn_yset_double(&s->params, "threshold", 0.8) == 0 &&
+	      qn_yset_bool(&s->params, "verify", 0) == 0 && qn_yset_str(&s->params, "keep", "first") == 0 &&
+	      qn_yset_str(&s->params, "tag", "12") == 0);
 	const char *types[] = {"EMAIL", "PHONE"};
-	CHECK(cn_set_strlist(&cn_config_find(&c, "exact_dedup")->params, "types", types, 2) == 0);
-	CHECK(cn_set_str(&c.steps[0].params, "form", "nfkc") == 0);
+	CHECK(qn_yset_strlist(&cn_config_find(&c, "exact_dedup")->params, "types", types, 2) == 0);
+	CHECK(qn_yset_str(&c.steps[0].params, "form", "nfkc") == 0);
 	CHECK(cn_config_print(&c, &b1) == 0);
 	CHECK_STR("printed", b1.data,
 		  "steps:\n"
@@ -153,7 +153,7 @@ static void test_print(void)
 	CHECK(cn_config_print(&c2, &b2) == 0);
 	CHECK_STR("round trip", b2.data, b1.data);
 	double d;
-	CHECK(cn_get_double(&c2.steps[3].params, "threshold", 0, 1, &d, &e) == 1 && d == 0.8);
+	CHECK(qn_yget_double(&c2.steps[3].params, "threshold", 0, 1, &d, &e) == 1 && d == 0.8);
 	cn_config_release(&c);
 	cn_config_release(&c2);
 	qn_buf_release(&b1);
