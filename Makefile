@@ -62,6 +62,10 @@ ifneq ($(wildcard audit/audit.c),)
 TOOLS += $(BUILD)/bin/quern-audit
 MANS += $(wildcard audit/quern-audit.1)
 endif
+ifneq ($(wildcard run/run.c),)
+TOOLS += $(BUILD)/bin/quern-run
+MANS += $(wildcard run/quern-run.1)
+endif
 
 # quern-train's modules (the shard loader) come before its main.
 TRAIN_SRC := $(filter-out train/train.c,$(wildcard train/*.c))
@@ -72,6 +76,11 @@ LIBTRAIN := $(BUILD)/libtrain.a
 AUDIT_SRC := $(filter-out audit/audit.c,$(wildcard audit/*.c))
 AUDIT_OBJ := $(AUDIT_SRC:%.c=$(BUILD)/%.o)
 LIBAUDIT := $(BUILD)/libaudit.a
+
+# quern-run's modules come before its main.
+RUN_SRC := $(filter-out run/run.c,$(wildcard run/*.c))
+RUN_OBJ := $(RUN_SRC:%.c=$(BUILD)/%.o)
+LIBRUN := $(BUILD)/librun.a
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -84,10 +93,11 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 .SECONDARY:
 
 # Tests may look inside the tools; the library may not.
-$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean -Itrain -Iaudit
+$(BUILD)/tests/%.o: QN_CFLAGS += -Iingest -Iclean -Itrain -Iaudit -Irun
 $(BUILD)/clean/%.o: QN_CFLAGS += -Iclean
 $(BUILD)/train/%.o: QN_CFLAGS += -Itrain
 $(BUILD)/audit/%.o: QN_CFLAGS += -Iaudit
+$(BUILD)/run/%.o: QN_CFLAGS += -Irun
 # The model's elementwise loops vectorize at -O3 (gcc's -O2 cost model declines them).
 $(BUILD)/lib/gpt2.o: QN_CFLAGS += -O3 -fno-math-errno
 $(BUILD)/lib/linclass.o: QN_CFLAGS += -O3 -fno-math-errno
@@ -122,6 +132,10 @@ $(LIBAUDIT): $(AUDIT_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(LIBRUN): $(RUN_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 $(BUILD)/bin/quern: $(BUILD)/quern/quern.o $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
@@ -146,13 +160,17 @@ $(BUILD)/bin/quern-audit: $(BUILD)/audit/audit.o $(LIBAUDIT) $(LIBTRAIN) $(LIBQN
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/bin/quern-run: $(BUILD)/run/run.o $(if $(RUN_OBJ),$(LIBRUN)) $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIBINGEST) $(LIBCLEAN) $(LIBTRAIN) \
-		$(if $(AUDIT_OBJ),$(LIBAUDIT)) $(LIBQN)
+		$(if $(AUDIT_OBJ),$(LIBAUDIT)) $(if $(RUN_OBJ),$(LIBRUN)) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay.o $(LIBINGEST) $(LIBCLEAN) \
-		$(LIBTRAIN) $(if $(AUDIT_OBJ),$(LIBAUDIT)) $(LIBQN)
+		$(LIBTRAIN) $(if $(AUDIT_OBJ),$(LIBAUDIT)) $(if $(RUN_OBJ),$(LIBRUN)) $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -1,8 +1,10 @@
 /*
  * quern-audit - scans of data and model outputs for PII, secrets and policy
  * rules with gates and reports (scan), lineage checks over manifests
- * (lineage), and datasheets (datasheet). The model audits (eval,
- * memorization, canary, model-card, eu-summary) are not built yet.
+ * (lineage), datasheets (datasheet), evaluations (eval), memorization and
+ * canary tests (memorization, canary). Generation probes (probe), model
+ * cards (model-card) and the EU training-content summary (eu-summary) are
+ * not built yet.
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,9 +27,13 @@ static const char usage_text[] =
     "  datasheet [options] FILE ...   a Markdown datasheet from manifests, clean\n"
     "                                 statistics and scan summaries\n"
     "\n"
+    "  eval MODEL --tasks FILE ...    lm-evaluation-harness-style evaluations\n"
+    "  memorization MODEL --data SHARDS\n"
+    "                                 discoverable memorization of training documents\n"
+    "  canary insert|exposure ...     seeded canaries and their exposure\n"
     "\n"
     "'quern-audit <command> --help' shows a command's options. Not built yet:\n"
-    "eval, memorization, canary, model-card, eu-summary.\n"
+    "probe, model-card, eu-summary.\n"
     "\n"
     "Exit status: 0 clean; 1 a policy gate failed, a lineage check failed, or\n"
     "a failure; 2 usage error.\n";
@@ -55,8 +61,13 @@ int main(int argc, char **argv)
 		return lineage_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "datasheet"))
 		return datasheet_main(argc - 1, argv + 1);
-	static const char *const later[] = {"eval", "memorization", "canary", "model-card",
-					    "eu-summary"};
+	if (!strcmp(cmd, "eval"))
+		return eval_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "memorization"))
+		return memorization_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "canary"))
+		return canary_main(argc - 1, argv + 1);
+	static const char *const later[] = {"probe", "model-card", "eu-summary"};
 	for (size_t i = 0; i < sizeof later / sizeof *later; i++)
 		if (!strcmp(cmd, later[i])) {
 			qn_error("'%s' is not built yet in this version of quern-audit", cmd);

@@ -11,5 +11,8 @@
 int scan_main(int argc, char **argv);	      /* scan.c */
 int lineage_main(int argc, char **argv);      /* lineage.c */
 int datasheet_main(int argc, char **argv);    /* datasheet.c */
+int eval_main(int argc, char **argv);	      /* eval.c */
+int memorization_main(int argc, char **argv); /* memo.c */
+int canary_main(int argc, char **argv);
 
 #endif

@@ -2379,9 +2379,20 @@ int qn_gpt2_infer_pos(const struct qn_gpt2_infer *g)
 	return g->pos;
 }
 
-/* n <= INFER_CHUNK tokens at g->pos; logits for the last or for all. */
+int qn_gpt2_infer_rewind(struct qn_gpt2_infer *g, int pos, struct qn_err *e)
+{
+	if (pos < 0 || pos > g->pos)
+		return qn_errf(e, "cannot rewind to position %d of %d cached", pos, g->pos);
+	g->pos = pos;
+	return 0;
+}
+
+/*
+ * n <= INFER_CHUNK tokens at g->pos; logits for the last or for all, or
+ * (hidden not NULL) the final LayerNorm's output of all n and no logits.
+ */
 static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *logits,
-			int all)
+			int all, float *hidden)
 {
 	struct qn_gpt2 *m = g->m;
 	const struct qn_gpt2_config *c = &m->cfg;
@@ -2436,9 +2447,14 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 		matmul(g->x, g->act, w.fcpw, w.fcpb, (size_t)n, F, C, 1, th);
 		lora_forward(m, l, 3, g->x, g->act, (size_t)n, g->lora_u, NULL);
 	}
-	size_t f = lnf_index(m), first = all ? 0 : (size_t)n - 1, rows = (size_t)n - first;
-	layernorm(g->ln, NULL, NULL, g->x + first * C, tensor_at(m, m->params, f),
+	size_t f = lnf_index(m), first = all || hidden ? 0 : (size_t)n - 1,
+	       rows = (size_t)n - first;
+	layernorm(hidden ? hidden : g->ln, NULL, NULL, g->x + first * C, tensor_at(m, m->params, f),
 		  tensor_at(m, m->params, f + 1), rows, C, c->eps, th);
+	if (hidden) {
+		g->pos += n;
+		return;
+	}
 	OMP_FOR
 	for (int p = 0; p < th; p++) {
 		size_t v0, v1;
@@ -2467,7 +2483,27 @@ int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, f
 	for (int i = 0; i < n; i += INFER_CHUNK) {
 		int k = n - i < INFER_CHUNK ? n - i : INFER_CHUNK;
 		infer_chunk(g, tokens + i, k, all ? logits + (size_t)i * c->vocab_size : logits,
-			    all);
+			    all, NULL);
+	}
+	return 0;
+}
+
+int qn_gpt2_infer_hidden(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *hidden,
+			 struct qn_err *e)
+{
+	const struct qn_gpt2_config *c = &g->m->cfg;
+	if (g->m->lora && g->m->lora->enabled && g->m->lora->r > g->lora_r)
+		return qn_errf(e, "the adapter was added after the inference state was made");
+	if (n < 1 || g->pos + n > c->n_positions)
+		return qn_errf(e, "%d tokens after %d do not fit the context of %d", n, g->pos,
+			       c->n_positions);
+	for (int i = 0; i < n; i++)
+		if (tokens[i] >= (uint32_t)c->vocab_size)
+			return qn_errf(e, "token id %u is past the vocabulary (%d)", tokens[i],
+				       c->vocab_size);
+	for (int i = 0; i < n; i += INFER_CHUNK) {
+		int k = n - i < INFER_CHUNK ? n - i : INFER_CHUNK;
+		infer_chunk(g, tokens + i, k, NULL, 1, hidden + (size_t)i * c->n_embd);
 	}
 	return 0;
 }

@@ -276,12 +276,29 @@ void qn_gpt2_infer_reset(struct qn_gpt2_infer *g);
 /* Positions cached so far. */
 int qn_gpt2_infer_pos(const struct qn_gpt2_infer *g);
 /*
+ * Forgets the positions from pos on (0 <= pos <= qn_gpt2_infer_pos), so the
+ * next step continues at pos: the cache is causal, so what remains is what
+ * a fresh pass over the first pos tokens would hold. Scoring many
+ * continuations of one shared prefix computes the prefix once. -1 with e
+ * filled when pos is out of range.
+ */
+int qn_gpt2_infer_rewind(struct qn_gpt2_infer *g, int pos, struct qn_err *e);
+/*
  * Appends n tokens (pos + n <= n_positions) and computes logits: for the
  * last token only (all == 0; logits holds V floats) or for each of the n
  * (logits holds n * V floats).
  */
 int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *logits,
 		       int all, struct qn_err *e);
+/*
+ * The same step without the language-model head: hidden receives the
+ * final LayerNorm's output for each of the n tokens (n * n_embd floats).
+ * A token's logits are its row times the token embedding (wte) transposed,
+ * so a caller that needs log-likelihoods at a few positions of many
+ * sequences can batch that product over all of them at once.
+ */
+int qn_gpt2_infer_hidden(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *hidden,
+			 struct qn_err *e);
 
 /* ---- sampling ---- */
 

@@ -600,6 +600,32 @@ static void test_infer(void)
 	CHECK_NAMED("infer: chunks of 3, 130, 17 = training forward", rc == 0 && d <= tol);
 	CHECK_NAMED("infer: pos after chunks", qn_gpt2_infer_pos(g) == T);
 
+	/* Hidden states only (qn_gpt2_infer_hidden): times wte^T, the same logits. */
+	{
+		const struct qn_gpt2_tensor *wt = qn_gpt2_find(m, "wte.weight");
+		float *hid = malloc((size_t)T * 8 * sizeof *hid);
+		qn_gpt2_infer_reset(g);
+		rc = !wt || !hid || qn_gpt2_infer_hidden(g, tok, 3, hid, &e) ||
+		     qn_gpt2_infer_hidden(g, tok + 3, T - 3, hid + 3 * 8, &e);
+		d = 0;
+		for (int i = 0; !rc && i < T; i++)
+			for (int v = 0; v < V; v++) {
+				double z = 0;
+				for (int c = 0; c < 8; c++)
+					z += (double)hid[i * 8 + c] *
+					     m->params[wt->offset + (size_t)v * 8 + c];
+				d = fmax(d, fabs(z - train[(size_t)i * V + v]));
+			}
+		CHECK_NAMED(
+		    "infer_hidden: hidden x wte^T = training forward's logits (3 + 147 tokens)",
+		    rc == 0 && d <= tol && qn_gpt2_infer_pos(g) == T);
+		printf("  (max diff %.3g)\n", d);
+		CHECK_NAMED("infer_hidden: past n_positions fails",
+			    qn_gpt2_infer_hidden(g, tok, P, hid, &e) == -1 &&
+				qn_gpt2_infer_pos(g) == T);
+		free(hid);
+	}
+
 	/* The whole context, then one more. */
 	qn_gpt2_forward(t, tok, tg, NULL, 0, 1, P, NULL, train);
 	qn_gpt2_infer_reset(g);
