@@ -2,9 +2,8 @@
  * quern-audit - scans of data and model outputs for PII, secrets and policy
  * rules with gates and reports (scan), lineage checks over manifests
  * (lineage), datasheets (datasheet), evaluations (eval), memorization and
- * canary tests (memorization, canary). Generation probes (probe), model
- * cards (model-card) and the EU training-content summary (eu-summary) are
- * not built yet.
+ * canary tests (memorization, canary), generation probes (probe), model
+ * cards (model-card) and the EU training-content summary (eu-summary).
  */
 #include <stdio.h>
 #include <string.h>
@@ -31,9 +30,12 @@ static const char usage_text[] =
     "  memorization MODEL --data SHARDS\n"
     "                                 discoverable memorization of training documents\n"
     "  canary insert|exposure ...     seeded canaries and their exposure\n"
+    "  probe MODEL --prompts FILE     generations scanned for PII, secrets and rules,\n"
+    "                                 gated; PII regurgitated from training data\n"
+    "  model-card [options] FILE ...  a model card (Markdown and JSON)\n"
+    "  eu-summary [options] FILE ...  the EU AI Act training-content summary\n"
     "\n"
-    "'quern-audit <command> --help' shows a command's options. Not built yet:\n"
-    "probe, model-card, eu-summary.\n"
+    "'quern-audit <command> --help' shows a command's options.\n"
     "\n"
     "Exit status: 0 clean; 1 a policy gate failed, a lineage check failed, or\n"
     "a failure; 2 usage error.\n";
@@ -67,11 +69,11 @@ int main(int argc, char **argv)
 		return memorization_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "canary"))
 		return canary_main(argc - 1, argv + 1);
-	static const char *const later[] = {"probe", "model-card", "eu-summary"};
-	for (size_t i = 0; i < sizeof later / sizeof *later; i++)
-		if (!strcmp(cmd, later[i])) {
-			qn_error("'%s' is not built yet in this version of quern-audit", cmd);
-			return 1;
-		}
+	if (!strcmp(cmd, "probe"))
+		return probe_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "model-card"))
+		return modelcard_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "eu-summary"))
+		return eusummary_main(argc - 1, argv + 1);
 	return qn_usage_error("unknown command '%s'", cmd);
 }

@@ -14,5 +14,8 @@ int datasheet_main(int argc, char **argv);    /* datasheet.c */
 int eval_main(int argc, char **argv);	      /* eval.c */
 int memorization_main(int argc, char **argv); /* memo.c */
 int canary_main(int argc, char **argv);
+int probe_main(int argc, char **argv);			     /* probe.c */
+int modelcard_main(int argc, char **argv);		     /* modelcard.c */
+int eusummary_main(int argc, char **argv); /* eusummary.c */ /* memo.c */
 
 #endif

@@ -435,6 +435,28 @@ static int score_rolling(struct worker *w, const struct qn_ev_inst *in, struct r
 	return 0;
 }
 
+struct until_arg {
+	struct worker *w;
+	const struct qn_ev_task *t;
+	const struct model *md;
+};
+
+/* qn_gpt2_generate's stop test: an "until" string in the decoded tokens. */
+static int hits_until(void *arg, const uint32_t *out, size_t n)
+{
+	struct until_arg *u = arg;
+	struct qn_buf *tx = &u->w->text;
+	struct qn_err e;
+	qn_buf_reset(tx);
+	if (qn_bpe_decode(u->md->tok, out, n, tx, &e) || !tx->len)
+		return 0;
+	for (size_t i = 0; i < u->t->nuntil; i++)
+		if (u->t->until[i][0] &&
+		    memmem(tx->data, tx->len, u->t->until[i], strlen(u->t->until[i])))
+			return 1;
+	return 0;
+}
+
 /* generate_until: greedy (or sampled) tokens until a stop string, end of text or the limit. */
 static int generate(struct worker *w, const struct qn_ev_inst *in, struct result *res,
 		    struct qn_err *e)
@@ -453,39 +475,24 @@ static int generate(struct worker *w, const struct qn_ev_inst *in, struct result
 	}
 	size_t room = L > (size_t)t->max_gen_toks ? L - (size_t)t->max_gen_toks : 1;
 	size_t skip = w->a.n > room ? w->a.n - room : 0;
-	qn_gpt2_infer_reset(w->g);
-	if (qn_gpt2_infer_step(w->g, w->a.v + skip, (int)(w->a.n - skip), w->logits, 0, e))
-		return -1;
 	uint64_t rng = w->job->seed ^ qn_mix64(in->doc_id + 1);
 	qn_bpe_ids_reset(&w->b);
-	struct qn_buf *tx = &w->text;
-	for (long step = 0; step < t->max_gen_toks; step++) {
-		uint32_t next = qn_gpt2_sampler_pick(w->sm, w->logits, &rng);
-		if (md->eot >= 0 && next == (uint32_t)md->eot)
-			break;
-		if (w->b.n >= w->b.cap) {
-			size_t cap = w->b.cap ? 2 * w->b.cap : 256;
-			uint32_t *v = realloc(w->b.v, cap * sizeof *v);
-			if (!v)
-				return qn_errf(e, "out of memory");
-			w->b.v = v;
-			w->b.cap = cap;
-		}
-		w->b.v[w->b.n++] = next;
-		qn_buf_reset(tx);
-		if (qn_bpe_decode(md->tok, w->b.v, w->b.n, tx, e))
-			return -1;
-		int hit = 0;
-		for (size_t u = 0; u < t->nuntil && !hit; u++)
-			if (t->until[u][0] && tx->len &&
-			    memmem(tx->data, tx->len, t->until[u], strlen(t->until[u])))
-				hit = 1;
-		if (hit || qn_gpt2_infer_pos(w->g) >= (int)L)
-			break;
-		if (step + 1 < t->max_gen_toks &&
-		    qn_gpt2_infer_step(w->g, &next, 1, w->logits, 0, e))
-			return -1;
+	if (w->b.cap < (size_t)t->max_gen_toks) {
+		uint32_t *v = realloc(w->b.v, (size_t)t->max_gen_toks * sizeof *v);
+		if (!v)
+			return qn_errf(e, "out of memory");
+		w->b.v = v;
+		w->b.cap = (size_t)t->max_gen_toks;
 	}
+	struct until_arg ua = {w, t, md};
+	int reason;
+	long got = qn_gpt2_generate(w->g, w->sm, w->a.v + skip, w->a.n - skip, t->max_gen_toks,
+				    md->eot, &rng, w->logits, w->b.v, t->nuntil ? hits_until : NULL,
+				    &ua, &reason, e);
+	if (got < 0)
+		return -1;
+	w->b.n = (size_t)got;
+	struct qn_buf *tx = &w->text;
 	qn_buf_reset(tx);
 	if (w->b.n && qn_bpe_decode(md->tok, w->b.v, w->b.n, tx, e))
 		return -1;

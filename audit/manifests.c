@@ -85,6 +85,24 @@ enum am_kind am_detect(const json_t *root)
 	    json_is_integer(json_object_get(root, "documents_in")) &&
 	    json_is_integer(json_object_get(root, "documents_out")))
 		return AM_CLEAN_STATS;
+	if (json_is_object(json_object_get(root, "results")) &&
+	    (json_is_object(json_object_get(root, "versions")) ||
+	     json_is_object(json_object_get(root, "configs")) ||
+	     json_is_object(json_object_get(root, "n-shot"))))
+		return AM_EVAL;
+	if (json_is_object(json_object_get(root, "train")) &&
+	    json_is_object(json_object_get(root, "heldout")) &&
+	    json_is_number(json_object_get(json_object_get(root, "train"), "exact_match")))
+		return AM_MEMORIZATION;
+	if (json_is_array(json_object_get(root, "canaries")) &&
+	    json_is_array(json_object_get(root, "by_reps")))
+		return AM_CANARY;
+	if (json_is_integer(json_object_get(root, "n_layer")) &&
+	    json_is_integer(json_object_get(root, "n_embd")) &&
+	    json_is_integer(json_object_get(root, "vocab_size")))
+		return AM_MODEL_CONFIG;
+	if (is_string(root, "peft_type"))
+		return AM_ADAPTER;
 	return AM_UNKNOWN;
 }
 
@@ -99,6 +117,16 @@ const char *am_kind_name(enum am_kind k)
 		return "scan summary";
 	case AM_SHARDS:
 		return "token-shard manifest";
+	case AM_EVAL:
+		return "evaluation results";
+	case AM_MEMORIZATION:
+		return "memorization results";
+	case AM_CANARY:
+		return "canary exposure results";
+	case AM_MODEL_CONFIG:
+		return "model configuration";
+	case AM_ADAPTER:
+		return "adapter configuration";
 	default:
 		return "unknown";
 	}

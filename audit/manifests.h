@@ -31,6 +31,11 @@ enum am_kind {
 	AM_CLEAN_STATS,	 /* quern-clean --stats */
 	AM_SCAN_SUMMARY, /* quern-audit scan --summary */
 	AM_SHARDS,	 /* a token-shard directory's manifest.json */
+	AM_EVAL,	 /* quern-audit eval results (lm-evaluation-harness's layout) */
+	AM_MEMORIZATION, /* quern-audit memorization results */
+	AM_CANARY,	 /* quern-audit canary exposure results */
+	AM_MODEL_CONFIG, /* a checkpoint's config.json (GPT2Config) */
+	AM_ADAPTER,	 /* a LoRA adapter's adapter_config.json (PEFT) */
 };
 
 /* One recorded input or output. */

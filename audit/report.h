@@ -23,5 +23,16 @@ int report_junit(const json_t *summary, const char *path, struct qn_err *e);
 int report_sarif(const json_t *summary, const json_t *findings, const char *path, struct qn_err *e);
 int report_html(const json_t *summary, const json_t *findings, const json_t *const *history,
 		size_t nhistory, const char *path, struct qn_err *e);
+/*
+ * The same page with a section on the model: model holds quern-audit eval
+ * results (lm-evaluation-harness's layout: every task's metrics with their
+ * standard errors), memorization results (training against held-out
+ * documents, with a chart) and canary exposure results (exposure by
+ * repetition count, with a chart), each recognised by its content
+ * (manifests.h's am_detect); others are left out.
+ */
+int report_html_model(const json_t *summary, const json_t *findings, const json_t *const *history,
+		      size_t nhistory, const json_t *const *model, size_t nmodel, const char *path,
+		      struct qn_err *e);
 
 #endif

@@ -7,7 +7,11 @@
  * severity and source (#chart-type, #chart-severity, #chart-source); when
  * earlier summaries are given, a line chart of reported findings per run by
  * severity (#chart-trend) with its numbers as a table; every gate; the top
- * findings (most severe first, masked excerpts only); the inputs.
+ * findings (most severe first, masked excerpts only); the inputs. Given
+ * model results (report_html_model), a section on the model comes after
+ * the charts (#model): evaluation metrics (#eval-table), memorization with
+ * a chart (#memo-table, #chart-memo), canary exposure (#canary-table,
+ * #chart-canary).
  *
  * Everything is inline: CSS in <style>, charts as SVG drawn here, no script,
  * and a Content-Security-Policy that forbids fetching anything. Every string
@@ -24,6 +28,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "manifests.h"
 #include "report.h"
 #include "report_util.h"
 
@@ -754,6 +759,249 @@ static void inputs_table(struct page *p, const json_t *summary)
 	out(p, "</section>\n");
 }
 
+/* ---- the model: evaluation, memorization, canaries ---- */
+
+/* A metric value: up to four significant decimals, or "-" when absent. */
+static void metric(struct page *p, const json_t *v)
+{
+	if (json_is_number(v) && isfinite(json_number_value(v)))
+		outf(p, "%.4g", json_number_value(v));
+	else
+		out(p, "-");
+}
+
+/* lm-eval's results: one row a task and metric ("acc,none"), its "acc_stderr,none" beside. */
+static void eval_table(struct page *p, const json_t *res)
+{
+	const json_t *results = rep_obj(res, "results"), *task, *nsamp = rep_obj(res, "n-samples");
+	const char *tname, *key;
+	size_t rows = 0;
+
+	out(p, "<table id=\"eval-table\"><caption>quern-audit eval: every task's metrics with "
+	       "their standard errors (lm-evaluation-harness's results layout).</caption><thead>"
+	       "<tr><th scope=\"col\">Task</th><th scope=\"col\">Metric</th><th scope=\"col\" "
+	       "class=\"num\">Value</th><th scope=\"col\" class=\"num\">Stderr</th><th "
+	       "scope=\"col\" class=\"num\">Samples</th></tr></thead><tbody>\n");
+	json_object_foreach((json_t *)results, tname, task)
+	{
+		const json_t *v;
+		if (!json_is_object(task))
+			continue;
+		json_object_foreach((json_t *)task, key, v)
+		{
+			const char *comma = strchr(key, ',');
+			size_t mlen = comma ? (size_t)(comma - key) : strlen(key);
+			char se[300];
+			if (!json_is_number(v) ||
+			    (mlen > 7 && !memcmp(key + mlen - 7, "_stderr", 7)))
+				continue;
+			if (rows++ >= MAX_ROWS)
+				continue;
+			snprintf(se, sizeof se, "%.*s_stderr%s", (int)(mlen < 200 ? mlen : 200),
+				 key, comma ? comma : "");
+			out(p, "<tr><td>");
+			esc(p, tname, 120, REP_TEXT);
+			out(p, "</td><td><code>");
+			esc(p, key, 80, REP_TEXT);
+			out(p, "</code></td><td class=\"num\">");
+			metric(p, v);
+			out(p, "</td><td class=\"num\">");
+			metric(p, json_object_get(task, se));
+			out(p, "</td><td class=\"num\">");
+			const json_t *ns = rep_obj(nsamp, tname);
+			if (ns)
+				count(p, rep_count(ns, "effective", rep_count(ns, "original", 0)));
+			out(p, "</td></tr>\n");
+		}
+	}
+	if (!rows)
+		out(p, "<tr><td colspan=\"5\">No metrics.</td></tr>\n");
+	out(p, "</tbody></table>\n");
+	if (rows > MAX_ROWS)
+		outf(p, "<p class=\"note\">%zu more metrics are not listed.</p>", rows - MAX_ROWS);
+}
+
+/* Grouped horizontal bars of shares in [0, 1]: one group a metric, a bar each for a and b. */
+static void share_chart(struct page *p, const char *id, const char *title, const char *const *names,
+			const double *a, const double *b, size_t n, const char *la, const char *lb)
+{
+	const int w = 560, lx = 150, bx = 158, bw_max = 330, row = 22, top = 6;
+	int h = top * 2 + (int)n * row * 2 + 24;
+
+	outf(p, "<figure id=\"%s\" class=\"chart\"><figcaption id=\"%s-t\">%s</figcaption>\n", id,
+	     id, title);
+	outf(p,
+	     "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\" "
+	     "aria-labelledby=\"%s-t %s-d\" style=\"max-width:%dpx\"><desc id=\"%s-d\">",
+	     w, h, id, id, w, id);
+	for (size_t i = 0; i < n; i++)
+		outf(p, "%s: %s %.1f%%, %s %.1f%%%s", names[i], la, 100 * a[i], lb, 100 * b[i],
+		     i + 1 < n ? "; " : "");
+	out(p, "</desc>\n");
+	outf(p, "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", bx, top, bx,
+	     h - top - 24);
+	for (size_t i = 0; i < n; i++) {
+		for (int k = 0; k < 2; k++) {
+			double v = k ? b[i] : a[i];
+			int y = top + (int)(i * 2 + (size_t)k) * row;
+			int bw = (int)((v < 0 ? 0 : v > 1 ? 1 : v) * bw_max + 0.5);
+			if (v > 0 && bw < 2)
+				bw = 2;
+			outf(p, "<g class=\"bar\"><title>%s, %s: %.1f%%</title>", names[i],
+			     k ? lb : la, 100 * v);
+			outf(p, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s%s</text>", lx,
+			     y + 15, k ? "" : names[i], k ? lb : "");
+			outf(p,
+			     "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>"
+			     "<text x=\"%d\" y=\"%d\">%.1f%%</text></g>\n",
+			     bx + 1, y + 3, bw, row - 6, k ? "#8c959f" : "#3566a8", bx + bw + 6,
+			     y + 15, 100 * v);
+		}
+	}
+	outf(p,
+	     "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"#3566a8\"/><text x=\"%d\" "
+	     "y=\"%d\">%s</text><rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" "
+	     "fill=\"#8c959f\"/><text x=\"%d\" y=\"%d\">%s</text>\n",
+	     bx, h - 18, bx + 16, h - 8, la, bx + 140, h - 18, bx + 156, h - 8, lb);
+	out(p, "</svg></figure>\n");
+}
+
+static void memo_block(struct page *p, const json_t *res)
+{
+	static const char *const keys[] = {"exact_match", "token_match", "lcp_mean"};
+	static const char *const names[] = {"exact match", "token match", "LCP mean (tokens)"};
+	const json_t *tr = rep_obj(res, "train"), *ho = rep_obj(res, "heldout");
+	double a[2], b[2];
+
+	out(p, "<table id=\"memo-table\"><caption>quern-audit memorization: a ");
+	count(p, rep_count(res, "prefix", 0));
+	out(p, "-token prefix, greedy ");
+	count(p, rep_count(res, "suffix", 0));
+	out(p, "-token continuation; training documents against held-out ones.</caption><thead>"
+	       "<tr><th scope=\"col\">Metric</th><th scope=\"col\" class=\"num\">Training</th>"
+	       "<th scope=\"col\" class=\"num\">Held-out</th><th scope=\"col\" class=\"num\">"
+	       "Difference</th></tr></thead><tbody>\n");
+	out(p, "<tr><td>documents</td><td class=\"num\">");
+	count(p, rep_count(tr, "documents", 0));
+	out(p, "</td><td class=\"num\">");
+	count(p, rep_count(ho, "documents", 0));
+	out(p, "</td><td></td></tr>\n");
+	for (size_t i = 0; i < 3; i++) {
+		outf(p, "<tr><td>%s</td><td class=\"num\">", names[i]);
+		metric(p, json_object_get(tr, keys[i]));
+		out(p, "</td><td class=\"num\">");
+		metric(p, json_object_get(ho, keys[i]));
+		out(p, "</td><td class=\"num\">");
+		metric(p, json_object_get(rep_obj(res, "difference"), keys[i]));
+		out(p, "</td></tr>\n");
+	}
+	out(p, "</tbody></table>\n");
+	for (size_t i = 0; i < 2; i++) {
+		a[i] = rep_num(tr, keys[i], 0);
+		b[i] = rep_num(ho, keys[i], 0);
+	}
+	share_chart(p, "chart-memo", "Discoverable memorization", names, a, b, 2, "training",
+		    "held-out");
+}
+
+static void canary_block(struct page *p, const json_t *res)
+{
+	const json_t *by = rep_arr(res, "by_reps"), *r;
+	size_t i, n = 0;
+	double max = 1;
+
+	out(p, "<table id=\"canary-table\"><caption>quern-audit canary exposure by repetition "
+	       "count (bits; log2 of the candidates is the most possible).</caption><thead><tr>"
+	       "<th scope=\"col\" class=\"num\">Repetitions</th><th scope=\"col\" class=\"num\">"
+	       "Canaries</th><th scope=\"col\" class=\"num\">Exposure mean</th><th scope=\"col\" "
+	       "class=\"num\">Min</th><th scope=\"col\" class=\"num\">Max</th><th scope=\"col\" "
+	       "class=\"num\">Skew-normal mean</th></tr></thead><tbody>\n");
+	json_array_foreach(by, i, r)
+	{
+		if (!json_is_object(r) || i >= MAX_ROWS)
+			continue;
+		n++;
+		if (rep_num(r, "exposure_max", 0) > max)
+			max = rep_num(r, "exposure_max", 0);
+		out(p, "<tr><td class=\"num\">");
+		count(p, rep_count(r, "reps", 0));
+		out(p, "</td><td class=\"num\">");
+		count(p, rep_count(r, "canaries", 0));
+		static const char *const k[] = {"exposure_mean", "exposure_min", "exposure_max",
+						"exposure_skewnorm_mean"};
+		for (size_t j = 0; j < 4; j++) {
+			out(p, "</td><td class=\"num\">");
+			metric(p, json_object_get(r, k[j]));
+		}
+		out(p, "</td></tr>\n");
+	}
+	if (!n)
+		out(p, "<tr><td colspan=\"6\">No canaries.</td></tr>\n");
+	out(p, "</tbody></table>\n");
+	if (!n)
+		return;
+	/* Exposure by repetitions, against the largest seen. */
+	const int w = 560, lx = 150, bx = 158, bw_max = 330, row = 24, top = 6;
+	int h = top * 2 + (int)n * row;
+	out(p, "<figure id=\"chart-canary\" class=\"chart\"><figcaption id=\"chart-canary-t\">"
+	       "Canary exposure by repetitions</figcaption>\n");
+	outf(p,
+	     "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\" "
+	     "aria-labelledby=\"chart-canary-t chart-canary-d\" style=\"max-width:%dpx\">"
+	     "<desc id=\"chart-canary-d\">",
+	     w, h, w);
+	json_array_foreach(by, i, r) if (json_is_object(r) && i < MAX_ROWS)
+	    outf(p, "%lld repetitions: %.2f bits; ", rep_count(r, "reps", 0),
+		 rep_num(r, "exposure_mean", 0));
+	out(p, "</desc>\n");
+	outf(p, "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n", bx, top, bx,
+	     h - top);
+	size_t k = 0;
+	json_array_foreach(by, i, r)
+	{
+		if (!json_is_object(r) || i >= MAX_ROWS)
+			continue;
+		double v = rep_num(r, "exposure_mean", 0);
+		int y = top + (int)k++ * row, bw = (int)((v < 0 ? 0 : v) / max * bw_max + 0.5);
+		outf(p,
+		     "<g class=\"bar\"><title>%lld repetitions: %.2f bits</title><text x=\"%d\" "
+		     "y=\"%d\" text-anchor=\"end\">%lld\xC3\x97</text><rect x=\"%d\" y=\"%d\" "
+		     "width=\"%d\" height=\"%d\" fill=\"#5b4a9b\"/><text x=\"%d\" y=\"%d\">%.2f "
+		     "bits</text></g>\n",
+		     rep_count(r, "reps", 0), v, lx, y + 16, rep_count(r, "reps", 0), bx + 1, y + 3,
+		     bw, row - 6, bx + bw + 6, y + 16, v);
+	}
+	out(p, "</svg></figure>\n");
+}
+
+static void model_section(struct page *p, const json_t *const *model, size_t nmodel)
+{
+	size_t shown = 0;
+
+	for (size_t i = 0; i < nmodel; i++) {
+		enum am_kind k = am_detect(model[i]);
+		if (k != AM_EVAL && k != AM_MEMORIZATION && k != AM_CANARY)
+			continue;
+		if (!shown++)
+			out(p,
+			    "<section id=\"model\" aria-labelledby=\"model-h\"><h2 id=\"model-h\">"
+			    "Model evaluation and memorization</h2>\n");
+		if (rep_str(model[i], "model")) {
+			out(p, "<p class=\"note\">Model <code>");
+			escj(p, json_object_get(model[i], "model"), CELL_CP);
+			out(p, "</code></p>\n");
+		}
+		if (k == AM_EVAL)
+			eval_table(p, model[i]);
+		else if (k == AM_MEMORIZATION)
+			memo_block(p, model[i]);
+		else
+			canary_block(p, model[i]);
+	}
+	if (shown)
+		out(p, "</section>\n");
+}
+
 static void footer(struct page *p, const json_t *summary)
 {
 	static const char *const files[] = {"policy", "rules", "baseline"};
@@ -777,7 +1025,8 @@ static void footer(struct page *p, const json_t *summary)
 }
 
 static void build(struct page *p, const json_t *summary, const json_t *findings,
-		  const json_t *const *history, size_t nhistory)
+		  const json_t *const *history, size_t nhistory, const json_t *const *model,
+		  size_t nmodel)
 {
 	const json_t *f = rep_obj(summary, "findings");
 	const json_t *gates = rep_arr(summary, "gates"), *g;
@@ -814,6 +1063,7 @@ static void build(struct page *p, const json_t *summary, const json_t *findings,
 	chart_of(p, rep_obj(f, "by_source"), "chart-source", "By source", "#5b4a9b", 0, 1);
 	out(p, "</div></section>\n");
 	trends(p, summary, history, nhistory);
+	model_section(p, model, nmodel);
 	gate_table(p, summary);
 	findings_table(p, summary, findings);
 	inputs_table(p, summary);
@@ -825,6 +1075,13 @@ static void build(struct page *p, const json_t *summary, const json_t *findings,
 int report_html(const json_t *summary, const json_t *findings, const json_t *const *history,
 		size_t nhistory, const char *path, struct qn_err *e)
 {
+	return report_html_model(summary, findings, history, nhistory, NULL, 0, path, e);
+}
+
+int report_html_model(const json_t *summary, const json_t *findings, const json_t *const *history,
+		      size_t nhistory, const json_t *const *model, size_t nmodel, const char *path,
+		      struct qn_err *e)
+{
 	struct page p;
 	int rc;
 
@@ -834,7 +1091,7 @@ int report_html(const json_t *summary, const json_t *findings, const json_t *con
 		findings = NULL;
 	p.err = 0;
 	qn_buf_init(&p.b, REP_MAX_BYTES);
-	build(&p, summary, findings, history, nhistory);
+	build(&p, summary, findings, history, nhistory, model, nmodel);
 	if (p.err)
 		rc = qn_errf(e, "html report: out of memory or past %zu MiB", REP_MAX_BYTES >> 20);
 	else

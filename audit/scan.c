@@ -35,10 +35,12 @@
 #include "err.h"
 #include "hash.h"
 #include "manifest.h"
+#include "manifests.h"
 #include "pii.h"
 #include "pool.h"
 #include "rd.h"
 #include "report.h"
+#include "scan.h"
 #include "scan_baseline.h"
 #include "scan_policy.h"
 #include "scan_rules.h"
@@ -62,6 +64,10 @@ static const char usage_text[] =
     "      --html FILE          a self-contained HTML report\n"
     "      --history FILE       an earlier --summary, for the HTML trends\n"
     "                           (repeatable, oldest first)\n"
+    "      --eval FILE          quern-audit eval results for the HTML report's\n"
+    "                           model section (repeatable)\n"
+    "      --memorization FILE  quern-audit memorization or canary exposure\n"
+    "                           results for it (repeatable)\n"
     "      --manifest FILE      the run's manifest (default with -o:\n"
     "                           FILE.manifest.json)\n"
     "      --no-manifest        write no manifest\n"
@@ -120,6 +126,7 @@ struct rinfo {
 	char *json;	  /* {"rule":..,"type":..,"kind":..,"severity":.., */
 	char *json_msg;	  /* "message":..., */
 	uint64_t count, suppressed;
+	uint64_t regurgitated; /* reported findings of training-data values (hooks) */
 };
 
 static struct rinfo *cat;
@@ -276,12 +283,16 @@ struct input {
 static struct input *inputs;
 static size_t ninputs;
 
+static const struct scan_hooks *H; /* scan_run's; NULL for a plain scan */
+static const struct scan_hooks no_hooks;
+
 /* ---- batches ---- */
 
 struct frec {
 	uint32_t rule;
-	uint8_t suppressed;
+	uint8_t suppressed, regurgitated;
 	size_t off, len; /* the finding's line in out */
+	char hash[65];
 };
 
 struct batch {
@@ -455,6 +466,7 @@ static void wst_free_all(void)
 		free(w->nl);
 		free(w);
 	}
+	wst_mine = NULL; /* the main thread's, when the pool ran inline */
 }
 
 /* ---- hashing ---- */
@@ -638,6 +650,8 @@ static int emit_finding(struct wst *w, struct batch *b, const struct where *wh, 
 	struct frec *fr = &b->f[b->nf];
 	fr->rule = f->rule;
 	fr->suppressed = (uint8_t)sup;
+	fr->regurgitated = H->known && strcmp(r->kind, "policy") && H->known(hash, H->ctx) ? 1 : 0;
+	memcpy(fr->hash, hash, sizeof hash);
 	fr->off = b->out.len;
 	char score[32];
 	snprintf(score, sizeof score, "%.3g", f->score);
@@ -650,8 +664,10 @@ static int emit_finding(struct wst *w, struct batch *b, const struct where *wh, 
 			  (unsigned long long)line, wh->doc_json, wh->field_json, f->start - base,
 			  f->end - base) < 0 ||
 	    qn_json_str(&b->out, ex, strlen(ex)) < 0 ||
-	    qn_buf_printf(&b->out, ",\"hash\":\"%s\",\"fingerprint\":\"%s\",\"suppressed\":%s}\n",
-			  hash, fp, sup ? "true" : "false") < 0)
+	    qn_buf_printf(&b->out, ",\"hash\":\"%s\",\"fingerprint\":\"%s\",", hash, fp) < 0 ||
+	    (H->known && qn_buf_printf(&b->out, "\"regurgitated\":%s,",
+				       fr->regurgitated ? "true" : "false") < 0) ||
+	    qn_buf_printf(&b->out, "\"suppressed\":%s}\n", sup ? "true" : "false") < 0)
 		return -1;
 	fr->len = b->out.len - fr->off;
 	b->nf++;
@@ -920,7 +936,8 @@ static int emit(void *job, void *ctx)
 	r->docs += b->docs;
 	r->bad += b->bad;
 	r->errors += b->errors;
-	if (!r->failed && b->out.len && qn_wr_write(r->out, b->out.data, b->out.len, &e) < 0) {
+	if (!r->failed && r->out && b->out.len &&
+	    qn_wr_write(r->out, b->out.data, b->out.len, &e) < 0) {
 		qn_error("%s", e.msg);
 		r->failed = 1;
 	}
@@ -933,7 +950,16 @@ static int emit(void *job, void *ctx)
 			r->suppressed++;
 		} else {
 			ri->count++;
+			ri->regurgitated += f->regurgitated;
 			in->findings++;
+		}
+		if (H->collect) {
+			if (strcmp(ri->kind, "policy") && !r->failed &&
+			    H->collect(f->hash, H->ctx) < 0) {
+				qn_error("out of memory");
+				r->failed = 1;
+			}
+			continue;
 		}
 		int want_report = json_array_size(r->findings) < REPORT_CAP;
 		if (!want_report && !r->bl)
@@ -1254,6 +1280,7 @@ static int gate_counts(const struct sp_gate *g, size_t i)
 	const struct rinfo *r = &cat[i];
 	switch (g->subject) {
 	case SP_TOTAL:
+	case SP_REGURGITATED:
 		return 1;
 	case SP_TYPE:
 		return !strcmp(r->type, g->name);
@@ -1275,6 +1302,12 @@ static int check_gates(const struct sp_policy *p)
 	int bad = 0;
 	for (size_t k = 0; k < p->n; k++) {
 		const struct sp_gate *g = &p->v[k];
+		if (g->subject == SP_REGURGITATED && !H->known) {
+			qn_error("%sgate '%s': only quern-audit probe with --train knows what the "
+				 "training data holds",
+				 g->where, g->id);
+			bad = 1;
+		}
 		if (g->subject != SP_TYPE && g->subject != SP_RULE)
 			continue;
 		int known = 0, on = 0;
@@ -1305,7 +1338,8 @@ static json_t *gates_json(const struct sp_policy *p, uint64_t docs, int *passed)
 		uint64_t obs = 0;
 		for (size_t i = 0; i < ncat; i++)
 			if (gate_counts(g, i))
-				obs += cat[i].count;
+				obs += g->subject == SP_REGURGITATED ? cat[i].regurgitated
+								     : cat[i].count;
 		int ok = sp_gate_eval(g, obs, docs, reason, sizeof reason);
 		sp_gate_limit_text(g, lim, sizeof lim);
 		if (!ok) {
@@ -1395,6 +1429,17 @@ static json_t *summary_json(struct run *r, const struct sp_policy *pol, const ch
 				      (json_int_t)(r->total - r->suppressed), "suppressed",
 				      (json_int_t)r->suppressed, "by_type", bt, "by_severity", bs,
 				      "by_source", bsrc, "by_rule", br));
+	if (H->known) {
+		json_t *f = json_object_get(s, "findings"), *rt = json_object();
+		uint64_t n = 0;
+		for (size_t i = 0; i < ncat; i++) {
+			n += cat[i].regurgitated;
+			if (cat[i].regurgitated)
+				bump(rt, cat[i].type, cat[i].regurgitated);
+		}
+		json_object_set_new(f, "regurgitated", json_integer((json_int_t)n));
+		json_object_set_new(f, "regurgitated_by_type", rt);
+	}
 	json_object_set_new(s, "gates", gates);
 	json_object_set_new(s, "passed", json_boolean(*passed));
 	json_object_set_new(s, "policy", str_or_null(policy));
@@ -1407,6 +1452,8 @@ static json_t *summary_json(struct run *r, const struct sp_policy *pol, const ch
 			    json_pack("{s:I,s:i,s:b}", "included",
 				      (json_int_t)json_array_size(r->findings), "cap", REPORT_CAP,
 				      "truncated", r->total > json_array_size(r->findings)));
+	if (H->summary)
+		H->summary(s, H->ctx);
 	return s;
 }
 
@@ -1418,6 +1465,8 @@ enum {
 	OPT_SARIF,
 	OPT_HTML,
 	OPT_HISTORY,
+	OPT_EVAL,
+	OPT_MEMO,
 	OPT_MANIFEST,
 	OPT_NO_MANIFEST,
 	OPT_FORMAT,
@@ -1445,6 +1494,8 @@ static const struct option longopts[] = {
     {"sarif", required_argument, NULL, OPT_SARIF},
     {"html", required_argument, NULL, OPT_HTML},
     {"history", required_argument, NULL, OPT_HISTORY},
+    {"eval", required_argument, NULL, OPT_EVAL},
+    {"memorization", required_argument, NULL, OPT_MEMO},
     {"manifest", required_argument, NULL, OPT_MANIFEST},
     {"no-manifest", no_argument, NULL, OPT_NO_MANIFEST},
     {"format", required_argument, NULL, OPT_FORMAT},
@@ -1547,14 +1598,16 @@ static char *read_salt(const char *path)
 	return strdup(buf);
 }
 
-static int write_report(json_t *summary, json_t *findings, json_t **hist, size_t nhist, int which,
-			const char *path, struct qn_manifest *man)
+static int write_report(json_t *summary, json_t *findings, json_t **hist, size_t nhist,
+			json_t **model, size_t nmodel, int which, const char *path,
+			struct qn_manifest *man)
 {
 	struct qn_err e;
 	int rc = which == 0 ? report_junit(summary, path, &e)
 		 : which == 1
 		     ? report_sarif(summary, findings, path, &e)
-		     : report_html(summary, findings, (const json_t *const *)hist, nhist, path, &e);
+		     : report_html_model(summary, findings, (const json_t *const *)hist, nhist,
+					 (const json_t *const *)model, nmodel, path, &e);
 	if (rc < 0) {
 		qn_error("%s", e.msg);
 		return -1;
@@ -1568,27 +1621,38 @@ static int write_report(json_t *summary, json_t *findings, json_t **hist, size_t
 
 int scan_main(int argc, char **argv)
 {
+	return scan_run(argc, argv, NULL);
+}
+
+int scan_run(int argc, char **argv, const struct scan_hooks *hooks)
+{
 	const char *output = NULL, *summary = NULL, *junit = NULL, *sarif = NULL, *html = NULL,
 		   *manifest = NULL, *rules_path = NULL, *baseline = NULL, *write_base = NULL,
 		   *salt = NULL, *salt_file = NULL, *policy = NULL;
-	const char **hist_paths = NULL, **gates = NULL;
-	size_t nhist = 0, ngates = 0;
+	const char **hist_paths = NULL, **gates = NULL, **model_paths = NULL;
+	size_t nhist = 0, ngates = 0, nmodel = 0;
 	int no_manifest = 0, do_list = 0, fail_on = 0, c, rc = 0;
 	struct qn_pii_opts po;
 	struct qn_err e;
 	struct sp_policy *pol = NULL;
 	char *salt_buf = NULL;
-	json_t **hist = NULL, *sj = NULL;
+	json_t **hist = NULL, *sj = NULL, **model = NULL;
 	struct run r = {0};
 	struct qn_manifest *man = NULL;
 	char started[32];
 
 	qn_now_rfc3339(started);
 	qn_pii_opts_init(&po);
+	H = hooks ? hooks : &no_hooks;
+	memset(&S, 0, sizeof S);
+	S.jobs = 1;
+	S.max_doc = (size_t)256 << 20;
+	S.fast = 1;
 	hist_paths = calloc((size_t)argc + 1, sizeof *hist_paths);
 	gates = calloc((size_t)argc + 1, sizeof *gates);
+	model_paths = calloc((size_t)argc + 1, sizeof *model_paths);
 	S.fields = calloc((size_t)argc + 1, sizeof *S.fields);
-	if (!hist_paths || !gates || !S.fields) {
+	if (!hist_paths || !gates || !model_paths || !S.fields) {
 		qn_error("out of memory");
 		return 1;
 	}
@@ -1612,6 +1676,10 @@ int scan_main(int argc, char **argv)
 			break;
 		case OPT_HISTORY:
 			hist_paths[nhist++] = optarg;
+			break;
+		case OPT_EVAL:
+		case OPT_MEMO:
+			model_paths[nmodel++] = optarg;
 			break;
 		case OPT_MANIFEST:
 			manifest = optarg;
@@ -1800,6 +1868,27 @@ int scan_main(int argc, char **argv)
 		}
 	}
 
+	if (!(model = calloc(nmodel + 1, sizeof *model))) {
+		qn_error("out of memory");
+		rc = 1;
+		goto done;
+	}
+	for (size_t i = 0; i < nmodel; i++) {
+		if (am_json_load(model_paths[i], &model[i], &e) < 0) {
+			qn_error("%s", e.msg);
+			rc = QN_EXIT_USAGE;
+			goto done;
+		}
+		enum am_kind k = am_detect(model[i]);
+		if (k != AM_EVAL && k != AM_MEMORIZATION && k != AM_CANARY) {
+			qn_error(
+			    "'%s': not quern-audit eval, memorization or canary exposure results",
+			    model_paths[i]);
+			rc = QN_EXIT_USAGE;
+			goto done;
+		}
+	}
+
 	/* Inputs. */
 	static char *const std_in[] = {"-"};
 	char *const *paths = optind < argc ? argv + optind : std_in;
@@ -1813,6 +1902,8 @@ int scan_main(int argc, char **argv)
 		struct input *in = &inputs[i];
 		in->path = paths[i];
 		in->name = strcmp(paths[i], "-") ? paths[i] : "stdin";
+		if (i == 0 && H->source_name)
+			in->name = H->source_name;
 		char *j = json_of(in->name);
 		size_t n = j ? strlen(j) + 12 : 0;
 		if (!j || !(in->json_src = malloc(n))) {
@@ -1825,8 +1916,8 @@ int scan_main(int argc, char **argv)
 		free(j);
 	}
 
-	r.out = qn_wr_open(output, 0, &e);
-	if (!r.out) {
+	r.out = H->collect ? NULL : qn_wr_open(output, 0, &e);
+	if (!r.out && !H->collect) {
 		qn_error("%s", e.msg);
 		rc = 1;
 		goto done;
@@ -1834,20 +1925,22 @@ int scan_main(int argc, char **argv)
 	r.findings = json_array();
 	if (write_base)
 		r.bl = json_array();
-	if (!no_manifest)
-		man = qn_manifest_new("quern-audit", QN_VERSION, argc, argv);
+	if (!no_manifest && !H->collect)
+		man = qn_manifest_new("quern-audit", QN_VERSION, H->argv ? H->argc : argc,
+				      H->argv ? H->argv : argv);
 	qn_progress_init(&r.prog, 0);
 	int fr = feed(&r);
 	qn_progress_finish(&r.prog);
 	wst_free_all();
 	if (fr < 0 || r.failed) {
-		qn_wr_abort(r.out);
+		if (r.out)
+			qn_wr_abort(r.out);
 		qn_error("stopped; no output written");
 		rc = 1;
 		goto done;
 	}
 	struct qn_wr_info oinfo = {0};
-	if (qn_wr_commit(r.out, &oinfo, &e) < 0) {
+	if (r.out && qn_wr_commit(r.out, &oinfo, &e) < 0) {
 		qn_error("%s", e.msg);
 		rc = 1;
 		goto done;
@@ -1880,11 +1973,11 @@ int scan_main(int argc, char **argv)
 		}
 		free(txt);
 	}
-	if (junit && write_report(sj, r.findings, hist, nhist, 0, junit, man) < 0)
+	if (junit && write_report(sj, r.findings, hist, nhist, model, nmodel, 0, junit, man) < 0)
 		rc = 1;
-	if (sarif && write_report(sj, r.findings, hist, nhist, 1, sarif, man) < 0)
+	if (sarif && write_report(sj, r.findings, hist, nhist, model, nmodel, 1, sarif, man) < 0)
 		rc = 1;
-	if (html && write_report(sj, r.findings, hist, nhist, 2, html, man) < 0)
+	if (html && write_report(sj, r.findings, hist, nhist, model, nmodel, 2, html, man) < 0)
 		rc = 1;
 	if (write_base) {
 		if (sb_write(write_base, S.salt, r.bl, sb_manual(S.base), &e) < 0) {
@@ -1898,6 +1991,8 @@ int scan_main(int argc, char **argv)
 		}
 	}
 	if (man) {
+		if (H->manifest)
+			H->manifest(man, H->ctx);
 		qn_manifest_count(man, "documents", (int64_t)r.docs);
 		qn_manifest_count(man, "bytes", (int64_t)r.bytes);
 		qn_manifest_count(man, "findings", (int64_t)(r.total - r.suppressed));
@@ -1925,6 +2020,9 @@ done:
 	for (size_t i = 0; hist && i < nhist; i++)
 		json_decref(hist[i]);
 	free(hist);
+	for (size_t i = 0; model && i < nmodel; i++)
+		json_decref(model[i]);
+	free(model);
 	for (size_t i = 0; inputs && i < ninputs; i++)
 		free(inputs[i].json_src);
 	free(inputs);
@@ -1938,7 +2036,10 @@ done:
 	free(salt_buf);
 done_early:
 	free(hist_paths);
+	free(model_paths);
 	free(gates);
 	free(S.fields);
+	if (H != &no_hooks)
+		return rc < 0 ? 0 : rc; /* the caller goes on and closes stdout */
 	return qn_close_stdout(rc < 0 ? 0 : rc);
 }

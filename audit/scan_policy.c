@@ -88,6 +88,8 @@ static int parse_subject(struct sp_gate *g, const struct qn_yval *ent, struct qn
 			      ent->key);
 	if (n == 1 && !strcmp(w[0], "total")) {
 		g->subject = SP_TOTAL;
+	} else if (n == 1 && !strcmp(w[0], "regurgitated")) {
+		g->subject = SP_REGURGITATED;
 	} else if (n == 1 || !strcmp(w[0], "type")) {
 		const char *t = w[n - 1];
 		if (!name_ok(t))
@@ -137,6 +139,8 @@ static int parse_subject(struct sp_gate *g, const struct qn_yval *ent, struct qn
 	char id[256];
 	if (g->subject == SP_TOTAL)
 		snprintf(id, sizeof id, "total");
+	else if (g->subject == SP_REGURGITATED)
+		snprintf(id, sizeof id, "regurgitated");
 	else if (g->subject == SP_TYPE)
 		snprintf(id, sizeof id, "%s", g->name);
 	else if (g->subject == SP_SEVERITY)

@@ -12,7 +12,8 @@
  *
  * A gate is "SUBJECT: LIMIT". The subject is "total", "type NAME" (or the
  * type NAME alone), "severity LEVEL" (that level and the ones above),
- * "kind KIND" or "rule RULE-ID". The limit is a count ("0", "max 3",
+ * "kind KIND", "rule RULE-ID" or "regurgitated" (quern-audit probe: values
+ * its training data holds). The limit is a count ("0", "max 3",
  * "at most 3", "3 findings") or a rate: "max 10 per 10k documents",
  * "2.5 per 1M documents", "0.1%" (per 100 documents); a rate gate passes
  * when findings * PER / documents is at most the limit (so 0 documents
@@ -34,7 +35,8 @@ struct qn_err;
 
 #define SP_MAX_GATES 10000
 
-enum sp_subject { SP_TOTAL, SP_TYPE, SP_SEVERITY, SP_KIND, SP_RULE };
+/* SP_REGURGITATED: "regurgitated", findings of values the training data holds (probe). */
+enum sp_subject { SP_TOTAL, SP_TYPE, SP_SEVERITY, SP_KIND, SP_RULE, SP_REGURGITATED };
 
 struct sp_gate {
 	char *id;    /* "total", "EMAIL" (a type), "severity high", "kind secret", "rule X" */

@@ -2604,3 +2604,34 @@ void qn_gpt2_sampler_free(struct qn_gpt2_sampler *sm)
 	free(sm->cands);
 	free(sm);
 }
+
+long qn_gpt2_generate(struct qn_gpt2_infer *g, struct qn_gpt2_sampler *sm, const uint32_t *prompt,
+		      size_t n, long max, int64_t eos, uint64_t *rng, float *logits, uint32_t *out,
+		      qn_gpt2_stop_fn stop, void *arg, int *reason, struct qn_err *e)
+{
+	int P = g->m->cfg.n_positions;
+	*reason = QN_GEN_LENGTH;
+	if (n < 1 || n >= (size_t)P)
+		return qn_errf(e, "a prompt of %zu tokens: generation needs 1 to %d", n, P - 1);
+	qn_gpt2_infer_reset(g);
+	if (qn_gpt2_infer_step(g, prompt, (int)n, logits, 0, e))
+		return -1;
+	long k = 0;
+	while (k < max) {
+		uint32_t next = qn_gpt2_sampler_pick(sm, logits, rng);
+		if (eos >= 0 && next == (uint32_t)eos) {
+			*reason = QN_GEN_EOS;
+			break;
+		}
+		out[k++] = next;
+		if (stop && stop(arg, out, (size_t)k)) {
+			*reason = QN_GEN_STOP;
+			break;
+		}
+		if (qn_gpt2_infer_pos(g) >= P)
+			break;
+		if (k < max && qn_gpt2_infer_step(g, &next, 1, logits, 0, e))
+			return -1;
+	}
+	return k;
+}

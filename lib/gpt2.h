@@ -315,6 +315,24 @@ struct qn_gpt2_sampler *qn_gpt2_sampler_new(int V, double temperature, long top_
 void qn_gpt2_sampler_free(struct qn_gpt2_sampler *sm);
 uint32_t qn_gpt2_sampler_pick(struct qn_gpt2_sampler *sm, const float *logits, uint64_t *rng);
 
+/* Why qn_gpt2_generate stopped. */
+enum { QN_GEN_LENGTH, QN_GEN_EOS, QN_GEN_STOP };
+/* A caller's stop test over the tokens generated so far: non-zero stops. */
+typedef int (*qn_gpt2_stop_fn)(void *arg, const uint32_t *out, size_t n);
+/*
+ * A completion: resets g, runs prompt[0..n) (1 <= n < n_positions: the
+ * caller cuts it), then draws up to max tokens with sm (from *rng) into
+ * out. It stops before the end-of-text token eos (when eos >= 0; not
+ * stored: QN_GEN_EOS), after a token for which stop (may be NULL) returns
+ * non-zero (QN_GEN_STOP), when the context is full or after max tokens
+ * (QN_GEN_LENGTH); *reason says which. logits is V floats of scratch.
+ * Returns the tokens stored, or -1 with e filled. quern-train sample,
+ * quern-audit eval's generate_until and quern-audit probe share it.
+ */
+long qn_gpt2_generate(struct qn_gpt2_infer *g, struct qn_gpt2_sampler *sm, const uint32_t *prompt,
+		      size_t n, long max, int64_t eos, uint64_t *rng, float *logits, uint32_t *out,
+		      qn_gpt2_stop_fn stop, void *arg, int *reason, struct qn_err *e);
+
 /* Parameter count with the tied embedding once. */
 static inline size_t qn_gpt2_nparams(const struct qn_gpt2 *m)
 {

@@ -2695,6 +2695,18 @@ static size_t stop_at(const char *text, size_t n, int *hit)
 	return best;
 }
 
+/* qn_gpt2_generate's stop test: a --stop string in the decoded tokens. */
+static int hits_stop(void *arg, const uint32_t *out, size_t n)
+{
+	struct io *io = arg;
+	struct qn_err e;
+	int hit = 0;
+	qn_buf_reset(&io->text);
+	if (qn_bpe_decode(io->tok, out, n, &io->text, &e) == 0)
+		stop_at(io->text.data ? io->text.data : "", io->text.len, &hit);
+	return hit;
+}
+
 static int sample_line(struct io *io, json_t *o, const char *where, uint64_t index)
 {
 	struct qn_err e;
@@ -2733,12 +2745,6 @@ static int sample_line(struct io *io, json_t *o, const char *where, uint64_t ind
 		keep = np - skip;
 		qn_warn("%s: the prompt's %zu tokens are cut to the last %zu", where, np, keep);
 	}
-	qn_gpt2_infer_reset(io->g);
-	if (qn_gpt2_infer_step(io->g, ids + skip, (int)keep, io->logits, 0, &e)) {
-		qn_error("%s: %s", where, e.msg);
-		io->bad++;
-		return 0;
-	}
 	uint64_t rng = opt.seed ^ (index * 0xd1b54a32d192ed03ull);
 	struct qn_bpe_ids gen = {0};
 	gen.v = malloc(((size_t)opt.max_tokens + 1) * sizeof *gen.v);
@@ -2746,36 +2752,18 @@ static int sample_line(struct io *io, json_t *o, const char *where, uint64_t ind
 		qn_error("out of memory");
 		return -1;
 	}
-	const char *finish = "length";
-	size_t cut = 0;
-	qn_buf_reset(&io->text);
-	for (long k = 0; k < opt.max_tokens; k++) {
-		uint32_t next = qn_gpt2_sampler_pick(io->sampler, io->logits, &rng);
-		if (c->eos_token_id >= 0 && next == (uint32_t)c->eos_token_id) {
-			finish = "stop";
-			break;
-		}
-		gen.v[gen.n++] = next;
-		if (opt.nstops) {
-			qn_buf_reset(&io->text);
-			qn_bpe_decode(io->tok, gen.v, gen.n, &io->text, &e);
-			int hit;
-			cut = stop_at(io->text.data, io->text.len, &hit);
-			if (hit) {
-				finish = "stop";
-				break;
-			}
-		}
-		if (qn_gpt2_infer_pos(io->g) >= c->n_positions)
-			break;
-		if (k + 1 < opt.max_tokens &&
-		    qn_gpt2_infer_step(io->g, &next, 1, io->logits, 0, &e)) {
-			qn_error("%s: %s", where, e.msg);
-			io->bad++;
-			free(gen.v);
-			return 0;
-		}
+	int reason;
+	long got = qn_gpt2_generate(io->g, io->sampler, ids + skip, keep, opt.max_tokens,
+				    c->eos_token_id, &rng, io->logits, gen.v,
+				    opt.nstops ? hits_stop : NULL, io, &reason, &e);
+	if (got < 0) {
+		qn_error("%s: %s", where, e.msg);
+		io->bad++;
+		free(gen.v);
+		return 0;
 	}
+	gen.n = (size_t)got;
+	const char *finish = reason == QN_GEN_LENGTH ? "length" : "stop";
 	qn_buf_reset(&io->text);
 	if (qn_bpe_decode(io->tok, gen.v, gen.n, &io->text, &e)) {
 		qn_error("%s: %s", where, e.msg);
@@ -2784,7 +2772,7 @@ static int sample_line(struct io *io, json_t *o, const char *where, uint64_t ind
 		return 0;
 	}
 	int hit;
-	cut = stop_at(io->text.data ? io->text.data : "", io->text.len, &hit);
+	size_t cut = stop_at(io->text.data ? io->text.data : "", io->text.len, &hit);
 	json_t *r = json_deep_copy(o);
 	json_object_set_new(r, "completion", text_json(io->text.data ? io->text.data : "", cut));
 	json_object_set_new(r, "finish_reason", json_string(finish));

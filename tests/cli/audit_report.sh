@@ -173,3 +173,30 @@ else
 	dom_has "scan with history: hostile name is text" "$T/h.dom" '&lt;b&gt;x'
 	no_grep_in "scan with history: no injected element" "$T/h.dom" '<img|<b>'
 fi
+
+# The model section: eval, memorization and canary results (scan --eval,
+# --memorization) render as tables and SVG charts; a hostile task name
+# stays text.
+cat >"$T/ev.json" <<'J'
+{"results":{"<i>copa</i>":{"acc,none":0.75,"acc_stderr,none":0.0433}},"configs":{},"versions":{},
+ "n-samples":{"<i>copa</i>":{"original":100,"effective":100}}}
+J
+cat >"$T/mem.json" <<'J'
+{"prefix":16,"suffix":16,"train":{"documents":200,"exact_match":0.91,"token_match":0.95,"lcp_mean":14.5},
+ "heldout":{"documents":20,"exact_match":0,"token_match":0.02,"lcp_mean":0.05},"difference":{"exact_match":0.91}}
+J
+cat >"$T/can.json" <<'J'
+{"canaries":[],"by_reps":[{"reps":0,"canaries":2,"exposure_mean":1.07},{"reps":100,"canaries":2,"exposure_mean":12.8,"exposure_max":13.3}]}
+J
+expect_rc "scan --eval --memorization: exit 0" 0 "$A" scan --html "$T/model.html" --eval "$T/ev.json" \
+	--memorization "$T/mem.json" --memorization "$T/can.json" -o "$T/m.jsonl" "$T/docs.jsonl"
+expect_rc "scan --eval: not eval results is a usage error" 2 "$A" scan --html "$T/x.html" \
+	--eval "$T/docs.jsonl" "$T/docs.jsonl"
+if [ -x "$A" ]; then
+	browse "$T/model.dom" --dump-dom "file://$T/model.html"
+	dom_has "model dom: the section" "$T/model.dom" '<section id="model"'
+	dom_has "model dom: eval table with stderr" "$T/model.dom" '<table id="eval-table">.*0\.0433'
+	dom_has "model dom: memorization chart" "$T/model.dom" '<figure id="chart-memo" class="chart">.*<svg'
+	dom_has "model dom: canary chart" "$T/model.dom" '<figure id="chart-canary" class="chart">.*12\.80 bits'
+	dom_has "model dom: hostile task name is text" "$T/model.dom" '&lt;i&gt;copa&lt;/i&gt;'
+fi
