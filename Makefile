@@ -4,6 +4,8 @@
 #   make deps            install the Debian packages (apt-get; root or sudo)
 #   make test            build and run all tests; ends with "N passed, N failed"
 #   make test SANITIZE=address,undefined
+#   make MPI=1           quern-train for data-parallel training under mpirun (Open MPI),
+#                        built in build-mpi
 #   make demo            deps + build + ingest the sample corpus in examples/
 #   make bench           side-by-side benchmarks in bench/ (make bench-deps first:
 #                        PyTorch for the training peer)
@@ -12,10 +14,14 @@
 
 PREFIX ?= /usr/local
 SANITIZE ?=
+MPI ?=
+ifeq ($(MPI),1)
+MPI_SUFFIX = -mpi
+endif
 ifeq ($(SANITIZE),)
-BUILD ?= build
+BUILD ?= build$(MPI_SUFFIX)
 else
-BUILD ?= build-san
+BUILD ?= build-san$(MPI_SUFFIX)
 SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
@@ -38,7 +44,7 @@ DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libpcre2-dev libxml2-dev libzstd-dev libopenblas-dev libcsv-dev libjansson-dev \
 	libyaml-dev libxxhash-dev libssl-dev libutf8proc-dev libsqlite3-dev zlib1g-dev \
 	libcld2-dev zstd gzip jq time libxml2-utils w3m hyperfine python3 python3-jsonschema nodejs \
-	sentencepiece python3-numpy python3-xxhash chromium python3-pil
+	sentencepiece python3-numpy python3-xxhash chromium python3-pil openmpi-bin libopenmpi-dev
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -67,8 +73,9 @@ TOOLS += $(BUILD)/bin/quern-run
 MANS += $(wildcard run/quern-run.1)
 endif
 
-# quern-train's modules (the shard loader) come before its main.
-TRAIN_SRC := $(filter-out train/train.c,$(wildcard train/*.c))
+# quern-train's modules (the shard loader) come before its main; dist.c
+# (MPI) is compiled twice, with and without MPI, beside train.c.
+TRAIN_SRC := $(filter-out train/train.c train/dist.c,$(wildcard train/*.c))
 TRAIN_OBJ := $(TRAIN_SRC:%.c=$(BUILD)/%.o)
 LIBTRAIN := $(BUILD)/libtrain.a
 
@@ -81,6 +88,29 @@ LIBAUDIT := $(BUILD)/libaudit.a
 RUN_SRC := $(filter-out run/run.c,$(wildcard run/*.c))
 RUN_OBJ := $(RUN_SRC:%.c=$(BUILD)/%.o)
 LIBRUN := $(BUILD)/librun.a
+
+# Data-parallel quern-train (docs/training.md): only train/train.c and
+# train/dist.c change, compiled with -DQN_MPI and mpicc's flags into
+# $(BUILD)/mpi/ and linked with the same libraries plus MPI's. Every build
+# with mpicc makes this variant, $(BUILD)/mpi/bin/quern-train, for `make
+# test` (two compiles and a link); MPI=1 makes it the quern-train of
+# $(BUILD)/bin (and of make install).
+MPICC ?= mpicc
+HAVE_MPICC := $(shell command -v $(MPICC) 2>/dev/null)
+MPI_CFLAGS = $(patsubst -I%,-isystem %,$(shell $(MPICC) --showme:compile 2>/dev/null))
+MPI_LIBS = $(shell $(MPICC) --showme:link 2>/dev/null)
+MPI_TRAIN := $(BUILD)/mpi/bin/quern-train
+MPI_TRAIN_OBJ := $(BUILD)/mpi/train/train.o $(BUILD)/mpi/train/dist.o
+ifeq ($(MPI),1)
+ifeq ($(HAVE_MPICC)$(filter deps,$(MAKECMDGOALS)),)
+$(error MPI=1 needs Open MPI's $(MPICC): make deps, or apt-get install openmpi-bin libopenmpi-dev)
+endif
+QUERN_TRAIN_OBJ := $(MPI_TRAIN_OBJ)
+QUERN_TRAIN_LIBS = $(MPI_LIBS)
+else
+QUERN_TRAIN_OBJ := $(BUILD)/train/train.o $(BUILD)/train/dist.o
+QUERN_TRAIN_LIBS =
+endif
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -98,6 +128,7 @@ $(BUILD)/clean/%.o: QN_CFLAGS += -Iclean
 $(BUILD)/train/%.o: QN_CFLAGS += -Itrain
 $(BUILD)/audit/%.o: QN_CFLAGS += -Iaudit
 $(BUILD)/run/%.o: QN_CFLAGS += -Irun
+$(BUILD)/mpi/%.o: QN_CFLAGS += -Itrain -DQN_MPI $(MPI_CFLAGS)
 # The model's elementwise loops vectorize at -O3 (gcc's -O2 cost model declines them).
 $(BUILD)/lib/gpt2.o: QN_CFLAGS += -O3 -fno-math-errno
 $(BUILD)/lib/linclass.o: QN_CFLAGS += -O3 -fno-math-errno
@@ -105,6 +136,10 @@ $(BUILD)/lib/linclass.o: QN_CFLAGS += -O3 -fno-math-errno
 all: $(TOOLS)
 
 $(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(QN_CFLAGS) -c -o $@ $<
+
+$(BUILD)/mpi/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(QN_CFLAGS) -c -o $@ $<
 
@@ -152,9 +187,13 @@ $(BUILD)/bin/quern-tokenize: $(BUILD)/tokenize/tokenize.o $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/bin/quern-train: $(BUILD)/train/train.o $(LIBTRAIN) $(LIBQN)
+$(BUILD)/bin/quern-train: $(QUERN_TRAIN_OBJ) $(LIBTRAIN) $(LIBQN)
 	@mkdir -p $(@D)
-	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS) $(QUERN_TRAIN_LIBS)
+
+$(MPI_TRAIN): $(MPI_TRAIN_OBJ) $(LIBTRAIN) $(LIBQN)
+	@mkdir -p $(@D)
+	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS) $(MPI_LIBS)
 
 $(BUILD)/bin/quern-audit: $(BUILD)/audit/audit.o $(LIBAUDIT) $(LIBTRAIN) $(LIBQN)
 	@mkdir -p $(@D)
@@ -178,7 +217,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBQN)
 	@mkdir -p $(@D)
 	$(CC) $(QN_LDFLAGS) -o $@ $^ $(LIBS)
 
-test check: $(TOOLS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TEST_TOOLS)
+test check: $(TOOLS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TEST_TOOLS) $(if $(HAVE_MPICC),$(MPI_TRAIN))
 	@sh tests/run.sh $(BUILD)
 
 deps:
@@ -212,12 +251,12 @@ fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CXX=clang++ SANITIZE=address,undefined OMPFLAGS= \
 		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" CXXFLAGS="-O1 -g -fsanitize=fuzzer-no-link" \
 		$(FUZZ_BUILD)/libquern.a $(FUZZ_BUILD)/libingest.a \
-		$(FUZZ_BUILD)/libclean.a $(FUZZ_BUILD)/libaudit.a
+		$(FUZZ_BUILD)/libclean.a $(FUZZ_BUILD)/libaudit.a $(FUZZ_BUILD)/librun.a
 	@for src in $(FUZZ_SRC); do \
 		t=$$(basename $$src .c); \
 		echo "clang $$t"; \
-		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib -Iingest -Iclean -Iaudit $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-			-o $(FUZZ_BUILD)/$$t $$src $(FUZZ_BUILD)/libingest.a $(FUZZ_BUILD)/libclean.a $(FUZZ_BUILD)/libaudit.a $(FUZZ_BUILD)/libquern.a $(LIBS) || exit 1; \
+		clang -O1 -g -std=c11 -D_GNU_SOURCE -Ilib -Iingest -Iclean -Iaudit -Irun $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+			-o $(FUZZ_BUILD)/$$t $$src $(FUZZ_BUILD)/libingest.a $(FUZZ_BUILD)/libclean.a $(FUZZ_BUILD)/libaudit.a $(FUZZ_BUILD)/librun.a $(FUZZ_BUILD)/libquern.a $(LIBS) || exit 1; \
 	done
 	@if [ "$(FUZZ_SECONDS)" -gt 0 ]; then sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS); fi
 
@@ -227,6 +266,6 @@ install: $(TOOLS)
 	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-mpi build-san-mpi
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -33,6 +33,7 @@ run() { # name command...
 	else
 		echo "ok  $name ($p checks)"
 	fi
+	grep '^SKIP: ' "$log" | sed "s|^|    $name: |"
 }
 
 for t in "$BUILD"/tests/test_*; do

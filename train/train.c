@@ -32,6 +32,7 @@
 #include "hash.h"
 #include "utf8.h"
 #include "clshead.h"
+#include "dist.h"
 #include "linear.h"
 #include "loader.h"
 #include "mix.h"
@@ -68,6 +69,8 @@ static const char usage_text[] =
     "\n"
     "MODEL is a checkpoint directory: config.json, model.safetensors and the\n"
     "tokenizer files (Hugging Face layout; openai-community/gpt2 loads as is).\n"
+    "Built with make MPI=1, 'mpirun -np N quern-train fit ...' trains data-parallel:\n"
+    "N ranks share each step (man quern-train, \"Data-parallel training (MPI)\").\n"
     "\n"
     "Model (init):\n"
     "      --config FILE          a GPT2Config config.json\n"
@@ -936,6 +939,9 @@ static int save_checkpoint(const struct qn_gpt2 *m, const float *mom, const floa
 	}
 	if (s->mix && qn_st_writer_meta(w, "mix", s->mix, e))
 		goto out;
+	snprintf(num, sizeof num, "%d", qn_dist_size());
+	if (qn_dist_size() > 1 && qn_st_writer_meta(w, "world_size", num, e))
+		goto out;
 	snprintf(num, sizeof num, "%.17g", s->best_val);
 	if (qn_st_writer_meta(w, "best_val_loss", num, e))
 		goto out;
@@ -1013,6 +1019,35 @@ static int meta_u64(const struct qn_st *st, const char *key, unsigned long long 
 	return 0;
 }
 
+/*
+ * Under MPI a step is ranks x accum micro-batches of the one data stream,
+ * so a checkpoint resumes with another number of ranks only when that
+ * product stays (and then not bit for bit: the sums run in another order).
+ */
+static int check_world(const struct qn_st *st, const char *dir, struct qn_err *e)
+{
+	const char *ws = qn_st_meta(st, "world_size"), *args = qn_st_meta(st, "args");
+	long world = ws ? strtol(ws, NULL, 10) : 1, accum = opt.accum, ranks = qn_dist_size();
+	if (world == ranks)
+		return 0;
+	json_t *o = args ? json_loads(args, 0, NULL) : NULL;
+	if (json_is_integer(json_object_get(o, "accum")))
+		accum = (long)json_integer_value(json_object_get(o, "accum"));
+	json_decref(o);
+	if (world * accum != ranks * opt.accum)
+		return qn_errf(
+		    e,
+		    "'%s' was written by %ld rank%s with --accum %ld, %ld micro-batches a "
+		    "step; this run has %ld with --accum %ld: resume with mpirun -np %ld, "
+		    "or with an --accum that keeps ranks x accum at %ld",
+		    dir, world, world == 1 ? "" : "s", accum, world * accum, ranks, opt.accum,
+		    world, world * accum);
+	qn_warn("'%s' was written by %ld rank%s, this run has %ld: the same %ld micro-batches a "
+		"step, but results will not be bit-identical to an uninterrupted run",
+		dir, world, world == 1 ? "" : "s", ranks, world * accum);
+	return 0;
+}
+
 /* Loads the optimizer state and position of checkpoint dir. */
 static int load_state(const struct qn_gpt2 *m, const char *dir, float *mom, float *var,
 		      struct fit_state *s, struct qn_err *e)
@@ -1026,7 +1061,8 @@ static int load_state(const struct qn_gpt2 *m, const char *dir, float *mom, floa
 	unsigned long long step, epoch, doc, off, tokens, threads;
 	if (meta_u64(st, "step", &step, e) || meta_u64(st, "epoch", &epoch, e) ||
 	    meta_u64(st, "doc", &doc, e) || meta_u64(st, "offset", &off, e) ||
-	    meta_u64(st, "tokens", &tokens, e) || meta_u64(st, "threads", &threads, e))
+	    meta_u64(st, "tokens", &tokens, e) || meta_u64(st, "threads", &threads, e) ||
+	    check_world(st, dir, e))
 		goto out;
 	for (int k = 0; k < 2; k++)
 		for (size_t i = 0; i < m->ntensors; i++) {
@@ -1091,11 +1127,14 @@ out:
 
 /* ---- fit: the loop ------------------------------------------------------------ */
 
-/* The dropout key of micro-batch a of the step after step: the seed and its number. */
+/*
+ * The dropout key of micro-batch a of the step after step: the seed and its
+ * number (under MPI, a counts the micro-batches of all ranks).
+ */
 static uint64_t dropout_key(long step, long a)
 {
 	return opt.seed * 0x9e3779b97f4a7c15ull ^
-	       ((uint64_t)step * (uint64_t)opt.accum + (uint64_t)a + 1);
+	       ((uint64_t)step * (uint64_t)opt.accum * (uint64_t)qn_dist_size() + (uint64_t)a + 1);
 }
 
 static double lr_at(long step)
@@ -1111,24 +1150,45 @@ static double lr_at(long step)
 	return opt.min_lr + 0.5 * (opt.lr - opt.min_lr) * (1 + cos(M_PI * progress));
 }
 
-/* Mean loss over the first eval_batches windows of the validation split. */
+/*
+ * Mean loss over the first eval_batches windows of the validation split.
+ * Under MPI each rank computes windows k = rank, rank + W, ... and the
+ * per-window sums are exchanged (the others' slots are 0), so every rank
+ * adds the same numbers in the same order as one process does.
+ */
 static double evaluate(struct qn_gpt2_train *t, struct qn_loader *val, uint32_t *in, uint32_t *tg,
 		       uint8_t *mask, int B, int T, struct qn_err *e)
 {
 	struct qn_loader_pos zero = {0, 0, 0};
-	double sum = 0;
-	size_t count = 0;
-	if (qn_loader_seek(val, &zero, e))
+	double sum = 0, count = 0;
+	size_t K = (size_t)opt.eval_batches;
+	double *part = calloc(2 * K, sizeof *part); /* losses, then counts */
+	if (!part) {
+		qn_errf(e, "out of memory");
 		return NAN;
-	for (long k = 0; k < opt.eval_batches; k++) {
-		size_t n;
-		if (qn_loader_next(val, in, tg, mask, (size_t)B * T, e))
-			return NAN;
-		double l = qn_gpt2_forward(t, in, tg, mask, 1.0, B, T, &n, NULL);
-		sum += l;
-		count += n;
 	}
-	return count ? sum / (double)count : NAN;
+	if (qn_loader_seek(val, &zero, e)) {
+		free(part);
+		return NAN;
+	}
+	for (size_t k = 0; k < K; k++) {
+		size_t n;
+		if (qn_loader_next(val, in, tg, mask, (size_t)B * T, e)) {
+			free(part);
+			return NAN;
+		}
+		if ((int)(k % (size_t)qn_dist_size()) != qn_dist_rank())
+			continue;
+		part[k] = qn_gpt2_forward(t, in, tg, mask, 1.0, B, T, &n, NULL);
+		part[K + k] = (double)n;
+	}
+	qn_dist_sum(part, 2 * K);
+	for (size_t k = 0; k < K; k++) {
+		sum += part[k];
+		count += part[K + k];
+	}
+	free(part);
+	return count > 0 ? sum / count : NAN;
 }
 
 /* Keeps the metrics lines up to step (a resumed run rewrites what follows). */
@@ -1951,6 +2011,12 @@ static int cmd_fit(const char *model_arg)
 		return qn_usage_error("fit needs --data SHARDS");
 	if (!opt.output)
 		return qn_usage_error("fit needs -o DIR");
+	if (qn_dist_rank() > 0)
+		qn_verbosity = -1; /* rank 0 speaks for the run; the others' errors print */
+	if (qn_dist_size() > 1 && (opt.dpo || opt.classify))
+		return qn_usage_error(
+		    "%s does not train under MPI (%d ranks): run it as one process",
+		    opt.dpo ? "--dpo" : "--classify", qn_dist_size());
 	if (opt.classify)
 		return fit_classifier(model_arg);
 	if (make_dir(opt.output))
@@ -1970,10 +2036,17 @@ static int cmd_fit(const char *model_arg)
 	if (opt.resume) {
 		long *steps;
 		size_t n = list_checkpoints(opt.output, &steps);
+		long last = n ? steps[n - 1] : -1;
 		if (n)
 			snprintf(resume_dir, sizeof resume_dir, "%s/checkpoint-%ld", opt.output,
 				 steps[n - 1]);
 		free(steps);
+		if (!qn_dist_same((uint64_t)last)) {
+			qn_error("the ranks see different checkpoints in '%s' (this one: %s): "
+				 "-o must be a directory every rank shares",
+				 opt.output, n ? resume_dir : "none");
+			return QN_EXIT_FAIL;
+		}
 		if (!n)
 			qn_warn("no checkpoint in '%s' yet: starting from '%s'", opt.output,
 				model_arg);
@@ -1985,6 +2058,7 @@ static int cmd_fit(const char *model_arg)
 		return QN_EXIT_FAIL;
 	}
 	qn_gpt2_set_threads(f.m, opt.threads);
+	qn_dist_check_threads(f.m->threads);
 	if (apply_freeze(f.m)) {
 		rc = QN_EXIT_USAGE;
 		goto out;
@@ -2135,9 +2209,10 @@ static int cmd_fit(const char *model_arg)
 	f.var = calloc(nmom, sizeof *f.var);
 	/* A whole step's micro-batches: the loss is divided by their trained tokens. */
 	size_t NA = N * (size_t)opt.accum;
-	f.in = malloc(NA * sizeof *f.in);
-	f.tg = malloc(NA * sizeof *f.tg);
-	f.mask = malloc(NA);
+	size_t scratch = qn_dist_size() > 1 ? N : 0; /* MPI: the other ranks' micro-batches */
+	f.in = malloc((NA + scratch) * sizeof *f.in);
+	f.tg = malloc((NA + scratch) * sizeof *f.tg);
+	f.mask = malloc(NA + scratch);
 	if (!f.t || !f.mom || !f.var || !f.in || !f.tg || !f.mask) {
 		qn_error("%s", f.t ? "out of memory" : e.msg);
 		goto out;
@@ -2194,13 +2269,22 @@ static int cmd_fit(const char *model_arg)
 			f.ptrain->pos = s.pos;
 		qn_info("resuming at step %ld from '%s'", s.step, resume_dir);
 	}
+	if (!qn_dist_in_sync(f.m)) {
+		qn_error("the ranks start from different weights: every rank must read the same "
+			 "MODEL and checkpoints");
+		goto out;
+	}
 	if (opt.metrics)
 		snprintf(mpath, sizeof mpath, "%s", opt.metrics);
 	else
 		snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", opt.output);
-	if (resume_dir[0])
+	if (resume_dir[0] && qn_dist_rank() == 0)
 		trim_metrics(mpath, s.step);
-	f.metrics = fopen(mpath, resume_dir[0] ? "a" : "w");
+	/*
+	 * Rank 0 writes the metrics; the other ranks' lines go nowhere (the
+	 * per-task validations among them still run on every rank).
+	 */
+	f.metrics = fopen(qn_dist_rank() ? "/dev/null" : mpath, resume_dir[0] ? "a" : "w");
 	if (!f.metrics) {
 		qn_error("cannot open '%s': %s", mpath, strerror(errno));
 		goto out;
@@ -2222,6 +2306,7 @@ static int cmd_fit(const char *model_arg)
 	if (pe > 0 || pa > 0 || pr > 0)
 		qn_info("dropout: embeddings %g, attention %g, residual %g", (double)pe, (double)pa,
 			(double)pr);
+	long W = qn_dist_size(), rank = qn_dist_rank();
 	while (s.step < opt.steps) {
 		double t0 = now();
 		double loss = 0;
@@ -2248,8 +2333,13 @@ static int cmd_fit(const char *model_arg)
 		}
 		if (opt.dpo)
 			loss = ds.loss / (double)ds.pairs;
-		for (long a = 0; !opt.dpo && a < opt.accum; a++) {
-			size_t at = (size_t)a * N;
+		/*
+		 * Under MPI every rank reads the step's W x accum micro-batches of the
+		 * one stream, trains those numbered rank, rank + W, ... and counts the
+		 * trained targets of all; the others' pass through a scratch window.
+		 */
+		for (long g = 0; !opt.dpo && g < opt.accum * W; g++) {
+			size_t at = g % W == rank ? (size_t)(g / W) * N : NA;
 			/* With mixing, each row of T comes from a drawn task. */
 			for (int b = 0; f.mix && b < B; b++) {
 				size_t rt = at + (size_t)b * T;
@@ -2269,11 +2359,14 @@ static int cmd_fit(const char *model_arg)
 		}
 		for (long a = 0; !opt.dpo && a < opt.accum && trained; a++) {
 			size_t at = (size_t)a * N;
-			qn_gpt2_dropout(f.t, pe, pa, pr, dropout_key(s.step, a));
+			qn_gpt2_dropout(f.t, pe, pa, pr, dropout_key(s.step, a * W + rank));
 			loss += qn_gpt2_forward(f.t, f.in + at, f.tg + at, f.mask + at,
 						(double)trained, B, T, NULL, NULL);
 			qn_gpt2_backward(f.t, 1.0f);
 		}
+		/* The ranks' shares of the step add up to the whole step's gradient (dist.h). */
+		qn_dist_sum_grads(f.m);
+		qn_dist_sum(&loss, 1);
 		double norm =
 		    opt.clip > 0 ? qn_gpt2_clip_grads(f.m, opt.clip) : qn_gpt2_grad_norm(f.m);
 		if (!isfinite(loss) || !isfinite(norm)) {
@@ -2294,7 +2387,7 @@ static int cmd_fit(const char *model_arg)
 		qn_gpt2_adamw(f.m, f.mom, f.var, &o, s.step + 1);
 		qn_gpt2_lora_adamw(f.m, f.mom + f.m->nparams, f.var + f.m->nparams, &o, s.step + 1);
 		s.step++;
-		s.tokens += N * (uint64_t)opt.accum;
+		s.tokens += N * (uint64_t)opt.accum * (uint64_t)W;
 		double dt = now() - t0;
 		s.elapsed += dt;
 		int eval_now =
@@ -2330,7 +2423,7 @@ static int cmd_fit(const char *model_arg)
 				s.best_val = val_loss;
 				s.best_step = s.step;
 				s.bad_evals = 0;
-				if (save_best(f.m, f.model_dir, opt.output, &e)) {
+				if (rank == 0 && save_best(f.m, f.model_dir, opt.output, &e)) {
 					qn_error("cannot write the best model: %s", e.msg);
 					goto out;
 				}
@@ -2343,7 +2436,7 @@ static int cmd_fit(const char *model_arg)
 		    "{\"step\":%ld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6f,\"tokens\":%llu,"
 		    "\"tokens_per_s\":%.1f,\"elapsed\":%.3f",
 		    s.step, loss, o.lr, norm, (unsigned long long)s.tokens,
-		    (double)N * (double)opt.accum / dt, s.elapsed);
+		    (double)N * (double)opt.accum * (double)W / dt, s.elapsed);
 		if (eval_now)
 			fprintf(f.metrics, ",\"val_loss\":%.6f", val_loss);
 		if (opt.dpo)
@@ -2385,12 +2478,12 @@ static int cmd_fit(const char *model_arg)
 			fprintf(stderr,
 				"\rstep %ld/%ld  loss %.4f  val %.4f  lr %.3g  %.0f tok/s  \033[K",
 				s.step, opt.steps, loss, val_loss, o.lr,
-				(double)N * (double)opt.accum / dt);
+				(double)N * (double)opt.accum * (double)W / dt);
 			last_draw = now();
 		}
 		int periodic = opt.save_every > 0 && s.step % opt.save_every == 0;
-		if (periodic || stop_signal || early || s.step == opt.steps ||
-		    s.step == opt.stop_at) {
+		int stop = qn_dist_max((int)stop_signal); /* a signal to any rank stops all */
+		if (periodic || stop || early || s.step == opt.steps || s.step == opt.stop_at) {
 			qn_loader_tell(f.train, &s.pos);
 			if (f.ptrain)
 				s.pos = f.ptrain->pos;
@@ -2398,7 +2491,12 @@ static int cmd_fit(const char *model_arg)
 				free(s.mix);
 				s.mix = qn_mix_state(f.mix);
 			}
-			if (save_checkpoint(f.m, f.mom, f.var, &s, f.model_dir, opt.output, &e)) {
+			if (!qn_dist_in_sync(f.m)) {
+				qn_error("step %ld: the ranks' weights differ", s.step);
+				goto out;
+			}
+			if (rank == 0 &&
+			    save_checkpoint(f.m, f.mom, f.var, &s, f.model_dir, opt.output, &e)) {
 				qn_error("cannot write checkpoint %ld: %s%s", s.step, e.msg,
 					 last_saved >= 0 ? "; the earlier checkpoints are intact"
 							 : "");
@@ -2410,13 +2508,13 @@ static int cmd_fit(const char *model_arg)
 			snprintf(tok_dir, sizeof tok_dir, "%s/checkpoint-%ld", opt.output, s.step);
 			f.model_dir = tok_dir;
 		}
-		if (stop_signal) {
+		if (stop) {
 			if (tty)
 				fputc('\n', stderr);
 			qn_warn("stopped by signal %d at step %ld; checkpoint saved in "
 				"'%s/checkpoint-%ld' (go on with --resume)",
-				(int)stop_signal, s.step, opt.output, s.step);
-			rc = 128 + (int)stop_signal;
+				stop, s.step, opt.output, s.step);
+			rc = 128 + stop;
 			goto out;
 		}
 		if (early) {
@@ -2436,6 +2534,10 @@ static int cmd_fit(const char *model_arg)
 	}
 	if (tty)
 		fputc('\n', stderr);
+	if (rank > 0) { /* rank 0 writes the model and the manifest */
+		rc = QN_EXIT_OK;
+		goto out;
+	}
 	/*
 	 * The final model in DIR itself, as Trainer.save_model puts it; with
 	 * early stopping, the best one (as load_best_model_at_end does).
@@ -2479,9 +2581,9 @@ static int cmd_fit(const char *model_arg)
 		qn_error("%s", e.msg);
 		goto out;
 	}
-	const char *names[] = {"steps", "tokens", "parameters"};
-	int64_t vals[] = {s.step, (int64_t)s.tokens, (int64_t)f.m->nparams};
-	if (write_manifest(opt.output, model_arg, opt.data, names, vals, 3, fp))
+	const char *names[] = {"steps", "tokens", "parameters", "ranks"};
+	int64_t vals[] = {s.step, (int64_t)s.tokens, (int64_t)f.m->nparams, W};
+	if (write_manifest(opt.output, model_arg, opt.data, names, vals, W > 1 ? 4 : 3, fp))
 		goto out;
 	qn_info("%ld steps, %llu tokens, %.1f s", s.step, (unsigned long long)s.tokens,
 		now() - t_start);
@@ -3377,14 +3479,12 @@ static void wait_passively(char **argv)
 #endif
 }
 
-int main(int argc, char **argv)
+static int train_main(int argc, char **argv)
 {
 	int c;
 	long v;
 	const char *batch_arg = NULL;
 
-	wait_passively(argv);
-	qn_cli_init("quern-train");
 	g_argc = argc;
 	g_argv = malloc(((size_t)argc + 1) * sizeof *g_argv); /* before argv is shifted */
 	if (!g_argv)
@@ -3396,6 +3496,12 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
+	/* Under a launcher, even as 1 rank: a sweep's trials would inherit its MPI job. */
+	if (qn_dist_running() && opt.cmd &&
+	    (strcmp(opt.cmd, "fit") || linear_requested(argc, argv)))
+		return qn_usage_error("only fit of a GPT-2 model runs under MPI (%d rank%s): run "
+				      "'%s' as one process, without mpirun",
+				      qn_dist_size(), qn_dist_size() == 1 ? "" : "s", opt.cmd);
 	/* The linear classifier and the sweep parse their own options. */
 	if (opt.cmd && !strcmp(opt.cmd, "sweep"))
 		return sweep_main(argc, argv);
@@ -3729,4 +3835,17 @@ int main(int argc, char **argv)
 		return qn_close_stdout(cmd_classify(model, argv + 1, argc - 1));
 	}
 	return qn_close_stdout(cmd_score(model, argv + 1, argc - 1));
+}
+
+/*
+ * The re-execution comes first, before MPI starts: under mpirun the new
+ * image keeps the process (and its pid), which is all the launcher knows.
+ */
+int main(int argc, char **argv)
+{
+	wait_passively(argv);
+	qn_cli_init("quern-train");
+	if (qn_dist_init(&argc, &argv))
+		return QN_EXIT_FAIL;
+	return qn_dist_end(train_main(argc, argv));
 }
