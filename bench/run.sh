@@ -16,6 +16,8 @@
 #      (bench/train.sh; THREADS, R).
 #   7. quern-audit scan: every default detector against grep -P -c with one
 #      e-mail pattern over the same 200 MB file (bench/audit.sh).
+#   8. quern-run status over 10,000 files, warm and cold hash cache, against
+#      sha256sum over the same files (bench/run_status.sh).
 #
 # Timings are medians of hyperfine runs. BENCH_COPIES sets how many copies
 # of each fixture page make the HTML corpus (default 40), BENCH_WIKI the
@@ -111,5 +113,8 @@ cat "$out/audit.txt" >>"$res"
 say ""
 sh "$top/bench/eval.sh" "$B"
 cat "$out/eval.txt" >>"$res"
+say ""
+sh "$top/bench/run_status.sh" "$B" >"$out/run_status.txt"
+cat "$out/run_status.txt" >>"$res"
 say ""
 say "results: $res"

@@ -1,43 +1,32 @@
 #!/bin/sh
-# examples/demo.sh BUILD - the main job on the bundled sample corpus:
-# ingest every file under examples/corpus into one document JSONL file,
-# clean it (dedup, filters, language, PII), and show what came out.
+# examples/demo.sh BUILD - the whole chain on the bundled sample corpus, run
+# by quern-run from pipelines/demo.yaml: ingest -> clean -> tokenizer and
+# shards -> a tiny GPT-2 -> samples -> audit scan and model card -> one HTML
+# report, whose path it prints last. A second run finds everything up to
+# date and runs nothing; `quern-run status -f pipelines/demo.yaml` says why
+# a stage would run.
 set -eu
 B=${1:-build}
 cd "$(dirname "$0")/.."
-out=examples/out
-mkdir -p "$out"
-echo "== quern-ingest over examples/corpus"
-"$B/bin/quern-ingest" -j 2 --text-field body --id-field review_id \
-	-o "$out/docs.jsonl" examples/corpus
+B=$(cd "$B" && pwd)
+PATH="$B/bin:$PATH"
+export PATH
+out=examples/out/demo
+echo "== quern-run run -f pipelines/demo.yaml -j 2"
+start=$(date +%s)
+quern-run run -f pipelines/demo.yaml -j 2
+echo "== $(($(date +%s) - start)) s; the stages and what each needs:"
+quern-run dag -f pipelines/demo.yaml
 echo
-echo "== $(wc -l <"$out/docs.jsonl") documents in $out/docs.jsonl, by format:"
+echo "== $(wc -l <"$out/docs.jsonl") documents ingested, by format:"
 jq -r '.metadata.format' "$out/docs.jsonl" | sort | uniq -c
+echo "== quern-clean kept $(wc -l <"$out/clean.jsonl"), removed $(wc -l <"$out/rejects.jsonl")"
+echo "== training loss, first and last step:"
+jq -c 'select(.loss) | {step, loss}' "$out/model/metrics.jsonl" | sed -n '1p;$p'
+echo "== a sample:"
+jq -r '"\(.prompt)\(.completion)"' "$out/samples.jsonl" | head -n 1
+echo "== audit findings: $(wc -l <"$out/findings.jsonl") (scan report: $out/scan.html)"
+echo "== lineage of the model (quern-run lineage):"
+quern-run lineage -f pipelines/demo.yaml "$out/model" | grep -v "in the tool's manifest" | head -n 12
 echo
-echo "== one document of each format (text cut at 300 characters):"
-jq -c 'select(.metadata.format) | {format: .metadata.format, id, title: (.metadata.title // .metadata.subject // null), text: .text[0:300]}' \
-	"$out/docs.jsonl" | awk -F'"format":' '{split($2,a,","); if (!seen[a[1]]++) print}'
-echo
-echo "== the run's manifest: $out/docs.jsonl.manifest.json"
-jq -c '{tool, version, inputs: (.inputs | length), counters}' "$out/docs.jsonl.manifest.json"
-echo
-echo "== quern-clean: normalize, dedup, quality filters, PII redaction"
-# The sample is small and mixed (reviews, tickets, e-mail), so the Gopher
-# word-count floor would reject most of it: lower it for the demo.
-cat >"$out/clean.yaml" <<'YAML'
-steps:
-  - normalize
-  - exact_dedup
-  - gopher_quality: {min_doc_words: 5}
-  - near_dedup
-  - lang
-  - pii
-YAML
-"$B/bin/quern-clean" -j 2 -c "$out/clean.yaml" -r "$out/rejects.jsonl" \
-	--stats "$out/clean-stats.json" -o "$out/clean.jsonl" "$out/docs.jsonl"
-echo "== kept $(wc -l <"$out/clean.jsonl"), removed $(wc -l <"$out/rejects.jsonl"); removed by step and reason:"
-jq -r '.metadata.reject | "\(.step) \(.reason)"' "$out/rejects.jsonl" | sort | uniq -c
-echo "== languages:"
-jq -r '.metadata.lang' "$out/clean.jsonl" | sort | uniq -c
-echo "== PII redacted:"
-jq -c 'select(.metadata.pii) | {id, pii: .metadata.pii}' "$out/clean.jsonl" | head -5
+echo "report: $(pwd)/$out/report.html"

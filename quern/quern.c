@@ -21,7 +21,7 @@ static const struct {
 	{"tokenize", "byte-level BPE tokenizers and token shards", 1},
 	{"train", "GPT-2 models on CPU: pre-training and fine-tuning", 1},
 	{"audit", "PII, secret and policy scans, evaluations, reports", 1},
-	{"run", "pipelines with content-hash caching, cron-safe", 0},
+	{"run", "pipelines with content-hash caching, cron-safe", 1},
 };
 
 static void usage(FILE *f)

@@ -2,7 +2,7 @@
 # flag, stdin via -, a missing file, and a full disk.
 . "$QN_TOP/tests/cli/lib.sh"
 
-for tool in quern quern-ingest quern-clean quern-tokenize quern-train; do
+for tool in quern quern-ingest quern-clean quern-tokenize quern-train quern-run; do
 	b="$QN_BIN/$tool"
 	expect_rc "$tool --help exits 0" 0 "$b" --help
 	grep_in "$tool --help shows usage" "$T/out" "^usage: $tool "
@@ -28,8 +28,10 @@ expect_rc "quern tokenize runs quern-tokenize" 0 "$QN_BIN/quern" tokenize --vers
 grep_in "quern tokenize prints quern-tokenize's version" "$T/out" "^quern-tokenize "
 expect_rc "quern audit runs quern-audit" 0 "$QN_BIN/quern" audit --version
 grep_in "quern audit prints quern-audit's version" "$T/out" "^quern-audit "
-expect_rc "quern names unbuilt tools" 1 "$QN_BIN/quern" run
-grep_in "unbuilt tool message" "$T/err" "not built yet"
+expect_rc "quern run runs quern-run" 0 "$QN_BIN/quern" run --version
+grep_in "quern run prints quern-run's version" "$T/out" "^quern-run "
+expect_rc "quern refuses an unknown tool" 2 "$QN_BIN/quern" nosuchtool
+grep_in "unknown tool message" "$T/err" "unknown tool 'nosuchtool'"
 
 # stdin via -, a missing file, a full disk.
 printf 'hello from stdin\n' >"$T/in.txt"

@@ -1,0 +1,44 @@
+/*
+ * exec.h - running a pipeline: the per-pipeline lock, recovery from an
+ * interrupted run, the scheduler that runs stale stages (in parallel up to
+ * -j), staged outputs, per-stage logs, and the lock file, ledger and catalog
+ * updates after each stage; and `status`, which answers the same question
+ * without running anything.
+ *
+ * State lives in .quern-run/ beside the pipeline file: <name>.flock (the
+ * lock, holding the holder's pid, host and start time), journal/ (one entry
+ * per stage running: its process group and where its previous outputs were
+ * moved), stash/ (those outputs), logs/ (a log per stage run, each line
+ * stamped with UTC time), cache (hcache.h), ledger.jsonl (ledger.h) and
+ * catalog.sqlite (catalog.h). docs/run.md tells the whole story.
+ */
+#ifndef RN_EXEC_H
+#define RN_EXEC_H
+
+#include <stddef.h>
+
+#include "pipeline.h"
+
+struct rn_opts {
+	int dry_run, force, keep_going, jobs;
+	char **targets; /* stage names (or foreach base names); none: all */
+	size_t ntargets;
+};
+
+/* quern-run run: returns the exit status (0, a failed stage's, 75, 1, ...). */
+int rn_run(struct rn_pipeline *p, const struct rn_opts *o);
+
+/* quern-run status: 0 up to date, 1 stale (or an error). */
+int rn_status(struct rn_pipeline *p, const struct rn_opts *o);
+
+/*
+ * Marks in sel[] (p->n flags) the stages named by targets and everything
+ * upstream of them (all stages when there are none). 0, or -1 after
+ * printing which name matches no stage.
+ */
+int rn_select(const struct rn_pipeline *p, char **targets, size_t n, int *sel);
+
+/* The state folder of a pipeline (.quern-run beside it): malloc'd. */
+char *rn_state_dir(const struct rn_pipeline *p);
+
+#endif
