@@ -34,10 +34,13 @@ trap 'rm -f "$tmp"' EXIT
 	jq -r '.findings | (.by_source // {}) | to_entries[] | "in \(.key)\t\(.value)"' \
 		"$out/scan-summary.json" 2>/dev/null | esc || true
 	echo '</pre>'
-	echo '<h2>Cleaning, by step and reason</h2><pre>'
-	jq -r '.. | objects | to_entries[] | select(.value | type == "number") | "\(.key)\t\(.value)"' \
-		"$out/clean-stats.json" 2>/dev/null | head -n 40 | esc || true
-	echo '</pre>'
+	echo '<h2>Cleaning, by step and reason</h2>'
+	echo '<table><tr><th>step</th><th>documents in</th><th>out</th><th>removed, by reason</th></tr>'
+	jq -r '.steps[]? | [.step, .documents_in, .documents_out,
+		((.rejected // {}) | to_entries | map("\(.key): \(.value.documents)") | join(", "))] | @tsv' \
+		"$out/clean-stats.json" 2>/dev/null | esc |
+		awk -F'\t' '{ printf "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", $1, $2, $3, ($4 == "" ? "-" : $4) }' || true
+	echo '</table>'
 	echo '<h2>Samples</h2><pre>'
 	jq -r '"\(.prompt // "") \u2192 \(.completion // .text // "")"' "$out/samples.jsonl" 2>/dev/null | esc || true
 	echo '</pre>'
