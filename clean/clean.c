@@ -40,6 +40,7 @@
 #include "dindex.h"
 #include "doc.h"
 #include "docjson.h"
+#include "dsig.h"
 #include "err.h"
 #include "filters.h"
 #include "hash.h"
@@ -54,11 +55,14 @@
 #include "pool.h"
 #include "rd.h"
 #include "rules.h"
+#include "shardsel.h"
 #include "utf8.h"
 #include "wr.h"
 
 static const char usage_text[] =
 	"usage: quern-clean [options] [file ...]\n"
+	"       quern-clean dedup-merge -o DIR SIG...\n"
+	"       quern-clean apply-removals --removals LIST [-o FILE] [-r FILE] [file ...]\n"
 	"\n"
 	"Normalize, deduplicate (exact and MinHash near-duplicates), filter\n"
 	"(Gopher, C4, FineWeb quality rules, language), and redact (PII, secrets,\n"
@@ -101,6 +105,12 @@ static const char usage_text[] =
 	"Runs:\n"
 	"  -j, --jobs N             worker threads (default 1; 0 = one per CPU)\n"
 	"      --max-line SIZE      longest input line (default 256M)\n"
+	"Sharding (see docs/sharding.md):\n"
+	"      --shard I/N          clean only shard I of N of the inputs; dedup\n"
+	"                           steps remove nothing, they record signatures\n"
+	"      --signatures FILE    with --shard: write the dedup signatures here\n"
+	"  quern-clean dedup-merge -o DIR SIG...   resolve duplicates across shards\n"
+	"  quern-clean apply-removals --removals LIST [-o FILE] [-r FILE] [file ...]\n"
 	"  -q, --quiet              no warnings\n"
 	"  -v, --verbose            more detail\n"
 	"  -h, --help               this help\n"
@@ -477,6 +487,12 @@ static struct cn_config cfg;
 static struct step steps[MAX_STEPS];
 static size_t nsteps;
 static int exact_at = -1, near_at = -1, line_at = -1; /* step indexes */
+/* --shard I/N: dedup steps record signatures instead of removing. */
+static unsigned shard_index, shard_count;
+static struct qn_shard_part *shard_parts; /* per input */
+static struct qn_wr *sigw;
+static struct qn_buf sigbuf;
+static uint64_t sig_records;
 static const char *dedup_index_dir;
 
 static int kind_of(const char *name)
@@ -1657,6 +1673,43 @@ static int write_all(int fd, const void *p, size_t n)
 
 static int finish_doc(struct run *r, size_t d, const char *rec);
 
+/* Appends a document's signature record (dsig.h); flushes now and then. */
+static int add_sig(struct batch *b, struct dres *x)
+{
+	const char *id = b->ids.data + x->id_off;
+	size_t idlen = strlen(id);
+	unsigned char f[4] = {0};
+	struct qn_err e;
+
+	if (idlen > UINT16_MAX) {
+		qn_error("a document id of %zu bytes is too long for --signatures", idlen);
+		return -1;
+	}
+	f[0] = (unsigned char)((x->reached_exact ? CN_DSIG_EXACT : 0) |
+			       (x->reached_near ? CN_DSIG_NEAR : 0) | (x->has_sig ? CN_DSIG_SIG : 0) |
+			       (x->too_short ? CN_DSIG_TOO_SHORT : 0));
+	uint16_t l16 = (uint16_t)idlen;
+	memcpy(f + 2, &l16, 2);
+	qn_buf_add(&sigbuf, f, 4);
+	qn_buf_add(&sigbuf, id, idlen);
+	if (x->reached_exact)
+		qn_buf_add(&sigbuf, &x->h, sizeof x->h);
+	qn_buf_add(&sigbuf, &x->prio_exact, 8);
+	qn_buf_add(&sigbuf, &x->prio_near, 8);
+	if (x->has_sig && qn_buf_add(&sigbuf, b->keys + x->keys_off,
+				     steps[near_at].mh.bands * sizeof *b->keys) < 0)
+		return -1;
+	sig_records++;
+	if (sigbuf.len >= (1u << 20)) {
+		if (qn_wr_write(sigw, sigbuf.data, sigbuf.len, &e) < 0) {
+			qn_error("%s", e.msg);
+			return -1;
+		}
+		qn_buf_reset(&sigbuf);
+	}
+	return 0;
+}
+
 /* One document, in input order, on the main thread. */
 static int add_doc(struct run *r, struct batch *b, struct dres *x)
 {
@@ -1675,6 +1728,8 @@ static int add_doc(struct run *r, struct batch *b, struct dres *x)
 	if (qn_buf_adds(&r->ids, b->ids.data + x->id_off) < 0 || qn_buf_addc(&r->ids, 0) < 0)
 		return -1;
 	r->flags[d] = 0;
+	if (sigw && (x->reached_exact || x->reached_near) && add_sig(b, x) < 0)
+		return -1;
 	if (exact_at >= 0) {
 		r->egroup[d] = (uint32_t)d;
 		if (x->reached_exact) {
@@ -1923,7 +1978,7 @@ static int finish_doc(struct run *r, size_t d, const char *rec)
 	const char *dup_of = NULL;
 	uint32_t csize = 0;
 	const char *cid = NULL;
-	if (exact_at >= 0 && (size_t)exact_at < stop && (r->flags[d] & F_EXACT)) {
+	if (!shard_count && exact_at >= 0 && (size_t)exact_at < stop && (r->flags[d] & F_EXACT)) {
 		uint32_t g = r->egroup[d];
 		if (g & OLD_BIT)
 			dup_of = cn_dindex_exact_id(dindex, g & ~OLD_BIT);
@@ -1935,7 +1990,7 @@ static int finish_doc(struct run *r, size_t d, const char *rec)
 			nreason = strlen(reason);
 		}
 	}
-	if (!dup_of && near_at >= 0 && (size_t)near_at < stop) {
+	if (!shard_count && !dup_of && near_at >= 0 && (size_t)near_at < stop) {
 		uint32_t unit = (uint32_t)(r->old + (exact_at >= 0 ? r->egroup[d] : d));
 		if (r->flags[exact_at >= 0 ? r->egroup[d] : d] & F_NEAR) {
 			uint32_t k = r->keep[unit];
@@ -2138,13 +2193,30 @@ static int feed(struct run *r, int pass)
 		struct qn_err e;
 		struct qn_rd *rd;
 		int flags = pass == PASS_CLEAN ? QN_RD_SHA256 : 0;
-		if (is_stdin && stdin_fd >= 0) {
+		int part_fd = -1;
+		uint64_t lineno = 0;
+		if (shard_parts && !shard_parts[f].take)
+			continue;
+		if (shard_parts && !shard_parts[f].whole) {
+			uint64_t first, last;
+			rd = NULL;
+			part_fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (part_fd < 0)
+				qn_errno(&e, errno, "cannot open '%s'", path);
+			else if (qn_shardsel_lines(part_fd, path, &shard_parts[f], &first, &last,
+						   &lineno, &e) == 0 &&
+				 lseek(part_fd, (off_t)first, SEEK_SET) >= 0 &&
+				 (rd = qn_rd_fdopen(part_fd, path, flags, &e)) != NULL)
+				qn_rd_limit(rd, last - first);
+		} else if (is_stdin && stdin_fd >= 0) {
 			lseek(stdin_fd, 0, SEEK_SET);
 			rd = qn_rd_fdopen(stdin_fd, "stdin", flags, &e);
 		} else {
 			rd = qn_rd_open(is_stdin ? NULL : path, flags, &e);
 		}
 		if (!rd) {
+			if (part_fd >= 0)
+				close(part_fd);
 			/* Named once; the other inputs still flow, and the run exits 1. */
 			if (pass == PASS_CLEAN) {
 				qn_error("%s", e.msg);
@@ -2153,7 +2225,6 @@ static int feed(struct run *r, int pass)
 			continue;
 		}
 		struct batch *b = batch_new(pass, name);
-		uint64_t lineno = 0;
 		int lr;
 		while (b && !r->failed) {
 			lr = qn_rd_line(rd, &line, max_line, &e);
@@ -2200,12 +2271,118 @@ static int feed(struct run *r, int pass)
 				qn_manifest_input(r->man, name, qn_rd_raw_bytes(rd), sha);
 		}
 		qn_rd_close(rd);
+		if (part_fd >= 0)
+			close(part_fd);
 	}
 	if (qn_pool_finish(pool) != 0)
 		rc = -1;
 	qn_pool_free(pool);
 	qn_buf_release(&line);
 	return r->failed || rc ? -1 : 0;
+}
+
+static void exact_key(char *out, size_t n);
+
+/* Sizes the inputs and picks this shard's part of each (shardsel.h). */
+static int plan_shard(struct run *r)
+{
+	size_t n = r->ninputs;
+	uint64_t *size = calloc(n, sizeof *size);
+	int *split = calloc(n, sizeof *split);
+
+	shard_parts = calloc(n, sizeof *shard_parts);
+	if (!size || !split || !shard_parts) {
+		free(size);
+		free(split);
+		qn_error("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		int fd;
+		if (!strcmp(r->inputs[i], "-") || stat(r->inputs[i], &st) < 0 || !S_ISREG(st.st_mode))
+			continue; /* unknown size: whole, to the shard owning its start */
+		size[i] = (uint64_t)st.st_size;
+		if ((fd = open(r->inputs[i], O_RDONLY | O_CLOEXEC)) >= 0) {
+			split[i] = qn_shardsel_splittable_fd(fd);
+			close(fd);
+		}
+	}
+	qn_shardsel_plan(shard_index, shard_count, n, size, split, shard_parts);
+	free(size);
+	free(split);
+	return 0;
+}
+
+/* The signature file's header: every parameter the dedup decisions depend on. */
+static int open_signatures(const char *path)
+{
+	struct cn_dsig_head h;
+	struct qn_err e;
+	char key[1024], params[2048];
+	const struct step *x = exact_at >= 0 ? &steps[exact_at] : NULL;
+	const struct step *nr = near_at >= 0 ? &steps[near_at] : NULL;
+
+	exact_key(key, sizeof key);
+	snprintf(params, sizeof params,
+		 "exact=%s keep=%s%s%s near=%s bands=%u rows=%u ngram=%u flags=%u seed=%llu keep=%s%s%s",
+		 x ? key : "off", x ? keep_names[x->keep] : "-",
+		 x && x->keep == KEEP_PRIORITY ? ":" : "",
+		 x && x->keep == KEEP_PRIORITY ? x->priority_field : "", nr ? "on" : "off",
+		 nr ? nr->mh.bands : 0, nr ? nr->mh.rows : 0, nr ? nr->mh.ngram : 0,
+		 nr ? nr->mh.flags : 0, nr ? (unsigned long long)nr->mh.seed : 0ULL,
+		 nr ? keep_names[nr->keep] : "-", nr && nr->keep == KEEP_PRIORITY ? ":" : "",
+		 nr && nr->keep == KEEP_PRIORITY ? nr->priority_field : "");
+	memset(&h, 0, sizeof h);
+	memcpy(h.magic, CN_DSIG_MAGIC, 8);
+	h.version = CN_DSIG_VERSION;
+	h.shard = shard_index;
+	h.count = shard_count;
+	h.flags = (x ? CN_DSIGH_EXACT : 0) | (nr ? CN_DSIGH_NEAR : 0) |
+		  (x && x->keep != KEEP_FIRST ? CN_DSIGH_EXACT_PRIO : 0) |
+		  (nr && nr->keep != KEEP_FIRST ? CN_DSIGH_NEAR_PRIO : 0);
+	if (nr) {
+		h.bands = nr->mh.bands;
+		h.rows = nr->mh.rows;
+		h.ngram = nr->mh.ngram;
+		h.mhflags = nr->mh.flags;
+		h.seed = nr->mh.seed;
+	}
+	h.plen = (uint32_t)strlen(params);
+	qn_buf_init(&sigbuf, QN_BUF_UNLIMITED);
+	sigw = qn_wr_open(path, 0, &e);
+	if (!sigw || qn_wr_write(sigw, &h, sizeof h, &e) < 0 ||
+	    qn_wr_write(sigw, params, h.plen, &e) < 0) {
+		qn_error("%s", e.msg);
+		if (sigw)
+			qn_wr_abort(sigw);
+		sigw = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The end record, then the atomic rename. */
+static int close_signatures(void)
+{
+	struct qn_err e;
+	struct qn_wr_info info;
+	unsigned char end[8] = {CN_DSIG_END};
+
+	qn_buf_add(&sigbuf, end, 8);
+	qn_buf_add(&sigbuf, &sig_records, 8);
+	struct qn_wr *w = sigw;
+	sigw = NULL;
+	if (qn_wr_write(w, sigbuf.data, sigbuf.len, &e) < 0) {
+		qn_wr_abort(w);
+		qn_error("%s", e.msg);
+		return -1;
+	}
+	if (qn_wr_commit(w, &info, &e) < 0) {
+		qn_error("%s", e.msg);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- stats --------------------------------------------------------------------------- */
@@ -2302,6 +2479,8 @@ enum {
 	OPT_CLASSIFIER,
 	OPT_MIN_SCORE,
 	OPT_LABEL,
+	OPT_SHARD,
+	OPT_SIGNATURES,
 };
 
 static const struct option longopts[] = {
@@ -2327,6 +2506,8 @@ static const struct option longopts[] = {
 	{"classifier", required_argument, NULL, OPT_CLASSIFIER},
 	{"min-score", required_argument, NULL, OPT_MIN_SCORE},
 	{"label", required_argument, NULL, OPT_LABEL},
+	{"shard", required_argument, NULL, OPT_SHARD},
+	{"signatures", required_argument, NULL, OPT_SIGNATURES},
 	{"jobs", required_argument, NULL, 'j'},
 	{"max-line", required_argument, NULL, OPT_MAX_LINE},
 	{"quiet", no_argument, NULL, 'q'},
@@ -2675,9 +2856,14 @@ int main(int argc, char **argv)
 	const char *output = NULL, *rejects = NULL, *stats = NULL, *manifest = NULL,
 		   *config = NULL;
 	int no_manifest = 0, print_config = 0, c, rc = 0;
+	const char *signatures = NULL;
 	struct qn_err e;
 
 	qn_cli_init("quern-clean");
+	if (argc >= 2 && !strcmp(argv[1], "dedup-merge"))
+		return cn_dedup_merge_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "apply-removals"))
+		return cn_apply_removals_main(argc - 1, argv + 1);
 	r.sets_fd = -1;
 	while ((c = getopt_long(argc, argv, "o:r:c:j:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -2703,6 +2889,12 @@ int main(int argc, char **argv)
 		case OPT_CLASSIFIER: fl.classifier = optarg; break;
 		case OPT_MIN_SCORE: fl.min_score = optarg; break;
 		case OPT_LABEL: fl.label = optarg; break;
+		case OPT_SHARD:
+			if (qn_shardsel_parse(optarg, &shard_index, &shard_count) < 0)
+				return qn_usage_error("--shard: expected I/N with 0 <= I < N, not '%s'",
+						      optarg);
+			break;
+		case OPT_SIGNATURES: signatures = optarg; break;
 		case 'j': {
 			char *end;
 			long j = strtol(optarg, &end, 10);
@@ -2765,6 +2957,24 @@ int main(int argc, char **argv)
 	const char *std_in[] = {"-"};
 	r.inputs = optind < argc ? (const char *const *)argv + optind : std_in;
 	r.ninputs = optind < argc ? (size_t)(argc - optind) : 1;
+	if (signatures && !shard_count)
+		rc = qn_usage_error("--signatures needs --shard I/N");
+	else if (shard_count && (exact_at >= 0 || near_at >= 0) && !signatures)
+		rc = qn_usage_error("--shard with a dedup step needs --signatures FILE");
+	else if (shard_count && dedup_index_dir)
+		rc = qn_usage_error("--shard and --dedup-index do not go together yet");
+	else if (shard_count && line_at >= 0)
+		rc = qn_usage_error("--shard and line_dedup do not go together: line counts are "
+				    "global");
+	else if (shard_count && near_at >= 0 && steps[near_at].verify)
+		rc = qn_usage_error("--shard and --verify do not go together yet");
+	if (rc) {
+		free_steps();
+		cn_config_release(&cfg);
+		return rc;
+	}
+	if (shard_count && plan_shard(&r) < 0)
+		return 1;
 	for (size_t i = 0; i < r.ninputs; i++)
 		if (!strcmp(r.inputs[i], "-") && line_at >= 0 && stdin_fd < 0 && spool_stdin() < 0)
 			return 1;
@@ -2811,6 +3021,15 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	if (signatures && (exact_at >= 0 || near_at >= 0) && open_signatures(signatures) < 0) {
+		qn_wr_abort(r.out);
+		r.out = NULL;
+		if (r.rej)
+			qn_wr_abort(r.rej);
+		r.rej = NULL;
+		rc = 1;
+		goto out;
+	}
 	r.man = qn_manifest_new("quern-clean", QN_VERSION, argc, argv);
 	qn_progress_init(&r.prog, 0);
 	if (line_at >= 0) {
@@ -2837,6 +3056,12 @@ int main(int argc, char **argv)
 	qn_progress_finish(&r.prog);
 
 	struct qn_wr_info oinfo = {0}, rinfo = {0};
+	if (sigw && (r.failed || close_signatures() < 0)) {
+		if (sigw)
+			qn_wr_abort(sigw);
+		sigw = NULL;
+		r.failed = 1;
+	}
 	if (r.failed) {
 		qn_wr_abort(r.out);
 		if (r.rej)
@@ -2912,5 +3137,7 @@ out:
 	cn_config_release(&cfg);
 	if (stdin_fd >= 0)
 		close(stdin_fd);
+	free(shard_parts);
+	qn_buf_release(&sigbuf);
 	return qn_close_stdout(rc);
 }

@@ -29,6 +29,7 @@ struct qn_rd {
 	size_t raw_len, raw_pos;
 	int raw_eof;
 	uint64_t raw_total;
+	uint64_t limit; /* raw bytes to read at most (qn_rd_limit) */
 	struct qn_sha256 sha;
 	char sha_hex[65];
 	int sha_done;
@@ -58,6 +59,7 @@ static struct qn_rd *rd_new(int fd, int own, const char *name, int flags, struct
 	}
 	r->fd = fd;
 	r->own_fd = own;
+	r->limit = UINT64_MAX;
 	r->flags = flags;
 	if ((flags & QN_RD_SHA256) && qn_sha256_init(&r->sha) < 0) {
 		qn_rd_close(r);
@@ -111,6 +113,15 @@ const char *qn_rd_codec(const struct qn_rd *r)
 	return r->codec == C_ZSTD ? "zstd" : r->codec == C_GZIP ? "gzip" : "none";
 }
 
+void qn_rd_limit(struct qn_rd *r, uint64_t max_raw) { r->limit = max_raw; }
+
+/* At most n, and no more than the limit leaves (0: read() returns 0, EOF). */
+static size_t raw_want(const struct qn_rd *r, size_t n)
+{
+	uint64_t left = r->limit - r->raw_total;
+	return left < n ? (size_t)left : n;
+}
+
 /* Refills the raw buffer once it is fully consumed; 0 at EOF, -1 on error. */
 static int raw_fill(struct qn_rd *r, struct qn_err *e)
 {
@@ -121,7 +132,7 @@ static int raw_fill(struct qn_rd *r, struct qn_err *e)
 	if (r->raw_eof)
 		return 0;
 	for (;;) {
-		n = read(r->fd, r->raw, RAW_SIZE);
+		n = read(r->fd, r->raw, raw_want(r, RAW_SIZE));
 		if (n >= 0)
 			break;
 		if (errno != EINTR)
@@ -147,7 +158,7 @@ static int sniff(struct qn_rd *r, struct qn_err *e)
 		return -1;
 	/* A magic split across reads only happens on pipes delivering 1-3 bytes. */
 	while (rc > 0 && r->raw_len < 4 && !r->raw_eof) {
-		ssize_t n = read(r->fd, r->raw + r->raw_len, RAW_SIZE - r->raw_len);
+		ssize_t n = read(r->fd, r->raw + r->raw_len, raw_want(r, RAW_SIZE - r->raw_len));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)

@@ -33,6 +33,13 @@ struct qn_rd *qn_rd_open(const char *path, int flags, struct qn_err *e);
 struct qn_rd *qn_rd_fdopen(int fd, const char *name, int flags, struct qn_err *e);
 void qn_rd_close(struct qn_rd *r);
 
+/*
+ * Reads at most max_raw raw bytes from where the descriptor stands, then
+ * reports end of input (for a byte range of a file: lseek, then limit).
+ * Call before the first read.
+ */
+void qn_rd_limit(struct qn_rd *r, uint64_t max_raw);
+
 /* Reads up to n decoded bytes; 0 at end; -1 with e filled. */
 ssize_t qn_rd_read(struct qn_rd *r, void *buf, size_t n, struct qn_err *e);
 
