@@ -120,19 +120,6 @@ struct canary_opt {
 	const char *output, *record, *adapter;
 };
 
-static int parse_long(const char *what, const char *s, double min, double max, long *out)
-{
-	double d;
-	if (qn_parse_number(what, s, min, max, &d) < 0)
-		return -1;
-	if (d != floor(d)) {
-		qn_usage_error("%s: expected a whole number, not '%s'", what, s);
-		return -1;
-	}
-	*out = (long)d;
-	return 0;
-}
-
 static int parse_reps(struct canary_opt *o, const char *s)
 {
 	char buf[1024];
@@ -143,7 +130,7 @@ static int parse_reps(struct canary_opt *o, const char *s)
 	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (o->nreps == CANARY_REPS_MAX)
 			return qn_usage_error("--reps: more than %d counts", CANARY_REPS_MAX);
-		if (parse_long("--reps", t, 0, CANARY_REP_MAX, &o->reps[o->nreps]))
+		if (qn_parse_long("--reps", t, 0, CANARY_REP_MAX, &o->reps[o->nreps]))
 			return QN_EXIT_USAGE;
 		o->nreps++;
 	}
@@ -1092,12 +1079,12 @@ int canary_main(int argc, char **argv)
 				return QN_EXIT_USAGE;
 			break;
 		case OPT_PER_REP:
-			if (parse_long("--per-rep", optarg, 1, 100000, &o.per_rep))
+			if (qn_parse_long("--per-rep", optarg, 1, 100000, &o.per_rep))
 				return QN_EXIT_USAGE;
 			break;
 		case OPT_SEED: {
 			long s;
-			if (parse_long("--seed", optarg, 0, 9007199254740991.0, &s))
+			if (qn_parse_long("--seed", optarg, 0, 9007199254740991.0, &s))
 				return QN_EXIT_USAGE;
 			o.seed = (uint64_t)s;
 			break;
@@ -1109,12 +1096,12 @@ int canary_main(int argc, char **argv)
 			o.adapter = optarg;
 			break;
 		case OPT_CANDIDATES:
-			if (parse_long("--candidates", optarg, 2, CANARY_CANDIDATES_MAX,
-				       &o.candidates))
+			if (qn_parse_long("--candidates", optarg, 2, CANARY_CANDIDATES_MAX,
+					  &o.candidates))
 				return QN_EXIT_USAGE;
 			break;
 		case 'j':
-			if (parse_long("--threads", optarg, 0, 1024, &o.threads))
+			if (qn_parse_long("--threads", optarg, 0, 1024, &o.threads))
 				return QN_EXIT_USAGE;
 			break;
 		case 'o':

@@ -571,19 +571,6 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int parse_long(const char *what, const char *s, long min, long max, long *out)
-{
-	double d;
-	if (qn_parse_number(what, s, min, max, &d) < 0)
-		return -1;
-	if (d != floor(d)) {
-		qn_usage_error("%s: expected a whole number, not '%s'", what, s);
-		return -1;
-	}
-	*out = (long)d;
-	return 0;
-}
-
 /* Opens a shard directory and checks it against the model's tokenizer. */
 static struct qn_shard_dir *open_shards(const char *dir, const struct memo_model *mm, int64_t *eot)
 {
@@ -632,15 +619,15 @@ int memorization_main(int argc, char **argv)
 			adapter = optarg;
 			break;
 		case 'n':
-			if (parse_long("--samples", optarg, 1, MEMO_SAMPLES_MAX, &samples))
+			if (qn_parse_long("--samples", optarg, 1, MEMO_SAMPLES_MAX, &samples))
 				return QN_EXIT_USAGE;
 			break;
 		case OPT_PREFIX:
-			if (parse_long("--prefix", optarg, 1, 65536, &P))
+			if (qn_parse_long("--prefix", optarg, 1, 65536, &P))
 				return QN_EXIT_USAGE;
 			break;
 		case OPT_SUFFIX:
-			if (parse_long("--suffix", optarg, 1, 65536, &S))
+			if (qn_parse_long("--suffix", optarg, 1, 65536, &S))
 				return QN_EXIT_USAGE;
 			break;
 		case OPT_SCORE:
@@ -650,11 +637,11 @@ int memorization_main(int argc, char **argv)
 			score = optarg;
 			break;
 		case OPT_SEED:
-			if (parse_long("--seed", optarg, 0, 9007199254740991.0, &seed))
+			if (qn_parse_long("--seed", optarg, 0, 9007199254740991.0, &seed))
 				return QN_EXIT_USAGE;
 			break;
 		case 'j':
-			if (parse_long("--threads", optarg, 0, 1024, &threads))
+			if (qn_parse_long("--threads", optarg, 0, 1024, &threads))
 				return QN_EXIT_USAGE;
 			break;
 		case 'o':

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -188,5 +189,18 @@ int qn_parse_number(const char *what, const char *s, double min, double max, dou
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+int qn_parse_long(const char *what, const char *s, long min, long max, long *out)
+{
+	double v;
+	if (qn_parse_number(what, s, (double)min, (double)max, &v))
+		return -1;
+	if (v != floor(v)) {
+		qn_usage_error("%s: expected a whole number, not '%s'", what, s);
+		return -1;
+	}
+	*out = (long)v;
 	return 0;
 }

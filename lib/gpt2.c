@@ -2467,8 +2467,9 @@ static void infer_chunk(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, 
 	g->pos += n;
 }
 
-int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *logits,
-		       int all, struct qn_err *e)
+/* What a step over tokens[0..n) needs: room in the context, ids in the vocabulary. */
+static int infer_check(const struct qn_gpt2_infer *g, const uint32_t *tokens, int n,
+		       struct qn_err *e)
 {
 	const struct qn_gpt2_config *c = &g->m->cfg;
 	if (g->m->lora && g->m->lora->enabled && g->m->lora->r > g->lora_r)
@@ -2480,10 +2481,18 @@ int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, f
 		if (tokens[i] >= (uint32_t)c->vocab_size)
 			return qn_errf(e, "token id %u is past the vocabulary (%d)", tokens[i],
 				       c->vocab_size);
+	return 0;
+}
+
+int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *logits,
+		       int all, struct qn_err *e)
+{
+	size_t V = (size_t)g->m->cfg.vocab_size;
+	if (infer_check(g, tokens, n, e))
+		return -1;
 	for (int i = 0; i < n; i += INFER_CHUNK) {
 		int k = n - i < INFER_CHUNK ? n - i : INFER_CHUNK;
-		infer_chunk(g, tokens + i, k, all ? logits + (size_t)i * c->vocab_size : logits,
-			    all, NULL);
+		infer_chunk(g, tokens + i, k, all ? logits + (size_t)i * V : logits, all, NULL);
 	}
 	return 0;
 }
@@ -2491,19 +2500,12 @@ int qn_gpt2_infer_step(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, f
 int qn_gpt2_infer_hidden(struct qn_gpt2_infer *g, const uint32_t *tokens, int n, float *hidden,
 			 struct qn_err *e)
 {
-	const struct qn_gpt2_config *c = &g->m->cfg;
-	if (g->m->lora && g->m->lora->enabled && g->m->lora->r > g->lora_r)
-		return qn_errf(e, "the adapter was added after the inference state was made");
-	if (n < 1 || g->pos + n > c->n_positions)
-		return qn_errf(e, "%d tokens after %d do not fit the context of %d", n, g->pos,
-			       c->n_positions);
-	for (int i = 0; i < n; i++)
-		if (tokens[i] >= (uint32_t)c->vocab_size)
-			return qn_errf(e, "token id %u is past the vocabulary (%d)", tokens[i],
-				       c->vocab_size);
+	size_t C = (size_t)g->m->cfg.n_embd;
+	if (infer_check(g, tokens, n, e))
+		return -1;
 	for (int i = 0; i < n; i += INFER_CHUNK) {
 		int k = n - i < INFER_CHUNK ? n - i : INFER_CHUNK;
-		infer_chunk(g, tokens + i, k, NULL, 1, hidden + (size_t)i * c->n_embd);
+		infer_chunk(g, tokens + i, k, NULL, 1, hidden + (size_t)i * C);
 	}
 	return 0;
 }

@@ -865,19 +865,6 @@ static int write_manifest(const struct sweep *sw, int argc, char **argv, const l
 
 /* ---- the command line ------------------------------------------------------------- */
 
-static int parse_long(const char *what, const char *s, long min, long max, long *out)
-{
-	double v;
-	if (qn_parse_number(what, s, (double)min, (double)max, &v))
-		return -1;
-	if (v != floor(v)) {
-		qn_usage_error("%s: expected a whole number, not '%s'", what, s);
-		return -1;
-	}
-	*out = (long)v;
-	return 0;
-}
-
 struct cli {
 	const char *space, *out, *model, *trials, *parallel, *seed, *scheduler, *eta, *min_steps,
 	    *threads, *steps;
@@ -1016,10 +1003,10 @@ static int settle(struct sweep *sw, const struct cli *c)
 			return qn_usage_error("--seed: expected a whole number, not '%s'", c->seed);
 	}
 	sw->ntrials = sp->trials.line ? (long)sp->trials.v : 10;
-	if (c->trials && parse_long("--trials", c->trials, 1, QN_SPACE_MAX_TRIALS, &sw->ntrials))
+	if (c->trials && qn_parse_long("--trials", c->trials, 1, QN_SPACE_MAX_TRIALS, &sw->ntrials))
 		return QN_EXIT_USAGE;
 	sw->parallel = sp->parallel.line ? (long)sp->parallel.v : 1;
-	if (c->parallel && parse_long("--parallel", c->parallel, 1, 4096, &sw->parallel))
+	if (c->parallel && qn_parse_long("--parallel", c->parallel, 1, 4096, &sw->parallel))
 		return QN_EXIT_USAGE;
 	sw->scheduler = sp->scheduler.line ? (int)sp->scheduler.v : QN_SPACE_ASHA;
 	if (c->scheduler) {
@@ -1029,14 +1016,15 @@ static int settle(struct sweep *sw, const struct cli *c)
 		sw->scheduler = strcmp(c->scheduler, "asha") ? QN_SPACE_RANDOM : QN_SPACE_ASHA;
 	}
 	sw->eta = sp->eta.line ? (long)sp->eta.v : 3;
-	if (c->eta && parse_long("--eta", c->eta, 2, 1000, &sw->eta))
+	if (c->eta && qn_parse_long("--eta", c->eta, 2, 1000, &sw->eta))
 		return QN_EXIT_USAGE;
 	sw->steps = 1000; /* fit's default */
-	if (c->steps && parse_long("--steps", c->steps, 1, 1000000000L, &sw->steps))
+	if (c->steps && qn_parse_long("--steps", c->steps, 1, 1000000000L, &sw->steps))
 		return QN_EXIT_USAGE;
 	long d = sw->steps / (sw->eta * sw->eta * sw->eta);
 	sw->min_steps = sp->min_steps.line ? (long)sp->min_steps.v : d > 0 ? d : 1;
-	if (c->min_steps && parse_long("--min-steps", c->min_steps, 1, 1000000000L, &sw->min_steps))
+	if (c->min_steps &&
+	    qn_parse_long("--min-steps", c->min_steps, 1, 1000000000L, &sw->min_steps))
 		return QN_EXIT_USAGE;
 	if (sw->scheduler == QN_SPACE_ASHA && sw->min_steps > sw->steps) {
 		if (c->min_steps)
@@ -1047,7 +1035,7 @@ static int settle(struct sweep *sw, const struct cli *c)
 		return QN_EXIT_USAGE;
 	}
 	sw->threads = 0;
-	if (c->threads && parse_long("--threads", c->threads, 0, 4096, &v))
+	if (c->threads && qn_parse_long("--threads", c->threads, 0, 4096, &v))
 		return QN_EXIT_USAGE;
 	sw->threads = c->threads ? v : 0;
 	long total = sw->threads ? sw->threads : sysconf(_SC_NPROCESSORS_ONLN);

@@ -3447,19 +3447,6 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int parse_int(const char *what, const char *s, long min, long max, long *out)
-{
-	double v;
-	if (qn_parse_number(what, s, (double)min, (double)max, &v))
-		return -1;
-	if (v != floor(v)) {
-		qn_usage_error("%s: expected a whole number, not '%s'", what, s);
-		return -1;
-	}
-	*out = (long)v;
-	return 0;
-}
-
 /*
  * libgomp reads OMP_WAIT_POLICY when it loads, before main. Threads that
  * spin at every barrier (its default) halve the speed of a run that shares
@@ -3517,7 +3504,7 @@ static int train_main(int argc, char **argv)
 		return QN_EXIT_FAIL;
 #define INT(name, lo, hi, dst)                                                                     \
 	do {                                                                                       \
-		if (parse_int(name, optarg, lo, hi, &v))                                           \
+		if (qn_parse_long(name, optarg, lo, hi, &v))                                       \
 			return QN_EXIT_USAGE;                                                      \
 		dst = v;                                                                           \
 	} while (0)
