@@ -44,7 +44,7 @@ DEB_PACKAGES = build-essential pkg-config clang libclang-rt-14-dev \
 	libpcre2-dev libxml2-dev libzstd-dev libopenblas-dev libcsv-dev libjansson-dev \
 	libyaml-dev libxxhash-dev libssl-dev libutf8proc-dev libsqlite3-dev zlib1g-dev \
 	libcld2-dev zstd gzip jq time libxml2-utils w3m hyperfine python3 python3-jsonschema nodejs \
-	sentencepiece python3-numpy python3-xxhash chromium python3-pil openmpi-bin libopenmpi-dev
+	sentencepiece python3-numpy python3-xxhash chromium python3-pil openmpi-bin libopenmpi-dev slurm-wlm munge
 
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -8,7 +8,9 @@
  * written in input order, so the result is the same for every -j. With
  * --state, files seen before with the same size, mtime or content are
  * skipped, and the state is committed together with the atomic output file
- * (see state.h).
+ * (see state.h). With --shard I/N only shard I's part of the inputs is
+ * read (lib/shardsel.h, docs/sharding.md): JSONL files are cut at line
+ * boundaries, every other input goes whole to one shard.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +37,7 @@
 #include "manifest.h"
 #include "pool.h"
 #include "rd.h"
+#include "shardsel.h"
 #include "state.h"
 #include "wr.h"
 
@@ -81,6 +84,9 @@ static const char usage_text[] =
 	"      --quotes MODE       quoted replies: keep (default), mark, strip\n"
 	"Runs:\n"
 	"  -j, --jobs N            parallel inputs (default 1; 0 = one per CPU)\n"
+	"      --shard I/N         ingest only shard I of N of the inputs: JSONL files\n"
+	"                          cut at line boundaries, other files whole (see\n"
+	"                          docs/sharding.md); not with --state\n"
 	"      --state FILE        remember ingested files (SQLite); emit only new or\n"
 	"                          changed ones\n"
 	"      --strict            stop at the first failed input; keep no output\n"
@@ -372,6 +378,7 @@ struct job {
 	int failed;       /* the whole input failed */
 	int flushed;      /* part of its output is already written */
 	int unchanged;
+	const struct qn_shard_part *part; /* --shard: a cut JSONL file; else NULL */
 	struct ix_sink sink;
 };
 
@@ -402,6 +409,33 @@ static int flush_sink(struct ix_sink *s)
 	return failed ? -1 : 0;
 }
 
+/*
+ * Opens this shard's lines of a JSONL file: from the first line starting in
+ * the part to the first starting past it, numbered as in the whole file.
+ */
+static struct qn_rd *open_part(struct job *j, int *fd, struct qn_err *e)
+{
+	uint64_t first, last;
+	struct qn_rd *rd = NULL;
+
+	*fd = open(j->path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		qn_errno(e, errno, "cannot open '%s'", j->path);
+		return NULL;
+	}
+	if (qn_shardsel_lines(*fd, j->path, j->part, &first, &last, &j->sink.line_base, e) == 0) {
+		if (lseek(*fd, (off_t)first, SEEK_SET) < 0)
+			qn_errno(e, errno, "cannot read '%s'", j->path);
+		else if ((rd = qn_rd_fdopen(*fd, j->path, QN_RD_SHA256 | QN_RD_RAW, e)) != NULL)
+			qn_rd_limit(rd, last - first);
+	}
+	if (!rd) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rd;
+}
+
 static void *work(void *arg, void *ctx)
 {
 	struct job *j = arg;
@@ -410,11 +444,14 @@ static void *work(void *arg, void *ctx)
 	struct qn_rd *rd;
 	const char *peek = "";
 	size_t npeek = 0;
-	const char *fmt = s->opt->format;
-	int rc;
+	const char *fmt = j->part ? "jsonl" : s->opt->format;
+	int rc, part_fd = -1;
 
 	(void)ctx;
-	rd = qn_rd_open(j->path, QN_RD_SHA256, &e);
+	if (j->part)
+		rd = open_part(j, &part_fd, &e);
+	else
+		rd = qn_rd_open(j->path, QN_RD_SHA256, &e);
 	if (!rd) {
 		qn_buf_printf(&s->msgs, "%s\n", e.msg);
 		j->failed = 1;
@@ -424,6 +461,8 @@ static void *work(void *arg, void *ctx)
 		qn_buf_printf(&s->msgs, "%s\n", e.msg);
 		j->failed = 1;
 		qn_rd_close(rd);
+		if (part_fd >= 0)
+			close(part_fd);
 		return j;
 	}
 	if (!fmt)
@@ -452,6 +491,8 @@ static void *work(void *arg, void *ctx)
 	}
 	j->raw_bytes = qn_rd_raw_bytes(rd);
 	qn_rd_close(rd);
+	if (part_fd >= 0)
+		close(part_fd);
 	/* Touched but not changed: nothing new to emit. */
 	if (j->known == 2 && !j->flushed && !strcmp(j->sha, j->old_sha)) {
 		j->unchanged = 1;
@@ -569,7 +610,7 @@ enum {
 	OPT_FULL = 256, OPT_ALT, OPT_XPATH, OPT_ID_XPATH, OPT_TEXT_XPATH, OPT_META,
 	OPT_TEXT_COLUMN, OPT_ID_COLUMN, OPT_META_COLUMNS, OPT_DELIM, OPT_QUOTE, OPT_NO_HEADER,
 	OPT_TEXT_FIELD, OPT_ID_FIELD, OPT_QUOTES, OPT_MAX_BYTES, OPT_STATE, OPT_STRICT,
-	OPT_MANIFEST, OPT_NO_MANIFEST,
+	OPT_MANIFEST, OPT_NO_MANIFEST, OPT_SHARD,
 };
 
 static const struct option longopts[] = {
@@ -601,6 +642,7 @@ static const struct option longopts[] = {
 	{"strict", no_argument, NULL, OPT_STRICT},
 	{"manifest", required_argument, NULL, OPT_MANIFEST},
 	{"no-manifest", no_argument, NULL, OPT_NO_MANIFEST},
+	{"shard", required_argument, NULL, OPT_SHARD},
 	{NULL, 0, NULL, 0},
 };
 
@@ -615,6 +657,7 @@ static int one_char(const char *v)
 /* What main() allocates, freed at exit on every path (LeakSanitizer checks). */
 static struct inputs in;
 static const char **meta_name, **meta_xpath, **meta_cols;
+static struct qn_shard_part *shard_parts; /* --shard: per input */
 
 static void free_args(void)
 {
@@ -626,6 +669,47 @@ static void free_args(void)
 	free(meta_name);
 	free(meta_xpath);
 	free(meta_cols);
+	free(shard_parts);
+}
+
+/*
+ * --shard: sizes the inputs and picks this shard's part of each. Only an
+ * uncompressed JSONL file is cut (by line); CSV rows may hold quoted
+ * newlines and mbox messages span lines, so every other file goes whole to
+ * the shard that owns its first byte (lib/shardsel.h).
+ */
+static int plan_shard(unsigned index, unsigned count, const char *format)
+{
+	uint64_t *size = calloc(in.n ? in.n : 1, sizeof *size);
+	int *split = calloc(in.n ? in.n : 1, sizeof *split);
+
+	shard_parts = calloc(in.n ? in.n : 1, sizeof *shard_parts);
+	if (!size || !split || !shard_parts) {
+		free(size);
+		free(split);
+		return -1;
+	}
+	for (size_t i = 0; i < in.n; i++) {
+		const char *path = in.v[i].path;
+		struct stat st;
+		char head[4096];
+		int fd;
+		if (!strcmp(path, "-") || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue; /* unknown size: whole, to the shard owning its start */
+		size[i] = (uint64_t)st.st_size;
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue; /* whole: its job names the error */
+		if (qn_shardsel_splittable_fd(fd)) {
+			ssize_t n = pread(fd, head, sizeof head, 0);
+			const char *fmt = format ? format : detect(path, head, n > 0 ? (size_t)n : 0);
+			split[i] = !strcmp(fmt, "jsonl");
+		}
+		close(fd);
+	}
+	qn_shardsel_plan(index, count, in.n, size, split, shard_parts);
+	free(size);
+	free(split);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -633,6 +717,7 @@ int main(int argc, char **argv)
 	struct run r = {0};
 	const char *output = NULL, *manifest = NULL, *state_path = NULL, *source = NULL;
 	int nmeta = 0, ncols = 0, no_manifest = 0, jobs = 1, c, rc = 0, lockfd = -1;
+	unsigned shard_index = 0, shard_count = 0;
 	uint64_t max_bytes = 64ULL << 20;
 	char added[32];
 	struct qn_err e;
@@ -728,6 +813,11 @@ int main(int argc, char **argv)
 		case OPT_STRICT: r.strict = 1; break;
 		case OPT_MANIFEST: manifest = optarg; break;
 		case OPT_NO_MANIFEST: no_manifest = 1; break;
+		case OPT_SHARD:
+			if (qn_shardsel_parse(optarg, &shard_index, &shard_count) < 0)
+				return qn_usage_error("--shard: expected I/N with 0 <= I < N, not '%s'",
+						      optarg);
+			break;
 		default:
 			fprintf(stderr, "try 'quern-ingest --help'\n");
 			return QN_EXIT_USAGE;
@@ -735,6 +825,9 @@ int main(int argc, char **argv)
 	}
 	if ((r.opt.id_xpath || r.opt.text_xpath || nmeta) && !r.opt.xpath)
 		return qn_usage_error("--id-xpath, --text-xpath and --meta need --xpath");
+	if (shard_count && state_path)
+		return qn_usage_error("--shard and --state do not go together: the state "
+				      "remembers whole files");
 	if (output && !strcmp(output, "-"))
 		output = NULL;
 	r.opt.meta_name = meta_name;
@@ -761,6 +854,10 @@ int main(int argc, char **argv)
 			qn_error("out of memory");
 			return 1;
 		}
+	if (shard_count && plan_shard(shard_index, shard_count, r.opt.format) < 0) {
+		qn_error("out of memory");
+		return 1;
+	}
 
 	if (state_path) {
 		lockfd = lock_state(state_path);
@@ -795,8 +892,11 @@ int main(int argc, char **argv)
 	}
 	uint64_t seq = 0;
 	for (size_t i = 0; i < in.n; i++) {
-		struct job *j = calloc(1, sizeof *j);
+		struct job *j;
 		struct stat st;
+		if (shard_parts && !shard_parts[i].take)
+			continue; /* another shard's */
+		j = calloc(1, sizeof *j);
 		if (!j) {
 			qn_error("out of memory");
 			r.write_failed = 1;
@@ -806,6 +906,8 @@ int main(int argc, char **argv)
 		j->path = in.v[i].path;
 		in.v[i].path = NULL;
 		j->source = in.v[i].source;
+		if (shard_parts && !shard_parts[i].whole)
+			j->part = &shard_parts[i];
 		if (strcmp(j->path, "-") && stat(j->path, &st) == 0 && S_ISREG(st.st_mode)) {
 			j->regular = 1;
 			j->size = (uint64_t)st.st_size;

@@ -64,6 +64,7 @@ struct ix_sink {
 	uint64_t failed;       /* records (or the whole input) that failed */
 	uint64_t repaired;     /* invalid bytes replaced by U+FFFD */
 	int nmsgs;
+	uint64_t line_base;    /* lines before this part of the input (--shard) */
 	/* Called when out grows large; writes it once it is this input's turn. */
 	int (*flush)(struct ix_sink *s);
 	void *flush_ctx;

@@ -211,7 +211,7 @@ int ix_jsonl(struct ix_sink *s, struct qn_rd *rd)
 	struct qn_buf line;
 	struct qn_err e;
 	json_error_t je;
-	uint64_t lineno = 0;
+	uint64_t lineno = s->line_base; /* a shard's lines keep their whole-file numbers */
 	int rc;
 
 	s->format = "jsonl";

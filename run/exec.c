@@ -22,12 +22,15 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "catalog.h"
 #include "cli.h"
 #include "err.h"
+#include "hash.h"
 #include "hcache.h"
 #include "ledger.h"
 #include "pool.h"
+#include "slurm.h"
 #include "state.h"
 #include "wr.h"
 
@@ -271,6 +274,20 @@ static int take_lock(const char *sdir, const struct rn_pipeline *p, const char *
 
 enum st { WAIT, RUNNING, RAN, SKIPPED, WOULD, FAILED, BLOCKED, OFF };
 
+#define SHARD_ALL (-1)
+#define SHARD_MERGE (-2)
+
+/* A sharded stage while its shards run. */
+struct sstate {
+	unsigned char *todo; /* per shard: 1 must run, 0 done (its marker is valid) */
+	long next;	     /* the next shard to look at */
+	int running, failed, rc;
+	char key[65];	      /* the shard key (shard_key) the markers must carry */
+	struct rn_hash *deps; /* owned until handed to the merge job */
+	char started[40], why[600];
+	char *log; /* the first failed shard's log */
+};
+
 struct outstage {
 	char *path;  /* absolute */
 	char *stash; /* where the previous version waits */
@@ -279,6 +296,8 @@ struct outstage {
 
 struct job {
 	size_t si;
+	long shard; /* a sharded stage's shard; SHARD_ALL: the whole stage; SHARD_MERGE */
+	char *cmd;  /* what runs: the stage's cmd (${shard} filled in) or its merge */
 	pid_t pid;
 	int fd, logfd;
 	int try;
@@ -307,6 +326,9 @@ struct ctx {
 	int stop, failrc;
 	char *failname;
 	int nran, nskip, nfail, nstash;
+	struct sstate **ss;  /* per stage, while a sharded stage runs */
+	int task;	     /* running one Slurm task: no journal, log to stdout */
+	int task_shard_only; /* the task is one shard: no merge, no lock entry */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -385,6 +407,8 @@ static void drain(struct job *j)
 static int write_journal(struct ctx *c, struct job *j, pid_t pgid)
 {
 	struct qn_err e;
+	if (!j->journal)
+		return 0; /* a Slurm task: the node's processes are not ours to recover */
 	json_t *o = json_object(), *outs = json_array();
 	if (!o || !outs) {
 		json_decref(o);
@@ -501,6 +525,7 @@ static void free_job(struct job *j)
 	free(j->log);
 	free(j->log_shown);
 	free(j->journal);
+	free(j->cmd);
 	free(j->deps);
 	free(j->outs);
 	if (j->logfd >= 0)
@@ -607,8 +632,13 @@ static int spawn(struct ctx *c, struct job *j)
 		qn_error("cannot start stage '%s': %s", s->name, strerror(errno));
 		return -1;
 	}
-	log_line(j, "stage '%s', try %d of %ld, in %s: %s", s->name, j->try, s->retries + 1, wdir,
-		 s->cmd);
+	if (j->shard >= 0)
+		log_line(j, "stage '%s' shard %ld of %ld, try %d of %ld, in %s: %s", s->name,
+			 j->shard, s->shards, j->try, s->retries + 1, wdir, j->cmd);
+	else
+		log_line(j, "stage '%s'%s, try %d of %ld, in %s: %s", s->name,
+			 j->shard == SHARD_MERGE ? " (merge)" : "", j->try, s->retries + 1, wdir,
+			 j->cmd);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -646,7 +676,16 @@ static int spawn(struct ctx *c, struct job *j)
 			putenv(s->env[i]);
 		setenv("QUERN_RUN_STAGE", s->name, 1);
 		setenv("QUERN_RUN_ID", c->run, 1);
-		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
+		if (s->shards) {
+			char num[32];
+			snprintf(num, sizeof num, "%ld", s->shards);
+			setenv("QUERN_NSHARDS", num, 1);
+			if (j->shard >= 0) {
+				snprintf(num, sizeof num, "%ld", j->shard);
+				setenv("QUERN_SHARD", num, 1);
+			}
+		}
+		execl("/bin/sh", "sh", "-c", j->cmd, (char *)NULL);
 		dprintf(2, "quern-run: cannot run /bin/sh: %s\n", strerror(errno));
 		_exit(127);
 	}
@@ -665,27 +704,52 @@ static int spawn(struct ctx *c, struct job *j)
 	return 0;
 }
 
-static int start_stage(struct ctx *c, size_t si, struct rn_hash *deps)
+/*
+ * Starts a job for stage si: the whole stage (SHARD_ALL), one shard, or the
+ * merge of a sharded stage (SHARD_MERGE; with spawn_it 0 and no merge
+ * command the caller concludes it at once). A job owns only its outputs:
+ * a shard those made from ${shard} with its number, the merge the rest.
+ */
+static struct job *start_job(struct ctx *c, size_t si, struct rn_hash *deps, long shard,
+			     int spawn_it)
 {
 	const struct rn_stage *s = &c->p->stages[si];
 	struct job *j = calloc(1, sizeof *j);
-	char safe[256];
+	char safe[256], part[300];
 
 	if (!j)
 		goto oom;
 	j->si = si;
+	j->shard = shard;
 	j->fd = j->logfd = -1;
 	j->at_bol = 1;
 	j->try = 1;
 	j->deps = deps;
 	utc(j->started, sizeof j->started, 0);
 	safe_name(s->name, safe, sizeof safe);
-	j->log = xasprintf("%s/logs/%s.%s.log", c->sdir, safe, c->run);
-	j->log_shown = xasprintf("%s.quern-run/logs/%s.%s.log", c->shown_dir, safe, c->run);
-	j->journal = xasprintf("%s/journal/%s.json", c->sdir, safe);
-	if (!j->log || !j->log_shown || !j->journal)
+	if (shard >= 0)
+		snprintf(part, sizeof part, "%s-%ld", safe, shard);
+	else
+		snprintf(part, sizeof part, "%s%s", safe, shard == SHARD_MERGE ? "-merge" : "");
+	j->cmd = shard >= 0		? rn_shard_subst(s->cmd, shard)
+		 : shard == SHARD_MERGE ? strdup(s->merge ? s->merge : ":")
+					: strdup(s->cmd);
+	if (c->task) {
+		/* Slurm keeps the task's log (--output); nothing to recover on a node */
+		j->log_shown = strdup("its Slurm log");
+	} else {
+		j->log = xasprintf("%s/logs/%s.%s.log", c->sdir, part, c->run);
+		j->log_shown = xasprintf("%s.quern-run/logs/%s.%s.log", c->shown_dir, part, c->run);
+		j->journal = xasprintf("%s/journal/%s.json", c->sdir, part);
+		if (!j->log || !j->journal)
+			goto oom;
+	}
+	if (!j->cmd || !j->log_shown)
 		goto oom;
 	for (size_t i = 0; i < s->nouts; i++) {
+		if (shard >= 0 ? s->outs[i].shard != shard
+			       : shard == SHARD_MERGE && s->outs[i].shard >= 0)
+			continue;
 		char *abs = rn_abs(c->p, s->outs[i].path);
 		if (add_out(j, abs, s->outs[i].persist, 1) < 0)
 			goto oom;
@@ -696,19 +760,25 @@ static int start_stage(struct ctx *c, size_t si, struct rn_hash *deps)
 				    s->outs[i].persist, 0) < 0)
 				goto oom;
 	}
-	j->logfd = open(j->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	j->logfd = c->task ? fcntl(1, F_DUPFD_CLOEXEC, 3)
+			   : open(j->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (j->logfd < 0) {
-		qn_error("cannot open the log '%s': %s", j->log, strerror(errno));
+		qn_error("cannot open the log '%s': %s", j->log ? j->log : "stdout",
+			 strerror(errno));
 		goto fail;
 	}
+	if (!spawn_it)
+		return j;
 	if (stash_outs(c, j) < 0) {
 		restore_outs(j);
-		unlink(j->journal);
+		if (j->journal)
+			unlink(j->journal);
 		goto fail;
 	}
 	if (spawn(c, j) < 0) {
 		restore_outs(j);
-		unlink(j->journal);
+		if (j->journal)
+			unlink(j->journal);
 		goto fail;
 	}
 	struct job **v = realloc(c->jobs, (c->njobs + 1) * sizeof *v);
@@ -719,17 +789,26 @@ static int start_stage(struct ctx *c, size_t si, struct rn_hash *deps)
 	c->jobs = v;
 	c->jobs[c->njobs++] = j;
 	c->state[si] = RUNNING;
-	if (qn_verbosity >= 0)
-		printf("running '%s'\n", s->name);
+	if (qn_verbosity >= 0) {
+		if (shard >= 0)
+			printf("running '%s' shard %ld of %ld\n", s->name, shard, s->shards);
+		else
+			printf("running '%s'%s\n", s->name, shard == SHARD_MERGE ? " (merge)" : "");
+	}
 	fflush(stdout);
-	return 0;
+	return j;
 oom:
 	qn_error("out of memory");
 fail:
 	if (j)
 		j->deps = NULL; /* the caller still owns them */
 	free_job(j);
-	return -1;
+	return NULL;
+}
+
+static int start_stage(struct ctx *c, size_t si, struct rn_hash *deps)
+{
+	return start_job(c, si, deps, SHARD_ALL, 1) ? 0 : -1;
 }
 
 static void ledger_stage(struct ctx *c, struct job *j, const char *status, int rc,
@@ -800,7 +879,7 @@ static void catalog_stage(struct ctx *c, struct job *j, const char *status, int 
 	int bad = rn_catalog_begin(c->cat, &e) < 0;
 	if (!bad)
 		bad = rn_catalog_stage(c->cat, c->run, s->name, status, rc, j->started, ended,
-				       s->cmd, j->log, &e) < 0;
+				       s->cmd, j->log ? j->log : "", &e) < 0;
 	if (!bad && !strcmp(status, "ran")) {
 		for (size_t i = 0; !bad && i < s->ndeps; i++)
 			bad = rn_catalog_artifact(c->cat, c->run, s->name, "dep", s->deps[i].path,
@@ -820,7 +899,7 @@ static void catalog_stage(struct ctx *c, struct job *j, const char *status, int 
 /* The log's last lines, for the failure message. */
 static void show_tail(const char *log)
 {
-	FILE *f = fopen(log, "rb");
+	FILE *f = log ? fopen(log, "rb") : NULL;
 	char *lines[6] = {0};
 	char *line = NULL;
 	size_t cap = 0;
@@ -841,6 +920,202 @@ static void show_tail(const char *log)
 		free(lines[i]);
 }
 
+/* --- shards: keys and markers ------------------------------------------------------ */
+
+/*
+ * What a shard's marker must carry to count: the SHA-256 of the stage's
+ * command (with ${shard} unfilled), its shard count, every dependency's
+ * path and hash and every param's value. Any change makes every shard run.
+ */
+static void shard_key(const struct rn_stage *s, const struct rn_hash *deps, char hex[65])
+{
+	struct qn_sha256 h;
+	char num[32];
+	qn_sha256_init(&h);
+	qn_sha256_update(&h, s->cmd, strlen(s->cmd) + 1);
+	snprintf(num, sizeof num, "%ld", s->shards);
+	qn_sha256_update(&h, num, strlen(num) + 1);
+	for (size_t i = 0; i < s->ndeps; i++) {
+		qn_sha256_update(&h, s->deps[i].path, strlen(s->deps[i].path) + 1);
+		qn_sha256_update(&h, deps[i].exists ? deps[i].sha256 : "-",
+				 deps[i].exists ? 65 : 2);
+	}
+	for (size_t i = 0; i < s->nparams; i++) {
+		qn_sha256_update(&h, s->params[i].key, strlen(s->params[i].key) + 1);
+		qn_sha256_update(&h, s->params[i].value, strlen(s->params[i].value) + 1);
+	}
+	qn_sha256_final(&h, hex);
+	qn_sha256_release(&h);
+}
+
+static char *marker_path(const struct ctx *c, const struct rn_stage *s, long shard)
+{
+	char safe[256];
+	safe_name(s->name, safe, sizeof safe);
+	return shard < 0 ? xasprintf("%s/markers/%s", c->sdir, safe)
+			 : xasprintf("%s/markers/%s/%ld.done", c->sdir, safe, shard);
+}
+
+/* Whether shard's marker is there, carries key, and its outputs are unchanged. */
+static int marker_valid(struct ctx *c, size_t si, long shard, const char *key)
+{
+	const struct rn_stage *s = &c->p->stages[si];
+	char *mp = marker_path(c, s, shard);
+	json_error_t je;
+	json_t *m = mp ? json_load_file(mp, 0, &je) : NULL;
+	int ok = m != NULL;
+	const char *k = json_string_value(json_object_get(m, "key"));
+	json_t *outs = json_object_get(m, "outs");
+	ok = ok && k && !strcmp(k, key) && json_is_array(outs);
+	size_t n = 0;
+	for (size_t i = 0; ok && i < s->nouts; i++) {
+		if (s->outs[i].shard != shard)
+			continue;
+		json_t *o = json_array_get(outs, n++);
+		const char *path = json_string_value(json_object_get(o, "path"));
+		const char *sha = json_string_value(json_object_get(o, "sha256"));
+		struct rn_hash h;
+		struct qn_err e;
+		char *abs = rn_abs(c->p, s->outs[i].path);
+		ok = path && sha && !strcmp(path, s->outs[i].path) && abs &&
+		     rn_hash_path(c->cache, abs, &h, &e) == 0 && h.exists && !strcmp(h.sha256, sha);
+		free(abs);
+	}
+	ok = ok && n == json_array_size(outs);
+	json_decref(m);
+	free(mp);
+	return ok;
+}
+
+/* Hashes a finished shard's outputs and writes its marker (atomically). */
+static int write_marker(struct ctx *c, struct job *j, const char *key, struct qn_err *e)
+{
+	const struct rn_stage *s = &c->p->stages[j->si];
+	char *dir = marker_path(c, s, -1), *mp = marker_path(c, s, j->shard), ended[40];
+	json_t *outs = json_array();
+	int rc = -1;
+	if (!dir || !mp || !outs || mkdir_p(dir) < 0) {
+		qn_errf(e, "cannot make '%s': %s", dir ? dir : "?", strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < s->nouts; i++) {
+		if (s->outs[i].shard != j->shard)
+			continue;
+		struct rn_hash h;
+		char *abs = rn_abs(c->p, s->outs[i].path);
+		if (!abs || rn_hash_path(c->cache, abs, &h, e) < 0) {
+			free(abs);
+			goto out;
+		}
+		free(abs);
+		json_array_append_new(outs,
+				      json_pack("{s:s,s:s,s:I}", "path", s->outs[i].path, "sha256",
+						h.sha256, "size", (json_int_t)h.size));
+	}
+	utc(ended, sizeof ended, 0);
+	json_t *m = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:O}", "stage", s->name, "shard",
+			      (json_int_t)j->shard, "nshards", (json_int_t)s->shards, "key", key,
+			      "run", c->run, "ended", ended, "outs", outs);
+	char *text = m ? json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	json_decref(m);
+	if (!text) {
+		qn_errf(e, "out of memory");
+		goto out;
+	}
+	rc = qn_write_file_atomic(mp, text, strlen(text), e);
+	free(text);
+out:
+	json_decref(outs);
+	free(dir);
+	free(mp);
+	return rc;
+}
+
+/*
+ * Sets the stage's lock entry and saves the lock file. Slurm tasks of
+ * different stages finish at once: under <pipeline>.lockfile.flock each
+ * reads the lock file afresh, sets its entry and writes it back.
+ */
+static int save_entry(struct ctx *c, const char *name, json_t *entry, struct qn_err *e)
+{
+	char *lp = xasprintf("%s/%s.lockfile.flock", c->sdir, c->p->base);
+	int fd = lp ? open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+	free(lp);
+	if (fd >= 0)
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR) {
+		}
+	if (c->task) {
+		json_t *fresh = rn_lock_load(c->lockpath, e);
+		if (fresh) {
+			json_decref(c->lock);
+			c->lock = fresh;
+		}
+	}
+	int rc =
+	    rn_lock_set(c->lock, name, entry) < 0 || rn_lock_save(c->lockpath, c->lock, c->p, e) < 0
+		? -1
+		: 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static void conclude(struct ctx *c, struct job *j, int ok, int rc, const char *why, double took);
+static void stage_complete(struct ctx *c, size_t si);
+
+static void fail_first(struct ctx *c, const char *name, int rc)
+{
+	if (!c->failname) {
+		c->failrc = rc ? rc : 1;
+		c->failname = strdup(name);
+	}
+	if (!c->opt->keep_going)
+		c->stop = 1;
+}
+
+/* One shard has ended: its marker, or its failure; then maybe the stage. */
+static void shard_done(struct ctx *c, struct job *j, int ok, int rc, const char *why, double took)
+{
+	const struct rn_stage *s = &c->p->stages[j->si];
+	struct sstate *ss = c->ss[j->si];
+	struct qn_err e;
+	ss->running--;
+	if (ok && write_marker(c, j, ss->key, &e) < 0) {
+		qn_error("stage '%s' shard %ld: %s", s->name, j->shard, e.msg);
+		ok = 0;
+		rc = 1;
+		why = "its marker could not be written";
+	}
+	if (ok) {
+		for (size_t i = 0; i < j->no; i++)
+			if (j->o[i].existed)
+				rm_rf(j->o[i].stash);
+		if (j->journal)
+			unlink(j->journal);
+		if (qn_verbosity >= 0)
+			printf("ran '%s' shard %ld of %ld (%.1f s)\n", s->name, j->shard, s->shards,
+			       took);
+	} else {
+		if (restore_outs(j) == 0 && j->journal)
+			unlink(j->journal);
+		qn_error("stage '%s' shard %ld failed (%s); log: %s", s->name, j->shard, why,
+			 j->log_shown);
+		if (qn_verbosity >= 0)
+			show_tail(j->log);
+		if (!ss->failed++) {
+			ss->rc = rc ? rc : 1;
+			snprintf(ss->why, sizeof ss->why, "shard %ld: %s", j->shard, why);
+			ss->log = j->log ? strdup(j->log) : NULL;
+		}
+		fail_first(c, s->name, rc);
+	}
+	fflush(stdout);
+	size_t si = j->si;
+	free_job(j);
+	if (!ss->running && (ss->next >= s->shards || c->stop))
+		stage_complete(c, si);
+}
+
 /* A job's process has ended with status ws. */
 static void finish(struct ctx *c, size_t idx, int ws)
 {
@@ -850,8 +1125,6 @@ static void finish(struct ctx *c, size_t idx, int ws)
 	int ok = WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && !j->timed_out && !j->interrupted;
 	int rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 	char why[600] = "";
-	char ended[40];
-	struct qn_err e;
 
 	drain(j);
 	close(j->fd);
@@ -890,6 +1163,21 @@ static void finish(struct ctx *c, size_t idx, int ws)
 			return;
 		snprintf(why, sizeof why, "cannot retry");
 	}
+	c->jobs[idx] = c->jobs[--c->njobs];
+	if (j->shard >= 0)
+		shard_done(c, j, ok, rc, why, took);
+	else
+		conclude(c, j, ok, rc, why, took);
+}
+
+/* A whole stage's job (or a sharded stage's merge) has ended. */
+static void conclude(struct ctx *c, struct job *j, int ok, int rc, const char *why0, double took)
+{
+	const struct rn_stage *s = &c->p->stages[j->si];
+	char ended[40], why[600];
+	struct qn_err e;
+
+	snprintf(why, sizeof why, "%s", why0);
 	utc(ended, sizeof ended, 0);
 	if (ok) {
 		j->outs = calloc(s->nouts ? s->nouts : 1, sizeof *j->outs);
@@ -902,8 +1190,7 @@ static void finish(struct ctx *c, size_t idx, int ws)
 			free(abs);
 		}
 		json_t *entry = ok && j->outs ? rn_lock_entry(s, j->deps, j->outs) : NULL;
-		if (!entry || rn_lock_set(c->lock, s->name, entry) < 0 ||
-		    rn_lock_save(c->lockpath, c->lock, c->p, &e) < 0) {
+		if (!entry || save_entry(c, s->name, entry, &e) < 0) {
 			qn_error("stage '%s': cannot record it in '%s'", s->name, c->lockpath);
 			ok = 0;
 			rc = 1;
@@ -914,7 +1201,8 @@ static void finish(struct ctx *c, size_t idx, int ws)
 		for (size_t i = 0; i < j->no; i++)
 			if (j->o[i].existed)
 				rm_rf(j->o[i].stash);
-		unlink(j->journal);
+		if (j->journal)
+			unlink(j->journal);
 		c->state[j->si] = RAN;
 		c->nran++;
 		if (qn_verbosity >= 0)
@@ -922,7 +1210,7 @@ static void finish(struct ctx *c, size_t idx, int ws)
 		ledger_stage(c, j, "ran", 0, ended);
 		catalog_stage(c, j, "ran", 0, ended);
 	} else {
-		if (restore_outs(j) == 0)
+		if (restore_outs(j) == 0 && j->journal)
 			unlink(j->journal);
 		c->state[j->si] = FAILED;
 		c->nfail++;
@@ -940,7 +1228,127 @@ static void finish(struct ctx *c, size_t idx, int ws)
 	}
 	fflush(stdout);
 	free_job(j);
-	c->jobs[idx] = c->jobs[--c->njobs];
+}
+
+static void free_sstate(struct sstate *ss)
+{
+	if (!ss)
+		return;
+	free(ss->todo);
+	free(ss->deps);
+	free(ss->log);
+	free(ss);
+}
+
+/*
+ * A sharded stage's shards are over: when one failed (or the run stops
+ * before they all ran) the stage failed; else its merge (when it has one)
+ * runs and then, as for a whole stage, its lock entry is written.
+ */
+static void stage_complete(struct ctx *c, size_t si)
+{
+	const struct rn_stage *s = &c->p->stages[si];
+	struct sstate *ss = c->ss[si];
+	if (ss->failed || ss->next < s->shards) {
+		char ended[40];
+		utc(ended, sizeof ended, 0);
+		struct job pj;
+		memset(&pj, 0, sizeof pj);
+		pj.si = si;
+		pj.log = ss->log;
+		pj.fd = pj.logfd = -1;
+		snprintf(pj.started, sizeof pj.started, "%s", ss->started);
+		c->state[si] = FAILED;
+		if (ss->failed) {
+			c->nfail++;
+			ledger_stage(c, &pj, "failed", ss->rc, ended);
+			catalog_stage(c, &pj, "failed", ss->rc, ended);
+		}
+		free_sstate(ss);
+		c->ss[si] = NULL;
+		return;
+	}
+	if (c->task_shard_only) {
+		c->state[si] = RAN;
+		free_sstate(ss);
+		c->ss[si] = NULL;
+		return;
+	}
+	struct job *j = start_job(c, si, ss->deps, SHARD_MERGE, s->merge != NULL);
+	if (j) {
+		ss->deps = NULL; /* the job has them */
+		snprintf(j->started, sizeof j->started, "%s", ss->started);
+	}
+	free_sstate(ss);
+	c->ss[si] = NULL;
+	if (!j) {
+		c->state[si] = FAILED;
+		c->nfail++;
+		fail_first(c, s->name, 1);
+		return;
+	}
+	if (!s->merge) /* nothing to run: the outputs are the shards' */
+		conclude(c, j, 1, 0, "", 0);
+}
+
+/* Starts what shards of running sharded stages can start. */
+static void start_shards(struct ctx *c)
+{
+	for (size_t k = 0; c->ss && k < c->p->n; k++) {
+		size_t si = c->p->order[k];
+		struct sstate *ss = c->ss[si];
+		const struct rn_stage *s = &c->p->stages[si];
+		if (!ss || c->state[si] != RUNNING)
+			continue;
+		while (ss->next < s->shards && !c->stop && (int)c->njobs < c->opt->jobs) {
+			long i = ss->next++;
+			if (!ss->todo[i])
+				continue;
+			if (!start_job(c, si, NULL, i, 1)) {
+				if (!ss->failed++) {
+					ss->rc = 1;
+					snprintf(ss->why, sizeof ss->why, "shard %ld cannot start",
+						 i);
+				}
+				fail_first(c, s->name, 1);
+				break;
+			}
+			ss->running++;
+		}
+		if (!ss->running && (ss->next >= s->shards || c->stop))
+			stage_complete(c, si);
+	}
+}
+
+/*
+ * A sharded stage must run: every shard whose marker is not valid runs
+ * (with --force every shard). The shards start from start_shards.
+ */
+static int begin_shards(struct ctx *c, size_t si, struct rn_hash *deps, int all)
+{
+	const struct rn_stage *s = &c->p->stages[si];
+	if (!c->ss && !(c->ss = calloc(c->p->n, sizeof *c->ss)))
+		return -1;
+	struct sstate *ss = calloc(1, sizeof *ss);
+	if (!ss || !(ss->todo = calloc((size_t)s->shards, 1))) {
+		free(ss);
+		return -1;
+	}
+	free_sstate(c->ss[si]);
+	c->ss[si] = ss;
+	ss->deps = deps;
+	shard_key(s, deps, ss->key);
+	utc(ss->started, sizeof ss->started, 0);
+	long left = 0;
+	for (long i = 0; i < s->shards; i++) {
+		ss->todo[i] = all || !marker_valid(c, si, i, ss->key);
+		left += ss->todo[i];
+	}
+	if (qn_verbosity > 0 && left < s->shards)
+		printf("'%s': %ld of %ld shards done earlier\n", s->name, s->shards - left,
+		       s->shards);
+	c->state[si] = RUNNING;
+	return 0;
 }
 
 /* Decides stage si once its upstream is done: skip, dry-run, or start. */
@@ -1013,6 +1421,16 @@ static int consider(struct ctx *c, size_t si)
 		printf("\n");
 	}
 	rn_reasons_release(&r);
+	if (s->shards) {
+		if (begin_shards(c, si, deps, c->opt->force) < 0) {
+			free(deps);
+			qn_error("out of memory");
+			c->state[si] = FAILED;
+			c->nfail++;
+			fail_first(c, s->name, 1);
+		}
+		return 0;
+	}
 	if (start_stage(c, si, deps) < 0) {
 		free(deps);
 		c->state[si] = FAILED;
@@ -1031,6 +1449,7 @@ static int consider(struct ctx *c, size_t si)
 static int schedule(struct ctx *c)
 {
 	int waiting = 0;
+	start_shards(c);
 	for (size_t k = 0; k < c->p->n; k++) {
 		size_t i = c->p->order[k];
 		if (c->state[i] != WAIT)
@@ -1062,6 +1481,8 @@ static int schedule(struct ctx *c)
 		consider(c, i);
 		if (c->state[i] == WAIT)
 			waiting = 1;
+		if (c->state[i] == RUNNING && c->ss && c->ss[i])
+			start_shards(c);
 	}
 	return waiting;
 }
@@ -1228,6 +1649,523 @@ static void close_common(struct ctx *c)
 	free(c->sel);
 	free(c->jobs);
 	free(c->failname);
+	for (size_t i = 0; c->ss && i < c->p->n; i++)
+		free_sstate(c->ss[i]);
+	free(c->ss);
+}
+
+/* --- the Slurm executor ------------------------------------------------------------ */
+
+/* "0-3,5,7-8" for the shards to run (todo[i] set). */
+static char *shard_list(const unsigned char *todo, long n)
+{
+	struct qn_buf b;
+	qn_buf_init(&b, RN_MAX_STRING);
+	for (long i = 0; i < n; i++) {
+		if (!todo[i])
+			continue;
+		long k = i;
+		while (k + 1 < n && todo[k + 1])
+			k++;
+		char part[64];
+		if (k > i)
+			snprintf(part, sizeof part, "%s%ld-%ld", b.len ? "," : "", i, k);
+		else
+			snprintf(part, sizeof part, "%s%ld", b.len ? "," : "", i);
+		if (qn_buf_adds(&b, part) < 0) {
+			qn_buf_release(&b);
+			return NULL;
+		}
+		i = k;
+	}
+	qn_buf_add(&b, "", 1);
+	return qn_buf_detach(&b, NULL);
+}
+
+/*
+ * Writes the batch script of one job: it runs `quern-run _task` for the
+ * stage, which runs the command in the stage's wdir with its env (and for a
+ * shard fills in ${shard} and writes the shard's marker).
+ */
+static int write_script(struct ctx *c, const char *path, const char *stage, const char *what)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f = tmp ? fopen(tmp, "w") : NULL;
+	const char *base = strrchr(c->p->file, '/');
+	char *pfile = xasprintf("%s/%s", c->p->dir, base ? base + 1 : c->p->file);
+	char params[PATH_MAX];
+	if (!f || !pfile) {
+		qn_error("cannot write '%s': %s", path, strerror(errno));
+		if (f)
+			fclose(f);
+		free(tmp);
+		free(pfile);
+		return -1;
+	}
+	fprintf(f, "#!/bin/sh\n# quern-run: stage '%s' of %s, run %s\n", stage, pfile, c->run);
+	fprintf(f, "exec ");
+	rn_sh_quote(f, c->opt->self);
+	fprintf(f, " _task -f ");
+	rn_sh_quote(f, pfile);
+	if (c->opt->params && realpath(c->opt->params, params)) {
+		fprintf(f, " --params ");
+		rn_sh_quote(f, params);
+	}
+	fprintf(f, " --run-id ");
+	rn_sh_quote(f, c->run);
+	fprintf(f, " --stage ");
+	rn_sh_quote(f, stage);
+	fprintf(f, " %s\n", what);
+	int bad = ferror(f) | fclose(f);
+	if (bad || chmod(tmp, 0755) < 0 || rename(tmp, path) < 0) {
+		qn_error("cannot write '%s': %s", path, strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		free(pfile);
+		return -1;
+	}
+	free(tmp);
+	free(pfile);
+	return 0;
+}
+
+static long submit_one(struct ctx *c, const char *stage, const char *script, const char *log,
+		       const char *array, const char *dep)
+{
+	struct qn_err e;
+	char name[300];
+	snprintf(name, sizeof name, "quern-%s", stage);
+	struct rn_sbatch b = {
+	    name, script, log, array, dep, c->opt->sbatch_args, c->opt->nsbatch_args};
+	long id = rn_sbatch(&b, &e);
+	if (id < 0)
+		qn_error("stage '%s': %s", stage, e.msg);
+	return id;
+}
+
+static int add_id(long **v, size_t *n, long id)
+{
+	long *nv = realloc(*v, (*n + 1) * sizeof *nv);
+	if (!nv)
+		return -1;
+	*v = nv;
+	nv[(*n)++] = id;
+	return 0;
+}
+
+/* Jobs of the previous submission still queued or running: their count, or -1. */
+static long previous_active(struct ctx *c, const char *jobs_path)
+{
+	json_error_t je;
+	json_t *j = json_load_file(jobs_path, 0, &je);
+	long *ids = NULL, n = 0;
+	size_t nids = 0, i;
+	json_t *x;
+	struct qn_err e;
+	json_array_foreach(json_object_get(j, "jobs"), i, x) if (json_is_integer(x))
+	    add_id(&ids, &nids, (long)json_integer_value(x));
+	if (nids && (n = rn_slurm_active(ids, nids, &e)) < 0)
+		qn_error("%s", e.msg);
+	if (n > 0)
+		qn_error("%ld job%s of run %s %s still queued or running (squeue -j %s...); wait "
+			 "for them or scancel them",
+			 n, n == 1 ? "" : "s", json_string_value(json_object_get(j, "run")) ?: "?",
+			 n == 1 ? "is" : "are",
+			 json_string_value(json_object_get(j, "first")) ?: "");
+	(void)c;
+	free(ids);
+	json_decref(j);
+	return n;
+}
+
+/*
+ * After --wait: a stage whose lock entry now matches is done; for one that
+ * is not, name the shards without a valid marker and their logs.
+ */
+static int check_submitted(struct ctx *c, const long *final)
+{
+	struct qn_err e;
+	int bad = 0;
+	json_t *fresh = rn_lock_load(c->lockpath, &e);
+	if (!fresh) {
+		qn_error("%s", e.msg);
+		return 1;
+	}
+	json_decref(c->lock);
+	c->lock = fresh;
+	for (size_t k = 0; k < c->p->n; k++) {
+		size_t si = c->p->order[k];
+		const struct rn_stage *s = &c->p->stages[si];
+		if (final[si] <= 0)
+			continue;
+		struct rn_reasons r = {0};
+		struct rn_hash *deps = calloc(s->ndeps ? s->ndeps : 1, sizeof *deps);
+		struct rn_hash *outs = calloc(s->nouts ? s->nouts : 1, sizeof *outs);
+		int ok = deps && outs &&
+			 rn_stage_check(c->p, si, rn_lock_get(c->lock, s->name), c->cache, deps,
+					outs, &r, &e) == 0 &&
+			 r.n == 0;
+		const char *upfail = NULL;
+		for (size_t u = 0; u < s->nup; u++)
+			if (final[s->up[u]] > 0 && c->state[s->up[u]] == FAILED)
+				upfail = c->p->stages[s->up[u]].name;
+		if (ok) {
+			c->state[si] = RAN;
+			c->nran++;
+			if (qn_verbosity >= 0)
+				printf("ran '%s'\n", s->name);
+		} else if (upfail) {
+			c->state[si] = FAILED;
+			bad = 1;
+			qn_error("stage '%s' did not run: upstream '%s' did not finish", s->name,
+				 upfail);
+		} else {
+			c->state[si] = FAILED;
+			char safe[256], key[65];
+			safe_name(s->name, safe, sizeof safe);
+			bad = 1;
+			c->nfail++;
+			if (s->shards && deps) {
+				shard_key(s, deps, key);
+				for (long i = 0; i < s->shards; i++)
+					if (!marker_valid(c, si, i, key))
+						qn_error(
+						    "stage '%s' shard %ld did not finish; log: "
+						    "%s.quern-run/logs/%s-%ld.log",
+						    s->name, i, c->shown_dir, safe, i);
+			}
+			qn_error("stage '%s' did not finish; log: %s.quern-run/logs/%s%s.log",
+				 s->name, c->shown_dir, safe, s->shards ? "-final" : "");
+		}
+		rn_reasons_release(&r);
+		free(deps);
+		free(outs);
+	}
+	return bad;
+}
+
+/*
+ * quern-run run --executor slurm: walks the DAG in order and submits each
+ * stage that must run (and every stage below a submitted one) as an sbatch
+ * job chained on its upstream's with afterok; a sharded stage as an array
+ * job of its unfinished shards and a final job (merge, lock entry).
+ */
+static int submit(struct ctx *c)
+{
+	const struct rn_pipeline *p = c->p;
+	const struct rn_opts *o = c->opt;
+	char *sl = xasprintf("%s/slurm", c->sdir),
+	     *jobs_path = xasprintf("%s/slurm/jobs.json", c->sdir);
+	long *final = calloc(p->n ? p->n : 1, sizeof *final);
+	long *ids = NULL;
+	size_t nids = 0;
+	json_t *stages = json_object();
+	int rc = 0;
+	struct qn_err e;
+
+	if (!sl || !jobs_path || !final || !stages) {
+		qn_error("out of memory");
+		rc = 1;
+		goto out;
+	}
+	if (!o->dry_run) {
+		long n = previous_active(c, jobs_path);
+		if (n != 0) {
+			rc = n > 0 ? QN_EXIT_LOCKED : 1;
+			goto out;
+		}
+		if (mkdir_p(sl) < 0) {
+			qn_error("cannot make '%s': %s", sl, strerror(errno));
+			rc = 1;
+			goto out;
+		}
+	}
+	for (size_t k = 0; k < p->n && !rc; k++) {
+		size_t si = p->order[k];
+		const struct rn_stage *s = &p->stages[si];
+		struct qn_buf dep;
+		struct rn_reasons r = {0};
+		unsigned char *todo = NULL;
+		char *list = NULL, *script = NULL, *log = NULL, *fscript = NULL, *flog = NULL;
+		char safe[256], key[65], arr[64];
+		long id = 0, fid = 0, ntodo = 0;
+		if (!c->sel[si])
+			continue;
+		safe_name(s->name, safe, sizeof safe);
+		qn_buf_init(&dep, RN_MAX_STRING);
+		int up_sub = 0;
+		for (size_t u = 0; u < s->nup; u++)
+			if (final[s->up[u]]) {
+				char part[40];
+				snprintf(part, sizeof part, "%s%ld",
+					 dep.len ? ":" : "afterok:", final[s->up[u]]);
+				qn_buf_adds(&dep, part);
+				up_sub = 1;
+			}
+		qn_buf_add(&dep, "", 1);
+		struct rn_hash *deps = calloc(s->ndeps ? s->ndeps : 1, sizeof *deps);
+		struct rn_hash *outs = calloc(s->nouts ? s->nouts : 1, sizeof *outs);
+		if (!deps || !outs ||
+		    rn_stage_check(p, si, rn_lock_get(c->lock, s->name), c->cache, deps, outs, &r,
+				   &e) < 0) {
+			qn_error("stage '%s': %s", s->name, deps && outs ? e.msg : "out of memory");
+			rc = 1;
+			goto next;
+		}
+		if (o->force)
+			rn_reasons_add(&r, "forced");
+		if (!up_sub && !r.n) {
+			if (qn_verbosity > 0)
+				printf("up to date '%s'\n", s->name);
+			goto next;
+		}
+		if (s->shards) {
+			if (!(todo = calloc((size_t)s->shards, 1))) {
+				rc = 1;
+				goto next;
+			}
+			shard_key(s, deps, key);
+			for (long i = 0; i < s->shards; i++) {
+				todo[i] = up_sub || o->force || !marker_valid(c, si, i, key);
+				ntodo += todo[i];
+			}
+			if (!(list = shard_list(todo, s->shards))) {
+				rc = 1;
+				goto next;
+			}
+		}
+		if (o->dry_run) {
+			printf("would submit '%s'", s->name);
+			if (s->shards)
+				printf(" (shards %s of %ld)", ntodo ? list : "none", s->shards);
+			printf(": ");
+			for (size_t i = 0; i < r.n; i++)
+				printf("%s%s", i ? "; " : "", r.v[i]);
+			if (up_sub)
+				printf("%supstream is submitted", r.n ? "; " : "");
+			printf("\n");
+			final[si] = -1;
+			goto next;
+		}
+		script = xasprintf("%s/%s.sh", sl, safe);
+		log = xasprintf("%s/logs/%s%s.log", c->sdir, safe, s->shards ? "-%a" : "");
+		fscript = xasprintf("%s/%s.final.sh", sl, safe);
+		flog = xasprintf("%s/logs/%s-final.log", c->sdir, safe);
+		if (!script || !log || !fscript || !flog) {
+			rc = 1;
+			goto next;
+		}
+		if (s->shards) {
+			if (ntodo) {
+				snprintf(arr, sizeof arr, "%%%ld", o->array_width);
+				char *spec = xasprintf("%s%s", list, o->array_width > 0 ? arr : "");
+				if (!spec ||
+				    write_script(c, script, s->name,
+						 "--shard \"$SLURM_ARRAY_TASK_ID\"") < 0 ||
+				    (id = submit_one(c, s->name, script, log, spec,
+						     dep.len > 1 ? dep.data : NULL)) < 0) {
+					free(spec);
+					rc = 1;
+					goto next;
+				}
+				free(spec);
+				add_id(&ids, &nids, id);
+			}
+			char adep[64];
+			snprintf(adep, sizeof adep, "afterok:%ld", id);
+			if (write_script(c, fscript, s->name, "--final") < 0 ||
+			    (fid = submit_one(c, s->name, fscript, flog, NULL,
+					      id	    ? adep
+					      : dep.len > 1 ? dep.data
+							    : NULL)) < 0) {
+				rc = 1;
+				goto next;
+			}
+			add_id(&ids, &nids, fid);
+			if (qn_verbosity >= 0) {
+				if (id)
+					printf(
+					    "submitted '%s' shards %s of %ld as job %ld, its merge "
+					    "as job %ld\n",
+					    s->name, list, s->shards, id, fid);
+				else
+					printf(
+					    "submitted '%s' merge as job %ld (all %ld shards done "
+					    "earlier)\n",
+					    s->name, fid, s->shards);
+			}
+		} else {
+			if (write_script(c, script, s->name, "") < 0 ||
+			    (fid = submit_one(c, s->name, script, log, NULL,
+					      dep.len > 1 ? dep.data : NULL)) < 0) {
+				rc = 1;
+				goto next;
+			}
+			add_id(&ids, &nids, fid);
+			if (qn_verbosity >= 0)
+				printf("submitted '%s' as job %ld\n", s->name, fid);
+		}
+		final[si] = fid;
+		json_object_set_new(stages, s->name,
+				    json_pack("{s:I,s:I,s:s}", "array", (json_int_t)id, "final",
+					      (json_int_t)fid, "shards", list ? list : ""));
+	next:
+		if (rc == 1 && !c->failname)
+			c->failname = strdup(s->name);
+		qn_buf_release(&dep);
+		rn_reasons_release(&r);
+		free(deps);
+		free(outs);
+		free(todo);
+		free(list);
+		free(script);
+		free(log);
+		free(fscript);
+		free(flog);
+	}
+	fflush(stdout);
+	if (o->dry_run || !nids) {
+		if (!nids && !rc && !o->dry_run && qn_verbosity >= 0)
+			printf("up to date: nothing to submit\n");
+		goto out;
+	}
+	{
+		json_t *jl = json_array();
+		char first[32];
+		snprintf(first, sizeof first, "%ld", ids[0]);
+		for (size_t i = 0; i < nids; i++)
+			json_array_append_new(jl, json_integer(ids[i]));
+		json_t *rec = json_pack("{s:s,s:s,s:o,s:O}", "run", c->run, "first", first, "jobs",
+					jl, "stages", stages);
+		char *text = rec ? json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+		json_decref(rec);
+		if (!text || qn_write_file_atomic(jobs_path, text, strlen(text), &e) < 0)
+			qn_error("cannot record the jobs in '%s'", jobs_path);
+		free(text);
+	}
+	if (rc) {
+		qn_error("the jobs submitted before the failure stay queued (scancel them, or let "
+			 "them run)");
+		goto out;
+	}
+	if (o->wait) {
+		setup_signals();
+		for (;;) {
+			long n = rn_slurm_active(ids, nids, &e);
+			if (n < 0) {
+				qn_error("%s", e.msg);
+				rc = 1;
+				break;
+			}
+			if (n == 0) {
+				rc = check_submitted(c, final);
+				break;
+			}
+			if (got_signal) {
+				qn_error("stopped waiting; the jobs go on (scancel %ld ... to stop "
+					 "them)",
+					 ids[0]);
+				rc = 128 + got_signal;
+				break;
+			}
+			struct pollfd pf = {sigpipe_fd[0], POLLIN, 0};
+			if (poll(&pf, 1, 500) > 0) {
+				char buf[64];
+				while (read(sigpipe_fd[0], buf, sizeof buf) > 0) {
+				}
+			}
+		}
+	}
+out:
+	json_decref(stages);
+	free(ids);
+	free(final);
+	free(sl);
+	free(jobs_path);
+	return rc;
+}
+
+int rn_task(struct rn_pipeline *p, const struct rn_opts *o)
+{
+	struct ctx c;
+	struct qn_err e;
+	int rc;
+
+	if ((rc = open_common(&c, p, o)) < 0) {
+		close_common(&c);
+		return rc == -2 ? QN_EXIT_USAGE : QN_EXIT_FAIL;
+	}
+	c.task = 1;
+	setvbuf(stdout, NULL, _IOLBF, 0); /* in order with the command's lines in the log */
+	if (o->run_id)
+		snprintf(c.run, sizeof c.run, "%s", o->run_id);
+	long si = rn_pipeline_find(p, o->task_stage);
+	const struct rn_stage *s = si >= 0 ? &p->stages[si] : NULL;
+	if (!s || (o->task_shard >= 0 && o->task_shard >= s->shards) ||
+	    (s->shards && o->task_shard < 0 && !o->task_final) || (!s->shards && o->task_final)) {
+		qn_error("no such task: stage '%s'%s", o->task_stage,
+			 s ? (o->task_final ? " (final)" : " (shard)") : "");
+		close_common(&c);
+		return QN_EXIT_USAGE;
+	}
+	char *cat = xasprintf("%s/catalog.sqlite", c.sdir);
+	c.cat = cat ? rn_catalog_open(cat, &e) : NULL;
+	if (!c.cat)
+		qn_warn("%s (the task goes on without it)", cat ? e.msg : "out of memory");
+	free(cat);
+	for (size_t i = 0; i < p->n; i++)
+		c.state[i] = OFF;
+	struct rn_reasons r = {0};
+	struct rn_hash *deps = calloc(s->ndeps ? s->ndeps : 1, sizeof *deps);
+	struct rn_hash *outs = calloc(s->nouts ? s->nouts : 1, sizeof *outs);
+	if (!deps || !outs ||
+	    rn_stage_check(p, (size_t)si, NULL, c.cache, deps, outs, &r, &e) < 0) {
+		qn_error("stage '%s': %s", s->name, deps && outs ? e.msg : "out of memory");
+		rn_reasons_release(&r);
+		free(deps);
+		free(outs);
+		close_common(&c);
+		return QN_EXIT_FAIL;
+	}
+	rn_reasons_release(&r);
+	free(outs);
+	setup_signals();
+	if (s->shards) {
+		if (begin_shards(&c, (size_t)si, deps, 0) < 0) {
+			free(deps);
+			qn_error("out of memory");
+			close_common(&c);
+			return QN_EXIT_FAIL;
+		}
+		struct sstate *ss = c.ss[si];
+		if (o->task_final) {
+			for (long i = 0; i < s->shards; i++)
+				if (ss->todo[i]) {
+					qn_error(
+					    "stage '%s' shard %ld is not done (no valid marker)",
+					    s->name, i);
+					rc = 1;
+				}
+			if (rc) {
+				close_common(&c);
+				return QN_EXIT_FAIL;
+			}
+		} else {
+			for (long i = 0; i < s->shards; i++)
+				ss->todo[i] = i == o->task_shard;
+			c.task_shard_only = 1;
+		}
+	} else if (start_stage(&c, (size_t)si, deps) < 0) {
+		free(deps);
+		close_common(&c);
+		return QN_EXIT_FAIL;
+	}
+	loop(&c);
+	rc = c.failrc;
+	if (got_signal)
+		rc = 128 + got_signal;
+	close_common(&c);
+	return rc;
 }
 
 int rn_run(struct rn_pipeline *p, const struct rn_opts *o)
@@ -1274,6 +2212,13 @@ int rn_run(struct rn_pipeline *p, const struct rn_opts *o)
 			close(lockfd);
 		close_common(&c);
 		return QN_EXIT_FAIL;
+	}
+	if (o->executor == RN_SLURM) {
+		rc = submit(&c);
+		if (lockfd >= 0)
+			close(lockfd);
+		close_common(&c);
+		return rc;
 	}
 	for (size_t i = 0; i < p->n; i++)
 		c.state[i] = c.sel[i] ? WAIT : OFF;
@@ -1369,12 +2314,29 @@ int rn_status(struct rn_pipeline *p, const struct rn_opts *o)
 			close_common(&c);
 			return QN_EXIT_FAIL;
 		}
-		free(deps);
 		free(outs);
 		const char *up = NULL;
 		for (size_t u = 0; u < s->nup; u++)
 			if (c.state[s->up[u]] == WOULD)
 				up = p->stages[s->up[u]].name;
+		if (r.n && !up && s->shards) {
+			/* what the markers say: the shards still to run (here or on Slurm) */
+			char key[65];
+			unsigned char *todo = calloc((size_t)s->shards, 1);
+			shard_key(s, deps, key);
+			long left = 0;
+			for (long x = 0; todo && x < s->shards; x++)
+				left += todo[x] = !marker_valid(&c, i, x, key);
+			char *list = todo ? shard_list(todo, s->shards) : NULL;
+			if (list && left)
+				rn_reasons_add(&r, "shards not done: %s", list);
+			else if (list)
+				rn_reasons_add(&r, "all %ld shards done, the merge is not",
+					       s->shards);
+			free(list);
+			free(todo);
+		}
+		free(deps);
 		if (r.n || up) {
 			c.state[i] = WOULD;
 			stale = 1;

@@ -34,6 +34,7 @@ static void stage_release(struct rn_stage *s)
 {
 	free(s->name);
 	free(s->cmd);
+	free(s->merge);
 	free(s->wdir);
 	path_release(s->deps, s->ndeps);
 	path_release(s->outs, s->nouts);
@@ -159,6 +160,7 @@ struct ictx {
 	const struct qn_yval *item; /* foreach: the item (NULL: not in a foreach) */
 	const char *key;	    /* foreach over a map: the key */
 	const char *stage;
+	long shards; /* a sharded stage: ${shard} stays, ${nshards} is this */
 };
 
 static const struct qn_yval *walk(const struct qn_yval *v, const char *rest)
@@ -266,7 +268,16 @@ static int interp(const struct ictx *c, const struct qn_yval *v, const char *wha
 			name[len] = 0;
 			const char *key;
 			const struct qn_yval *x = lookup(c, name, &key);
-			if (key) {
+			if (c->shards && !strcmp(name, "shard")) {
+				/* filled in per shard when the stage runs */
+				if (qn_buf_adds(&b, "${shard}") < 0)
+					goto toolong;
+			} else if (c->shards && !strcmp(name, "nshards")) {
+				char num[32];
+				snprintf(num, sizeof num, "%ld", c->shards);
+				if (qn_buf_adds(&b, num) < 0)
+					goto toolong;
+			} else if (key) {
 				if (qn_buf_adds(&b, key) < 0)
 					goto toolong;
 			} else if (!x) {
@@ -424,7 +435,8 @@ static int add_paths(const struct ictx *c, const struct qn_yval *body, const cha
 		return qn_errf(e, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const struct qn_yval *it = l->type == QN_YLIST ? &l->v[i] : l;
-		struct rn_path *pp = &(*vp)[i];
+		struct rn_path *pp;
+		int persist = 0;
 		struct qn_yval keyval;
 		const struct qn_yval *pathv = it;
 		if (outs && it->type == QN_YMAP && it->n == 1) {
@@ -436,7 +448,7 @@ static int add_paths(const struct ictx *c, const struct qn_yval *body, const cha
 					       qn_yval_where(opt, w, sizeof w), opt->key);
 			if (qn_ycheck_keys(opt, known, "an output's options", e) < 0)
 				return -1;
-			if (qn_yget_bool(opt, "persist", &pp->persist, e) < 0)
+			if (qn_yget_bool(opt, "persist", &persist, e) < 0)
 				return -1;
 			memset(&keyval, 0, sizeof keyval);
 			keyval.type = QN_YSCALAR;
@@ -452,28 +464,76 @@ static int add_paths(const struct ictx *c, const struct qn_yval *body, const cha
 				       outs ? " (or \"path: {persist: true}\")" : "");
 		}
 		snprintf(what, sizeof what, "'%s' of stage '%s'", key, c->stage);
-		if (interp(c, pathv, what, &pp->decl, e) < 0)
+		char *decl;
+		if (interp(c, pathv, what, &decl, e) < 0)
 			return -1;
-		*np = i + 1;
-		pp->file = pathv->file;
-		pp->line = pathv->line;
-		pp->col = pathv->col;
-		if (!pp->decl[0])
-			return qn_errf(e, "%sempty path in '%s' of stage '%s'",
-				       qn_yval_where(pathv, w, sizeof w), key, c->stage);
-		pp->path = rn_path_join(wdir, pp->decl);
-		if (!pp->path)
-			return qn_errf(e, "out of memory");
-		if (outs && (!strcmp(pp->path, ".") || !strcmp(pp->path, "/")))
-			return qn_errf(e, "%soutput '%s' of stage '%s' is a whole folder tree",
-				       qn_yval_where(pathv, w, sizeof w), pp->decl, c->stage);
+		/* a sharded stage's path with ${shard}: one path per shard */
+		long nsh = c->shards && strstr(decl, "${shard}") ? c->shards : 0;
+		if (nsh) {
+			struct rn_path *nv =
+			    realloc(*vp, (*np + (size_t)nsh + (n - i - 1) + 1) * sizeof **vp);
+			if (!nv) {
+				free(decl);
+				return qn_errf(e, "out of memory");
+			}
+			*vp = nv;
+		}
+		for (long k = 0; k < (nsh ? nsh : 1); k++) {
+			pp = &(*vp)[*np];
+			memset(pp, 0, sizeof *pp);
+			pp->persist = persist;
+			pp->shard = nsh ? k : -1;
+			pp->decl = nsh ? rn_shard_subst(decl, k) : decl;
+			*np += 1;
+			pp->file = pathv->file;
+			pp->line = pathv->line;
+			pp->col = pathv->col;
+			if (!pp->decl)
+				return qn_errf(e, "out of memory");
+			if (!pp->decl[0])
+				return qn_errf(e, "%sempty path in '%s' of stage '%s'",
+					       qn_yval_where(pathv, w, sizeof w), key, c->stage);
+			pp->path = rn_path_join(wdir, pp->decl);
+			if (!pp->path)
+				return qn_errf(e, "out of memory");
+			if (outs && (!strcmp(pp->path, ".") || !strcmp(pp->path, "/")))
+				return qn_errf(
+				    e, "%soutput '%s' of stage '%s' is a whole folder tree",
+				    qn_yval_where(pathv, w, sizeof w), pp->decl, c->stage);
+		}
+		if (nsh)
+			free(decl);
 	}
 	return 0;
 }
 
+char *rn_shard_subst(const char *s, long shard)
+{
+	char num[32];
+	size_t nl = (size_t)snprintf(num, sizeof num, "%ld", shard), k = 0;
+	for (const char *q = s; (q = strstr(q, "${shard}")); q += 8)
+		k++;
+	char *out = malloc(strlen(s) + k * nl + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (const char *q = s;;) {
+		const char *m = strstr(q, "${shard}");
+		size_t len = m ? (size_t)(m - q) : strlen(q);
+		memcpy(o, q, len);
+		o += len;
+		if (!m)
+			break;
+		memcpy(o, num, nl);
+		o += nl;
+		q = m + 8;
+	}
+	*o = 0;
+	return out;
+}
+
 static const char *const stage_keys[] = {"cmd", "deps",	   "outs",    "params", "wdir",
 					 "env", "retries", "timeout", "desc",	"foreach",
-					 "do",	"meta",	   NULL};
+					 "do",	"meta",	   "shards",  "merge",	NULL};
 
 static int valid_stage_name(const char *s)
 {
@@ -492,7 +552,7 @@ static int build_stage(struct rn_pipeline *p, const struct qn_yval *entry,
 		       const char *key, struct qn_err *e)
 {
 	struct rn_stage *s;
-	struct ictx c = {p, item, key, name};
+	struct ictx c = {p, item, key, name, 0};
 	char w[512];
 	const struct qn_yval *v;
 	char *wdir = NULL;
@@ -527,6 +587,12 @@ static int build_stage(struct rn_pipeline *p, const struct qn_yval *entry,
 	if (qn_yval_get(body, "do"))
 		return qn_errf(e, "%s'do' without 'foreach' in stage '%s'",
 			       qn_yval_key_where(qn_yval_get(body, "do"), w, sizeof w), name);
+
+	long nsh;
+	if ((r = qn_yget_int(body, "shards", 1, 100000, &nsh, e)) < 0)
+		return -1;
+	s->shards = r ? nsh : 0;
+	c.shards = s->shards;
 
 	/* cmd: a string, or a list run one after another (set -e) */
 	v = qn_yval_get(body, "cmd");
@@ -655,6 +721,23 @@ static int build_stage(struct rn_pipeline *p, const struct qn_yval *entry,
 		}
 	}
 
+	if ((r = get_str(&c, body, "merge", &s->merge, e)) < 0)
+		return -1;
+	if (s->merge && !s->shards)
+		return qn_errf(e, "%s'merge' of stage '%s' goes with 'shards'",
+			       qn_yval_key_where(qn_yval_get(body, "merge"), w, sizeof w), name);
+	if (s->merge && strstr(s->merge, "${shard}"))
+		return qn_errf(e, "%s'merge' of stage '%s' runs once: it cannot use ${shard}",
+			       qn_yval_key_where(qn_yval_get(body, "merge"), w, sizeof w), name);
+	for (size_t i = 0; s->shards && i < s->nouts; i++)
+		if (s->outs[i].shard < 0 && !s->merge)
+			return qn_errf(
+			    e,
+			    "%s:%u:%u: output '%s' of sharded stage '%s' has no ${shard}: "
+			    "only a 'merge' command can write it",
+			    s->outs[i].file ? s->outs[i].file : p->file, s->outs[i].line,
+			    s->outs[i].col, s->outs[i].decl, name);
+
 	long n;
 	if ((r = qn_yget_int(body, "retries", 0, 100, &n, e)) < 0)
 		return -1;
@@ -702,7 +785,7 @@ static int add_entry(struct rn_pipeline *p, const struct qn_yval *entry, struct 
 				       qn_yval_where(fe, w, sizeof w), entry->key);
 		memcpy(name, s + 2, len - 3);
 		name[len - 3] = 0;
-		struct ictx c = {p, NULL, NULL, entry->key};
+		struct ictx c = {p, NULL, NULL, entry->key, 0};
 		const char *k;
 		const struct qn_yval *x = lookup(&c, name, &k);
 		if (!x)

@@ -13,6 +13,8 @@
  *       outs: [clean.jsonl]          # or "- path: {persist: true}"
  *       params: [clean.threshold]    # keys of the params file
  *       wdir: .  env: {K: v}  retries: 2  timeout: 10m
+ *       shards: 4                    # ${shard}, ${nshards} in cmd, deps, outs
+ *       merge: cat part-*.stats > stats   # after all shards (outs without ${shard})
  *     shard:
  *       foreach: [a, b]              # or a map, or ${a_list}
  *       do: {cmd: "cp ${item}.txt out/${item}", deps: [...], outs: [...]}
@@ -41,6 +43,7 @@ struct rn_path {
 	char *path;  /* normalized, relative to the pipeline folder (or absolute) */
 	char *decl;  /* as written, interpolated: relative to the stage's wdir */
 	int persist; /* outs: kept in place while the stage runs (appended to) */
+	long shard;  /* a sharded stage's path made from ${shard}: its shard; else -1 */
 	const char *file;
 	unsigned line, col;
 };
@@ -63,6 +66,8 @@ struct rn_stage {
 	size_t nenv;
 	long retries;	/* extra tries after a failure */
 	double timeout; /* seconds; 0 = none */
+	long shards;	/* `shards: N`: N tasks, cmd with ${shard} in 0..N-1; 0 = not sharded */
+	char *merge;	/* a sharded stage's `merge:` command, run after its shards; or NULL */
 	const char *file;
 	unsigned line, col;  /* the stage's key */
 	size_t *up, nup;     /* stages producing this one's deps */
@@ -103,6 +108,12 @@ int rn_pipeline_load(const char *file, const char *params_file, struct rn_pipeli
 int rn_pipeline_parse(const char *text, size_t len, const char *file, const char *dir,
 		      const char *params_text, size_t params_len, const char *params_name,
 		      struct rn_pipeline *p, struct qn_err *e);
+
+/*
+ * A sharded stage's command (or path) for one shard: every "${shard}"
+ * becomes shard. malloc'd, NULL when out of memory.
+ */
+char *rn_shard_subst(const char *s, long shard);
 
 /* The stage called name, or -1. */
 long rn_pipeline_find(const struct rn_pipeline *p, const char *name);

@@ -49,6 +49,17 @@ static void usage(FILE *f)
 		"  -j, --jobs N             run: stages at once (default 1; 0 = one per CPU)\n"
 		"  -k, --keep-going         run: go on with the stages that do not depend on\n"
 		"                           a failed one\n"
+		"      --executor E         run: local (default: here, shards in a process\n"
+		"                           pool of -j) or slurm (sbatch jobs, array jobs for\n"
+		"                           shards, chained with afterok)\n"
+		"      --wait               slurm: wait until the jobs are over; exit 1 when a\n"
+		"                           stage did not finish (default: submit and exit)\n"
+		"      --array-width W      slurm: at most W tasks of an array job at once\n"
+		"      --slurm-partition P, --slurm-account A, --slurm-time T,\n"
+		"      --slurm-cpus N, --slurm-mem M\n"
+		"                           slurm: sbatch's --partition, --account, --time,\n"
+		"                           --cpus-per-task, --mem for every job\n"
+		"      --sbatch-arg ARG     slurm: one more sbatch argument (repeatable)\n"
 		"      --dot                dag: Graphviz\n"
 		"  -q, --quiet              no progress lines, no warnings\n"
 		"  -v, --verbose            more detail (run: why each stage runs)\n"
@@ -183,13 +194,38 @@ static int log_one(json_t *r, void *ctx)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"file", required_argument, NULL, 'f'}, {"params", required_argument, NULL, 'P'},
-	    {"dry-run", no_argument, NULL, 'n'},    {"force", no_argument, NULL, 'F'},
-	    {"jobs", required_argument, NULL, 'j'}, {"keep-going", no_argument, NULL, 'k'},
-	    {"dot", no_argument, NULL, 'D'},	    {"quiet", no_argument, NULL, 'q'},
-	    {"verbose", no_argument, NULL, 'v'},    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0},
+	    {"file", required_argument, NULL, 'f'},
+	    {"params", required_argument, NULL, 'P'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"force", no_argument, NULL, 'F'},
+	    {"jobs", required_argument, NULL, 'j'},
+	    {"keep-going", no_argument, NULL, 'k'},
+	    {"dot", no_argument, NULL, 'D'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"executor", required_argument, NULL, 'E'},
+	    {"wait", no_argument, NULL, 'W'},
+	    {"array-width", required_argument, NULL, 'A'},
+	    {"slurm-partition", required_argument, NULL, 1},
+	    {"slurm-account", required_argument, NULL, 2},
+	    {"slurm-time", required_argument, NULL, 3},
+	    {"slurm-cpus", required_argument, NULL, 4},
+	    {"slurm-mem", required_argument, NULL, 5},
+	    {"sbatch-arg", required_argument, NULL, 6},
+	    {"stage", required_argument, NULL, 7},
+	    {"shard", required_argument, NULL, 8},
+	    {"final", no_argument, NULL, 9},
+	    {"run-id", required_argument, NULL, 10},
+	    {NULL, 0, NULL, 0},
 	};
+	static const char *const sbatch_opt[] = {NULL,	   "--partition",     "--account",
+						 "--time", "--cpus-per-task", "--mem"};
+	static char *sargs[256]; /* sbatch's arguments: options point into argv */
+	size_t nsargs = 0;
+	int slurm_opts = 0;
+	char self[PATH_MAX];
 	const char *file = "pipeline.yaml", *params = NULL, *cmd = NULL;
 	struct rn_opts o = {0};
 	int dot = 0, c, rc;
@@ -198,6 +234,7 @@ int main(int argc, char **argv)
 
 	qn_cli_init("quern-run");
 	o.jobs = 1;
+	o.task_shard = -1;
 	/* the command may come before or after the options */
 	while ((c = getopt_long(argc, argv, "+f:nj:kqvhV", longopts, NULL)) != -1 ||
 	       optind < argc) {
@@ -244,6 +281,55 @@ int main(int argc, char **argv)
 		case 'V':
 			qn_print_version();
 			return qn_close_stdout(0);
+		case 'E':
+			if (!strcmp(optarg, "local"))
+				o.executor = RN_LOCAL;
+			else if (!strcmp(optarg, "slurm"))
+				o.executor = RN_SLURM;
+			else
+				return qn_usage_error("--executor is local or slurm, not '%s'",
+						      optarg);
+			break;
+		case 'W':
+			o.wait = 1;
+			slurm_opts = 1;
+			break;
+		case 'A':
+			if (qn_parse_number("--array-width", optarg, 1, 1e6, &d) < 0)
+				return QN_EXIT_USAGE;
+			o.array_width = (long)d;
+			slurm_opts = 1;
+			break;
+		case 1:
+		case 2:
+		case 3:
+		case 4:
+		case 5:
+		case 6:
+			if (!*optarg || (c < 6 && strpbrk(optarg, " \t\n")))
+				return qn_usage_error("bad value '%s' for %s", optarg,
+						      longopts[c + 13].name);
+			if (nsargs + 2 > sizeof sargs / sizeof *sargs)
+				return qn_usage_error("too many Slurm options");
+			if (c < 6)
+				sargs[nsargs++] = (char *)sbatch_opt[c];
+			sargs[nsargs++] = optarg;
+			slurm_opts = 1;
+			break;
+		case 7:
+			o.task_stage = optarg;
+			break;
+		case 8:
+			if (qn_parse_number("--shard", optarg, 0, 1e6, &d) < 0)
+				return QN_EXIT_USAGE;
+			o.task_shard = (long)d;
+			break;
+		case 9:
+			o.task_final = 1;
+			break;
+		case 10:
+			o.run_id = optarg;
+			break;
 		default:
 			fprintf(stderr, "try '%s --help'\n", qn_prog);
 			return QN_EXIT_USAGE;
@@ -318,9 +404,28 @@ int main(int argc, char **argv)
 		return qn_close_stdout(rc);
 	}
 	int is_run = !strcmp(cmd, "run"), is_status = !strcmp(cmd, "status"),
-	    is_dag = !strcmp(cmd, "dag");
-	if (!is_run && !is_status && !is_dag)
+	    is_dag = !strcmp(cmd, "dag"), is_task = !strcmp(cmd, "_task");
+	if (!is_run && !is_status && !is_dag && !is_task)
 		return qn_usage_error("unknown command '%s'", cmd);
+	if (is_task && (!o.task_stage || o.ntargets))
+		return qn_usage_error("_task (what a Slurm job runs) needs --stage");
+	if (!is_task && (o.task_stage || o.task_shard >= 0 || o.task_final || o.run_id))
+		return qn_usage_error("--stage, --shard, --final and --run-id go with _task");
+	if ((slurm_opts || o.executor == RN_SLURM) && !is_run)
+		return qn_usage_error("--executor and the Slurm options go with run");
+	if (slurm_opts && o.executor != RN_SLURM)
+		return qn_usage_error("--wait, --array-width and the Slurm options go with "
+				      "--executor slurm");
+	o.sbatch_args = sargs;
+	o.nsbatch_args = nsargs;
+	o.file = file;
+	o.params = params;
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (sl > 0)
+		self[sl] = 0;
+	else if (!realpath(argv[0], self))
+		snprintf(self, sizeof self, "%s", argv[0]);
+	o.self = self;
 	if (is_dag && o.ntargets)
 		return qn_usage_error("dag takes no arguments");
 	if (!is_run && (o.dry_run || o.force || o.keep_going))
@@ -335,7 +440,9 @@ int main(int argc, char **argv)
 		rn_pipeline_release(&p);
 		return 1;
 	}
-	if (is_dag)
+	if (is_task)
+		rc = rn_task(&p, &o);
+	else if (is_dag)
 		rc = cmd_dag(&p, dot);
 	else if (is_status)
 		rc = rn_status(&p, &o);

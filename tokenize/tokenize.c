@@ -8,6 +8,7 @@
  *   inspect  what a shard directory holds
  *   verify   every checksum of a shard directory
  *   export   a split as the plain .bin files nanoGPT and llm.c read
+ *   merge    shard directories of encode --shard I/N into one
  *
  * encode and ids read JSON Lines on the main thread, encode batches of lines
  * on a thread pool (lib/pool.h) and take the results back in input order,
@@ -15,9 +16,12 @@
  * loss-mask spans (render_example): a chat template (ChatML by default)
  * around prompt/completion and messages, training only on the assistant's
  * part; preference pairs are written together; labels and task names get
- * ids in order of first appearance.
+ * ids in order of first appearance. encode --shard I/N reads only shard I's
+ * lines (lib/shardsel.h); merge rewrites the shard directories' documents,
+ * in order, into one directory without tokenizing again (docs/sharding.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +45,7 @@
 #include "pool.h"
 #include "rd.h"
 #include "shard.h"
+#include "shardsel.h"
 #include "utf8.h"
 #include "wr.h"
 
@@ -58,6 +63,8 @@ static const char usage_text[] =
 	"  inspect DIR                    documents, tokens, tasks, splits, sizes\n"
 	"  verify DIR                     check every checksum\n"
 	"  export --format nanogpt|llmc [--split S] DIR FILE\n"
+	"  merge -o DIR IN_DIR...         shard directories of encode --shard, in\n"
+	"                                 shard order, into one (not re-tokenized)\n"
 	"\n"
 	"Tokenizers (-t, --tokenizer):\n"
 	"  FILE.tiktoken                  an OpenAI rank file; the encoding (r50k_base,\n"
@@ -81,7 +88,9 @@ static const char usage_text[] =
 	"                                 special token (default: encoded as text)\n"
 	"      --val-fraction F           share of documents, by id hash, for val\n"
 	"      --shard-size SIZE          largest shard file (default 128M)\n"
-	"      --level N                  zstd level (default 3)\n"
+	"      --level N                  zstd level (default 3; merge: the inputs')\n"
+	"      --shard I/N                encode only shard I of N of the input lines\n"
+	"                                 (see docs/sharding.md), then merge\n"
 	"Runs:\n"
 	"  -o, --output PATH              the output directory (train, encode) or file\n"
 	"  -j, --jobs N                   threads (default 1; 0 = one per CPU)\n"
@@ -107,6 +116,7 @@ static struct {
 	double val_fraction;
 	int level, allow_special, jobs, lines;
 	size_t max_line;
+	unsigned shard_index, shard_count; /* --shard I/N; count 0: no sharding */
 } opt = {
 	.text_field = "text",
 	.template = "chatml",
@@ -232,6 +242,66 @@ struct reader_state {
 
 static struct reader_state rs;
 
+/*
+ * --shard: sizes the inputs and picks this shard's part of each: a regular,
+ * uncompressed file is cut at line boundaries, stdin and compressed files go
+ * whole to the shard that owns their first byte (lib/shardsel.h).
+ */
+static struct qn_shard_part *plan_shard(char **inputs, int ninputs)
+{
+	size_t n = (size_t)ninputs;
+	uint64_t *size = calloc(n, sizeof *size);
+	int *split = calloc(n, sizeof *split);
+	struct qn_shard_part *parts = calloc(n, sizeof *parts);
+
+	if (size && split && parts) {
+		for (size_t i = 0; i < n; i++) {
+			struct stat st;
+			int fd;
+			if (!strcmp(inputs[i], "-") || stat(inputs[i], &st) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue; /* unknown size: whole, to the shard owning its start */
+			size[i] = (uint64_t)st.st_size;
+			if ((fd = open(inputs[i], O_RDONLY | O_CLOEXEC)) >= 0) {
+				split[i] = qn_shardsel_splittable_fd(fd);
+				close(fd);
+			}
+		}
+		qn_shardsel_plan(opt.shard_index, opt.shard_count, n, size, split, parts);
+	} else {
+		free(parts);
+		parts = NULL;
+	}
+	free(size);
+	free(split);
+	return parts;
+}
+
+/* Opens this shard's lines of path; *lineno gets the lines before them. */
+static struct qn_rd *open_part(const char *path, const struct qn_shard_part *part, int *fd,
+			       uint64_t *lineno, struct qn_err *e)
+{
+	uint64_t first, last;
+	struct qn_rd *rd = NULL;
+
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		qn_errno(e, errno, "cannot open '%s'", path);
+		return NULL;
+	}
+	if (qn_shardsel_lines(*fd, path, part, &first, &last, lineno, e) == 0) {
+		if (lseek(*fd, (off_t)first, SEEK_SET) < 0)
+			qn_errno(e, errno, "cannot read '%s'", path);
+		else if ((rd = qn_rd_fdopen(*fd, path, QN_RD_SHA256 | QN_RD_RAW, e)) != NULL)
+			qn_rd_limit(rd, last - first);
+	}
+	if (!rd) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rd;
+}
+
 /* Reads every input in batches through the pool; 0, or -1 on a failure. */
 static int feed(char **inputs, int ninputs, work_fn work, emit_fn emit, void *ctx)
 {
@@ -248,17 +318,29 @@ static int feed(char **inputs, int ninputs, work_fn work, emit_fn emit, void *ct
 		ninputs = 1;
 	}
 	qn_buf_init(&line, QN_BUF_UNLIMITED);
+	struct qn_shard_part *parts = opt.shard_count ? plan_shard(inputs, ninputs) : NULL;
+	if (opt.shard_count && !parts) {
+		qn_error("out of memory");
+		rs.failed = 1;
+	}
 	for (int f = 0; f < ninputs && !rs.failed; f++) {
 		const char *path = inputs[f], *name = strcmp(path, "-") ? path : "stdin";
 		struct qn_err e;
-		struct qn_rd *rd = qn_rd_open(strcmp(path, "-") ? path : NULL, QN_RD_SHA256, &e);
+		struct qn_rd *rd;
+		uint64_t lineno = 0;
+		int part_fd = -1;
+		if (parts && !parts[f].take)
+			continue; /* another shard's */
+		if (parts && !parts[f].whole)
+			rd = open_part(path, &parts[f], &part_fd, &lineno, &e);
+		else
+			rd = qn_rd_open(strcmp(path, "-") ? path : NULL, QN_RD_SHA256, &e);
 		if (!rd) {
 			qn_error("%s", e.msg);
 			rs.bad_inputs++;
 			continue;
 		}
 		struct batch *b = batch_new(name);
-		uint64_t lineno = 0;
 		while (b && !rs.failed) {
 			int lr = qn_rd_line(rd, &line, opt.max_line, &e);
 			if (lr == 0)
@@ -295,11 +377,14 @@ static int feed(char **inputs, int ninputs, work_fn work, emit_fn emit, void *ct
 		if (!rs.failed && rs.man && qn_rd_sha256(rd, sha, &e) == 0)
 			qn_manifest_input(rs.man, name, qn_rd_raw_bytes(rd), sha);
 		qn_rd_close(rd);
+		if (part_fd >= 0)
+			close(part_fd);
 	}
 	if (qn_pool_finish(pool) != 0)
 		rs.failed = 1;
 	qn_pool_free(pool);
 	qn_buf_release(&line);
+	free(parts);
 	if (ninputs > 0 && rs.bad_inputs == (uint64_t)ninputs) {
 		qn_error("no input could be read");
 		rs.failed = 1;
@@ -1293,6 +1378,249 @@ static int cmd_export(const char *dir, const char *out)
 	return rc < 0 ? 1 : 0;
 }
 
+/* ---- merge: shard directories into one ----------------------------------------------------- */
+
+/* Whether two directories' tokens mean the same: tokenizer, width, specials. */
+static int same_tokens(const struct qn_shard_dir_info *a, const struct qn_shard_dir_info *b)
+{
+	if (strcmp(a->fingerprint, b->fingerprint) || a->vocab_size != b->vocab_size ||
+	    a->width != b->width || a->eot != b->eot || a->nspecials != b->nspecials)
+		return 0;
+	for (size_t i = 0; i < a->nspecials; i++)
+		if (a->specials[i].id != b->specials[i].id ||
+		    strcmp(a->specials[i].name, b->specials[i].name))
+			return 0;
+	return 1;
+}
+
+/* A document as the writer takes it, its task and label mapped to the merged tables. */
+static int merge_doc(const struct qn_shard_docview *v, const long *tmap, size_t nt,
+		     const long *lmap, size_t nl, struct qn_shard_doc *d, struct qn_err *e)
+{
+	if (v->task >= nt || (v->label >= 0 && (size_t)v->label >= nl))
+		return qn_errf(e, "document %llu: task or label id has no name",
+			       (unsigned long long)v->index);
+	*d = (struct qn_shard_doc){
+		.ids = v->tokens,
+		.n = v->n,
+		.task = (uint16_t)tmap[v->task],
+		.label = v->label >= 0 ? (int32_t)lmap[v->label] : v->label,
+		.id_hash = v->id_hash,
+		.masked = v->masked,
+		.spans = v->spans,
+		.nspans = v->nspans,
+	};
+	return 0;
+}
+
+/* Appends every document of split s of d, in order, pairs kept together. */
+static int merge_split(struct qn_shard_dir *d, int s, struct qn_shard_writer *w, const long *tmap,
+		       size_t nt, const long *lmap, size_t nl, struct qn_err *e)
+{
+	struct qn_shard_docview v;
+	struct qn_shard_doc a, b;
+	uint64_t n = qn_shard_dir_docs(d, s);
+	int rc = 0;
+
+	for (uint64_t k = 0; k < n && rc == 0; k++) {
+		if ((rc = qn_shard_dir_read(d, s, k, &v, e)) < 0 ||
+		    (rc = merge_doc(&v, tmap, nt, lmap, nl, &a, e)) < 0)
+			break;
+		if (v.role != QN_SHARD_CHOSEN) {
+			rc = qn_shard_writer_add(w, &a, e);
+			continue;
+		}
+		/* The chosen document's view dies with the next read: copy it. */
+		uint32_t *ids = malloc(((size_t)a.n + 1) * sizeof *ids);
+		struct qn_shard_span *sp = malloc((a.nspans + 1) * sizeof *sp);
+		if (!ids || !sp) {
+			free(ids);
+			free(sp);
+			return qn_errf(e, "out of memory");
+		}
+		memcpy(ids, a.ids, a.n * sizeof *ids);
+		memcpy(sp, a.spans, a.nspans * sizeof *sp);
+		a.ids = ids;
+		a.spans = sp;
+		if (k + 1 >= n || (rc = qn_shard_dir_read(d, s, ++k, &v, e)) < 0 ||
+		    v.role != QN_SHARD_REJECTED)
+			rc = rc < 0 ? rc : qn_errf(e, "document %llu: a pair without its rejected half",
+						   (unsigned long long)k);
+		else if ((rc = merge_doc(&v, tmap, nt, lmap, nl, &b, e)) == 0)
+			rc = qn_shard_writer_add_pair(w, &a, &b, e);
+		free(ids);
+		free(sp);
+	}
+	return rc;
+}
+
+/*
+ * merge -o DIR IN_DIR...: the documents of every input, in the order given
+ * (shard 0 first), split by split, through a new writer. Tasks and labels are
+ * matched by name: the merged tables list the names in order of first
+ * appearance, which is what one encode over all the inputs assigns.
+ */
+static int cmd_merge(int argc, char **argv, int argi)
+{
+	size_t n = argc > argi ? (size_t)(argc - argi) : 0;
+	struct qn_shard_dir **d = calloc(n + 1, sizeof *d);
+	long **tmap = calloc(n + 1, sizeof *tmap), **lmap = calloc(n + 1, sizeof *lmap);
+	struct qn_shard_writer *w[QN_SHARD_NSPLITS] = {0};
+	struct names tasks = {0}, labels = {0};
+	struct qn_err e;
+	struct stat os;
+	int rc = 1;
+
+	if (!opt.output) {
+		rc = qn_usage_error("merge needs -o DIR");
+		goto out;
+	}
+	if (n == 0) {
+		rc = qn_usage_error("merge needs the shard directories to merge");
+		goto out;
+	}
+	if (!d || !tmap || !lmap) {
+		qn_error("out of memory");
+		goto out;
+	}
+	int have_out = stat(opt.output, &os) == 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *dir = argv[argi + (int)i];
+		struct stat st;
+		if (have_out && stat(dir, &st) == 0 && st.st_dev == os.st_dev &&
+		    st.st_ino == os.st_ino) {
+			qn_error("cannot merge '%s' into itself", dir);
+			goto out;
+		}
+		if (!(d[i] = qn_shard_dir_open(dir, &e))) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+		const struct qn_shard_dir_info *a = qn_shard_dir_info(d[0]), *b = qn_shard_dir_info(d[i]);
+		if (!same_tokens(a, b)) {
+			qn_error("'%s' and '%s' were encoded with different tokenizers "
+				 "(%.12s, vocabulary %u, %u-bit; %.12s, vocabulary %u, %u-bit, or "
+				 "other special tokens)",
+				 dir, argv[argi], b->fingerprint, b->vocab_size, b->width,
+				 a->fingerprint, a->vocab_size, a->width);
+			goto out;
+		}
+		tmap[i] = calloc(b->ntasks + 1, sizeof **tmap);
+		lmap[i] = calloc(b->nlabels + 1, sizeof **lmap);
+		if (!tmap[i] || !lmap[i]) {
+			qn_error("out of memory");
+			goto out;
+		}
+		for (size_t t = 0; t < b->ntasks; t++)
+			if ((tmap[i][t] = name_id(&tasks, b->tasks[t])) < 0)
+				goto nomem;
+		for (size_t l = 0; l < b->nlabels; l++)
+			if ((lmap[i][l] = name_id(&labels, b->labels[l])) < 0)
+				goto nomem;
+	}
+	const struct qn_shard_dir_info *in0 = qn_shard_dir_info(d[0]);
+	if (tasks.n > 65536) {
+		qn_error("more than 65536 tasks");
+		goto out;
+	}
+	struct qn_shard_opts so = {
+		.fingerprint = in0->fingerprint,
+		.vocab_size = in0->vocab_size,
+		.width = in0->width,
+		.block_tokens = in0->block_tokens,
+		.level = opt.level ? opt.level : in0->level,
+		.max_bytes = opt.shard_size,
+	};
+	if (mkdir(opt.output, 0777) < 0 && errno != EEXIST) {
+		qn_error("cannot make '%s': %s", opt.output, strerror(errno));
+		goto out;
+	}
+	rs.man = qn_manifest_new("quern-tokenize", QN_VERSION, argc, argv);
+	if (!rs.man)
+		goto nomem;
+	uint64_t docs[QN_SHARD_NSPLITS] = {0}, tokens = 0;
+	for (int s = 0; s < QN_SHARD_NSPLITS; s++) {
+		if (!(w[s] = qn_shard_writer_open(opt.output, s, &so, &e))) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const struct qn_shard_dir_info *b = qn_shard_dir_info(d[i]);
+			if (merge_split(d[i], s, w[s], tmap[i], b->ntasks, lmap[i], b->nlabels, &e) < 0) {
+				qn_error("%s: %s split: %s", argv[argi + (int)i],
+					 qn_shard_split_name(s), e.msg);
+				goto out;
+			}
+		}
+		docs[s] = qn_shard_writer_docs(w[s]);
+		tokens += qn_shard_writer_tokens(w[s]);
+		if (qn_shard_writer_close(w[s], &e) < 0) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+	}
+	struct qn_shard_meta m = {
+		.eot = in0->eot,
+		.tasks = (const char *const *)tasks.v,
+		.ntasks = tasks.n,
+		.labels = (const char *const *)labels.v,
+		.nlabels = labels.n,
+		.specials = in0->specials,
+		.nspecials = in0->nspecials,
+	};
+	if (qn_shard_dir_commit(opt.output, w, QN_SHARD_NSPLITS, &m, &e) < 0) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	/* Lineage: each input directory's manifest in, every file written out. */
+	for (size_t i = 0; i < n; i++) {
+		char path[4200], sha[65];
+		uint64_t size;
+		snprintf(path, sizeof path, "%s/%s", argv[argi + (int)i], QN_SHARD_MANIFEST);
+		if (qn_sha256_file(path, sha, &size, &e) < 0 ||
+		    qn_manifest_input(rs.man, path, size, sha) < 0) {
+			qn_error("%s", e.msg);
+			goto out;
+		}
+	}
+	qn_manifest_count(rs.man, "documents_train", (int64_t)docs[QN_SHARD_TRAIN]);
+	qn_manifest_count(rs.man, "documents_val", (int64_t)docs[QN_SHARD_VAL]);
+	qn_manifest_count(rs.man, "tokens", (int64_t)tokens);
+	qn_manifest_set(rs.man, "tokenizer", json_string(in0->fingerprint));
+	if (manifest_shards(rs.man, opt.output) < 0)
+		goto out;
+	char mp[4096];
+	snprintf(mp, sizeof mp, "%s/run.manifest.json", opt.output);
+	if (qn_manifest_write(rs.man, mp, &e) < 0) {
+		qn_error("%s", e.msg);
+		goto out;
+	}
+	qn_info("%zu directories: %llu train and %llu val documents, %llu tokens", n,
+		(unsigned long long)docs[0], (unsigned long long)docs[1],
+		(unsigned long long)tokens);
+	rc = 0;
+	goto out;
+nomem:
+	qn_error("out of memory");
+out:
+	for (int s = 0; s < QN_SHARD_NSPLITS; s++)
+		qn_shard_writer_free(w[s]);
+	for (size_t i = 0; i < n; i++) {
+		if (d)
+			qn_shard_dir_close(d[i]);
+		if (tmap)
+			free(tmap[i]);
+		if (lmap)
+			free(lmap[i]);
+	}
+	free(d);
+	free(tmap);
+	free(lmap);
+	names_free(&tasks);
+	names_free(&labels);
+	return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 enum {
@@ -1311,6 +1639,7 @@ enum {
 	OPT_SPLIT,
 	OPT_MAX_LINE,
 	OPT_LINES,
+	OPT_SHARD,
 };
 
 static const struct option longopts[] = {
@@ -1331,6 +1660,7 @@ static const struct option longopts[] = {
 	{"split", required_argument, NULL, OPT_SPLIT},
 	{"max-line", required_argument, NULL, OPT_MAX_LINE},
 	{"lines", no_argument, NULL, OPT_LINES},
+	{"shard", required_argument, NULL, OPT_SHARD},
 	{"jobs", required_argument, NULL, 'j'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
@@ -1396,6 +1726,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FORMAT: opt.format = optarg; break;
 		case OPT_LINES: opt.lines = 1; break;
+		case OPT_SHARD:
+			if (qn_shardsel_parse(optarg, &opt.shard_index, &opt.shard_count) < 0)
+				return qn_usage_error("--shard: expected I/N with 0 <= I < N, not '%s'",
+						      optarg);
+			break;
 		case OPT_SPLIT: opt.split = optarg; break;
 		case OPT_MAX_LINE:
 			if (qn_parse_size(optarg, &sz) < 0 || sz < 1024)
@@ -1417,11 +1752,15 @@ int main(int argc, char **argv)
 	}
 	if (!opt.cmd)
 		return qn_usage_error("which command? train, encode, ids, decode, inspect, verify, "
-				      "export");
+				      "export, merge");
+	if (opt.shard_count && strcmp(opt.cmd, "encode"))
+		return qn_usage_error("--shard goes with encode (then merge), not %s", opt.cmd);
 	if (!strcmp(opt.cmd, "train"))
 		rc = cmd_train(argc, argv, optind);
 	else if (!strcmp(opt.cmd, "encode"))
 		rc = cmd_encode(argc, argv, optind);
+	else if (!strcmp(opt.cmd, "merge"))
+		rc = cmd_merge(argc, argv, optind);
 	else if (!strcmp(opt.cmd, "ids"))
 		rc = cmd_filter(argc, argv, optind, 0);
 	else if (!strcmp(opt.cmd, "decode"))
