@@ -62,7 +62,9 @@
 static const char usage_text[] =
 	"usage: quern-clean [options] [file ...]\n"
 	"       quern-clean dedup-merge -o DIR SIG...\n"
-	"       quern-clean apply-removals --removals LIST [-o FILE] [-r FILE] [file ...]\n"
+	"       quern-clean apply-removals --removals LIST|DIR [--shard I/N] [--stats FILE]\n"
+	"                                  [-o FILE] [-r FILE] [file ...]\n"
+	"       quern-clean merge-stats [-o FILE] [--dedup DIR] STATS...\n"
 	"\n"
 	"Normalize, deduplicate (exact and MinHash near-duplicates), filter\n"
 	"(Gopher, C4, FineWeb quality rules, language), and redact (PII, secrets,\n"
@@ -110,7 +112,10 @@ static const char usage_text[] =
 	"                           steps remove nothing, they record signatures\n"
 	"      --signatures FILE    with --shard: write the dedup signatures here\n"
 	"  quern-clean dedup-merge -o DIR SIG...   resolve duplicates across shards\n"
-	"  quern-clean apply-removals --removals LIST [-o FILE] [-r FILE] [file ...]\n"
+	"  quern-clean apply-removals --removals DIR --shard I/N [--stats FILE] ...\n"
+	"                           drop shard I's duplicates (and its stats correction)\n"
+	"  quern-clean merge-stats --dedup DIR -o FILE STATS...   one --stats file\n"
+	"                           for all shards, as a single run writes it\n"
 	"  -q, --quiet              no warnings\n"
 	"  -v, --verbose            more detail\n"
 	"  -h, --help               this help\n"
@@ -1673,6 +1678,47 @@ static int write_all(int fd, const void *p, size_t n)
 
 static int finish_doc(struct run *r, size_t d, const char *rec);
 
+/* The record's accounting from the first dedup step on (dsig.h): what the
+ * merge needs to count a removed document as a single run does. */
+static int add_sig_tail(struct batch *b, const struct dres *x)
+{
+	const char *rec = b->out.data + x->rec_off;
+	struct rec_head hd;
+	size_t from = (size_t)(exact_at >= 0 ? exact_at : near_at);
+	uint64_t steplen[MAX_STEPS + 1];
+
+	memcpy(&hd, rec, sizeof hd);
+	memcpy(steplen, rec + sizeof hd, (nsteps + 1) * sizeof *steplen);
+	const char *cnts = rec + sizeof hd + (nsteps + 1) * sizeof *steplen;
+	const char *text = cnts + hd.ncnt * sizeof(struct rec_cnt); /* reason, lang */
+	struct cn_dsig_tail t = {.stop = hd.stop == NO_STEP ? CN_DSIG_NO_STEP : hd.stop,
+				 .nreason = hd.nreason,
+				 .nlang = hd.nlang,
+				 .nlen = (uint16_t)(nsteps + 1 - from)};
+	size_t at = sigbuf.len;
+	if (qn_buf_add(&sigbuf, &t, sizeof t) < 0 ||
+	    qn_buf_add(&sigbuf, steplen + from, t.nlen * sizeof *steplen) < 0 ||
+	    qn_buf_add(&sigbuf, text, (size_t)hd.nreason + hd.nlang) < 0)
+		return -1;
+	for (size_t c = 0; c < hd.ncnt; c++) {
+		struct rec_cnt rc;
+		memcpy(&rc, cnts + c * sizeof rc, sizeof rc);
+		for (size_t s = from + 1; s < nsteps; s++)
+			if (steps[s].ncount && rc.id >= steps[s].cbase &&
+			    rc.id < steps[s].cbase + steps[s].ncount) {
+				struct cn_dsig_cnt dc = {.step = (uint16_t)s,
+							 .index = (uint16_t)(rc.id - steps[s].cbase),
+							 .value = rc.value};
+				if (qn_buf_add(&sigbuf, &dc, sizeof dc) < 0)
+					return -1;
+				t.ncnt++;
+				break;
+			}
+	}
+	memcpy(sigbuf.data + at, &t, sizeof t);
+	return 0;
+}
+
 /* Appends a document's signature record (dsig.h); flushes now and then. */
 static int add_sig(struct batch *b, struct dres *x)
 {
@@ -1698,6 +1744,8 @@ static int add_sig(struct batch *b, struct dres *x)
 	qn_buf_add(&sigbuf, &x->prio_near, 8);
 	if (x->has_sig && qn_buf_add(&sigbuf, b->keys + x->keys_off,
 				     steps[near_at].mh.bands * sizeof *b->keys) < 0)
+		return -1;
+	if (add_sig_tail(b, x) < 0)
 		return -1;
 	sig_records++;
 	if (sigbuf.len >= (1u << 20)) {
@@ -2349,16 +2397,35 @@ static int open_signatures(const char *path)
 		h.seed = nr->mh.seed;
 	}
 	h.plen = (uint32_t)strlen(params);
+	/* The chain: the merge's stats correction names steps and counters. */
+	json_t *chain = json_array();
+	for (size_t i = 0; i < nsteps; i++) {
+		json_t *st = json_object(), *cn = json_array();
+		for (size_t c = 0; c < steps[i].ncount; c++)
+			json_array_append_new(cn, json_string(counter_name[steps[i].cbase + c]));
+		json_object_set_new(st, "step", json_string(kind_names[steps[i].kind]));
+		json_object_set_new(st, "counters", cn);
+		json_array_append_new(chain, st);
+	}
+	char *ctext = json_dumps(chain, JSON_COMPACT);
+	json_decref(chain);
+	if (!ctext) {
+		qn_error("out of memory");
+		return -1;
+	}
+	h.clen = (uint32_t)strlen(ctext);
 	qn_buf_init(&sigbuf, QN_BUF_UNLIMITED);
 	sigw = qn_wr_open(path, 0, &e);
 	if (!sigw || qn_wr_write(sigw, &h, sizeof h, &e) < 0 ||
-	    qn_wr_write(sigw, params, h.plen, &e) < 0) {
+	    qn_wr_write(sigw, params, h.plen, &e) < 0 || qn_wr_write(sigw, ctext, h.clen, &e) < 0) {
 		qn_error("%s", e.msg);
 		if (sigw)
 			qn_wr_abort(sigw);
 		sigw = NULL;
+		free(ctext);
 		return -1;
 	}
+	free(ctext);
 	return 0;
 }
 
@@ -2398,6 +2465,13 @@ static json_t *stats_json(struct run *r)
 	json_object_set_new(o, "bytes_rejected", json_integer((json_int_t)r->bytes_rej));
 	json_object_set_new(o, "bad_lines", json_integer((json_int_t)r->bad_lines));
 	json_object_set_new(o, "bad_inputs", json_integer((json_int_t)r->bad_inputs));
+	if (shard_count) {
+		/* For quern-clean merge-stats, which checks every shard is there once. */
+		json_t *sh = json_object();
+		json_object_set_new(sh, "index", json_integer(shard_index));
+		json_object_set_new(sh, "count", json_integer(shard_count));
+		json_object_set_new(o, "shard", sh);
+	}
 	for (size_t s = 0; s < nsteps; s++) {
 		struct step_stats *st = &r->st[s];
 		json_t *x = json_object(), *rs = json_object(), *cs = json_object();
@@ -2864,6 +2938,8 @@ int main(int argc, char **argv)
 		return cn_dedup_merge_main(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "apply-removals"))
 		return cn_apply_removals_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "merge-stats"))
+		return cn_merge_stats_main(argc - 1, argv + 1);
 	r.sets_fd = -1;
 	while ((c = getopt_long(argc, argv, "o:r:c:j:qvhV", longopts, NULL)) != -1) {
 		switch (c) {

@@ -2038,10 +2038,20 @@ static int submit(struct ctx *c)
 		json_t *rec = json_pack("{s:s,s:s,s:o,s:O}", "run", c->run, "first", first, "jobs",
 					jl, "stages", stages);
 		char *text = rec ? json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-		json_decref(rec);
 		if (!text || qn_write_file_atomic(jobs_path, text, strlen(text), &e) < 0)
 			qn_error("cannot record the jobs in '%s'", jobs_path);
 		free(text);
+		/* The audit trail: what was submitted, by whom; the jobs add their stages. */
+		char host[256] = "?";
+		gethostname(host, sizeof host - 1);
+		json_t *lr = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:O}", "type", "submit", "run",
+				       c->run, "pipeline", p->file, "host", host, "executor",
+				       "slurm", "submitted", c->started, "jobs",
+				       rec ? json_object_get(rec, "jobs") : NULL, "stages", stages);
+		if (lr && rn_ledger_append(c->sdir, lr, &e) < 0)
+			qn_error("ledger: %s", e.msg);
+		json_decref(lr);
+		json_decref(rec);
 	}
 	if (rc) {
 		qn_error("the jobs submitted before the failure stay queued (scancel them, or let "

@@ -36,7 +36,7 @@ static void usage(FILE *f)
 		"  run [STAGE ...]          run what is stale (STAGE: it and what it needs)\n"
 		"  status [STAGE ...]       list each stale stage and why; exit 1 when any\n"
 		"  dag [--dot]              the stages in order with what each needs\n"
-		"  log                      past runs, from the ledger\n"
+		"  log                      past runs and Slurm submissions, from the ledger\n"
 		"  verify-ledger            check the ledger's hash chain\n"
 		"  lineage ARTIFACT         the stages and sources behind an artifact\n"
 		"\n"
@@ -178,6 +178,12 @@ static int log_one(json_t *r, void *ctx)
 		       (int)json_integer_value(json_object_get(r, "ran")),
 		       (int)json_integer_value(json_object_get(r, "skipped")),
 		       (int)json_integer_value(json_object_get(r, "failed")),
+		       json_string_value(json_object_get(r, "pipeline")) ?: "?");
+	} else if (type && !strcmp(type, "submit")) {
+		printf("%s  %-28s submitted %zu Slurm job%s  %s\n",
+		       json_string_value(json_object_get(r, "submitted")) ?: "?", run ?: "?",
+		       json_array_size(json_object_get(r, "jobs")),
+		       json_array_size(json_object_get(r, "jobs")) == 1 ? "" : "s",
 		       json_string_value(json_object_get(r, "pipeline")) ?: "?");
 	} else if (type && !strcmp(type, "stage") && verbose) {
 		printf("%s  %-28s   %s '%s'", json_string_value(json_object_get(r, "ended")) ?: "?",

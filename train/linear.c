@@ -530,6 +530,16 @@ static int num(const char *what, double lo, double hi, double *out)
 	return qn_parse_number(what, optarg, lo, hi, out);
 }
 
+/* A whole-number option: 3.5 is an error, not 3. */
+static int whole(const char *what, long lo, long hi, double *out)
+{
+	long n;
+	if (qn_parse_long(what, optarg, lo, hi, &n))
+		return -1;
+	*out = (double)n;
+	return 0;
+}
+
 /* The option name for getopt's last error. */
 static const char *opt_name(char **argv, const struct option *lo)
 {
@@ -621,12 +631,12 @@ int linear_fit_main(int argc, char **argv)
 				goto usage;
 			break;
 		case F_DIM:
-			if (num("--dim", 1, QN_LC_MAX_DIM, &v))
+			if (whole("--dim", 1, QN_LC_MAX_DIM, &v))
 				goto usage;
 			fo.p.dim = (int)v;
 			break;
 		case F_EPOCHS:
-			if (num("--epochs", 1, 10000, &v))
+			if (whole("--epochs", 1, 10000, &v))
 				goto usage;
 			fo.epochs = (long)v;
 			break;
@@ -635,22 +645,22 @@ int linear_fit_main(int argc, char **argv)
 				goto usage;
 			break;
 		case F_WORD_NGRAMS:
-			if (num("--word-ngrams", 1, QN_LC_MAX_WORD_NGRAMS, &v))
+			if (whole("--word-ngrams", 1, QN_LC_MAX_WORD_NGRAMS, &v))
 				goto usage;
 			fo.p.word_ngrams = (int)v;
 			break;
 		case F_MINN:
-			if (num("--minn", 0, QN_LC_MAX_CHAR_NGRAM, &v))
+			if (whole("--minn", 0, QN_LC_MAX_CHAR_NGRAM, &v))
 				goto usage;
 			fo.p.minn = (int)v;
 			break;
 		case F_MAXN:
-			if (num("--maxn", 0, QN_LC_MAX_CHAR_NGRAM, &v))
+			if (whole("--maxn", 0, QN_LC_MAX_CHAR_NGRAM, &v))
 				goto usage;
 			fo.p.maxn = (int)v;
 			break;
 		case F_BUCKETS:
-			if (num("--buckets", 1, QN_LC_MAX_BUCKETS, &v))
+			if (whole("--buckets", 1, QN_LC_MAX_BUCKETS, &v))
 				goto usage;
 			fo.p.buckets = (uint32_t)v;
 			break;
@@ -675,7 +685,7 @@ int linear_fit_main(int argc, char **argv)
 			fo.output = optarg;
 			break;
 		case 'j':
-			if (num("--threads", 0, 4096, &v))
+			if (whole("--threads", 0, 4096, &v))
 				goto usage;
 			fo.threads = (long)v;
 			break;
@@ -1115,7 +1125,7 @@ int linear_classify_main(int argc, char **argv)
 			r.label_field = optarg;
 			break;
 		case 'j':
-			if (num("--threads", 0, 4096, &v))
+			if (whole("--threads", 0, 4096, &v))
 				return QN_EXIT_USAGE;
 			break; /* one thread reads faster than the output can be written */
 		case 'q':

@@ -2,8 +2,10 @@
 # that the test starts (munged, slurmctld, slurmd, all with their files in
 # $T) and stops: a sharded stage becomes an array job chained with afterok,
 # the outputs equal the local executor's, a failed shard and a cancelled
-# (scancel) array task are rerun alone with the stages after them. Skips,
-# saying why, only where Slurm cannot start here.
+# (scancel) array task are rerun alone with the stages after them, the
+# ledger records the submission; pipelines/demo_sharded.yaml on Slurm makes
+# demo.yaml's outputs byte for byte. Skips, saying why, only where Slurm
+# cannot start here.
 . "$QN_TOP/tests/cli/lib.sh"
 R="$QN_BIN/quern-run"
 C="$T/c"
@@ -125,6 +127,13 @@ check "the lock file is written by the jobs" sh -c "jq -e '.stages.clean and .st
 expect_rc "status after it: up to date" 0 "$R" status
 expect_rc "a rerun submits nothing" 0 "$R" run --executor slurm --wait
 grep_in "nothing to submit" "$T/out" "^up to date: nothing to submit$"
+check "the ledger records the submission with its jobs" sh -c \
+	"jq -s -e 'map(select(.type == \"submit\")) | length == 1 and (.[0] | .executor == \"slurm\" and (.jobs | length) == 3 and .stages.clean.array > 0)' .quern-run/ledger.jsonl"
+check "and every stage the jobs ran, under the submission's run id" sh -c \
+	"r=\$(jq -r 'select(.type == \"submit\") | .run' .quern-run/ledger.jsonl) && test \"\$(jq -r --arg r \"\$r\" 'select(.type == \"stage\" and .run == \$r and .status == \"ran\") | .stage' .quern-run/ledger.jsonl | sort -u | tr '\\n' ' ')\" = 'clean report '"
+expect_rc "the ledger's chain holds with the jobs' appends" 0 "$R" verify-ledger
+expect_rc "log lists the submission" 0 "$R" log
+grep_in "log: the submission" "$T/out" "submitted 3 Slurm jobs"
 
 # one shard fails on Slurm: the rerun submits only it and the stages after it
 printf 'doc extra 1\n' >>docs.txt
@@ -177,3 +186,49 @@ check "only shard 1 and the report ran" sh -c "test \"\$(tr '\n' ' ' <ran.log)\"
 cp docs.txt "$T/local/docs.txt"
 "$R" run -q -j 4 -f "$T/local/pipeline.yaml" >/dev/null 2>&1
 check "and the result equals the local run" cmp report.txt "$T/local/report.txt"
+
+# The demo pipeline with its data stages at shards: 4 (pipelines/
+# demo_sharded.yaml) on Slurm against demo.yaml run by one local process:
+# the same documents, cleaned documents, rejects (sorted), statistics,
+# tokenizer, token shards and, trained from them, the same model; and the
+# stages are array jobs with their merges.
+D="$T/demo"
+for side in single sharded; do
+	mkdir -p "$D/$side/pipelines" "$D/$side/examples"
+	cp -r "$QN_TOP/examples/corpus" "$D/$side/examples/"
+	cp "$QN_TOP/pipelines/params.yaml" "$QN_TOP/pipelines/demo_report.sh" "$D/$side/pipelines/"
+done
+cp "$QN_TOP/pipelines/demo.yaml" "$D/single/pipelines/"
+# the same output folder on both sides, so that the paths the tools record match
+sed 's#/out/demo-sharded#/out/demo#' "$QN_TOP/pipelines/demo_sharded.yaml" >"$D/sharded/pipelines/demo.yaml"
+export SOURCE_DATE_EPOCH=1700000000
+PATH="$QN_BIN:$PATH"
+export PATH
+cd "$D/single" || exit 1
+expect_rc "demo.yaml, one local process a stage" 0 "$R" run -q -j 1 -f pipelines/demo.yaml
+cd "$D/sharded" || exit 1
+expect_rc "demo_sharded.yaml on Slurm" 0 "$R" run -f pipelines/demo.yaml --executor slurm --wait \
+	--array-width 4 --slurm-time 10
+for s in ingest clean dedup encode; do
+	grep_in "'$s' is an array job of 4 with its merge" "$T/out" \
+		"^submitted '$s' shards 0-3 of 4 as job [0-9]+, its merge as job [0-9]+$"
+done
+grep_in "the report is made on Slurm too" "$T/out" "^submitted 'report' as job [0-9]+$"
+A="$D/single/examples/out/demo"
+B="$D/sharded/examples/out/demo"
+for f in docs.jsonl clean.jsonl tok/tokenizer.json tok/quern-tokenizer.json shards/manifest.json \
+	shards/train-00000.qsh shards/val-00000.qsh model/model.safetensors samples.jsonl; do
+	check "sharded on Slurm: the same $f" cmp "$A/$f" "$B/$f"
+done
+check "sharded on Slurm: the same token shard files" \
+	sh -c "cd '$A/shards' && ls *.qsh >'$T/qa' && cd '$B/shards' && ls *.qsh | cmp - '$T/qa'"
+sort "$A/rejects.jsonl" >"$T/ra"
+sort "$B/rejects.jsonl" >"$T/rb"
+check "sharded on Slurm: the same rejects, sorted" cmp "$T/ra" "$T/rb"
+check "the demo removes some document" test -s "$T/ra"
+jq -S . "$A/clean-stats.json" >"$T/sa"
+jq -S . "$B/clean-stats.json" >"$T/sb"
+check "sharded on Slurm: the same clean statistics (quern-clean merge-stats)" cmp "$T/sa" "$T/sb"
+check "markers for every shard of every data stage" sh -c \
+	'for s in ingest clean dedup encode; do for i in 0 1 2 3; do test -f pipelines/.quern-run/markers/$s/$i.done || exit 1; done; done'
+expect_rc "the sharded demo is up to date" 0 "$R" status -f pipelines/demo.yaml

@@ -2,8 +2,12 @@
 # quern-clean: a corpus with exact and near duplicates planted across
 # shards, cleaned as 4 shards, merged with dedup-merge and filtered with
 # apply-removals, keeps exactly what a single-process run keeps
-# (byte-identical in shard order), for the keep rules first and longest;
-# bad --shard values and mismatched signatures. quern-ingest: 4 shards of
+# (byte-identical in shard order), for the keep rules first and longest,
+# and merge-stats makes the single run's --stats file from the shards'
+# stats (also for the demo corpus and chain, and with steps after the
+# dedup steps that change the text, reject duplicates again, count PII and
+# languages); bad --shard values, mismatched signatures, old signature
+# versions, and stats that do not belong together. quern-ingest: 4 shards of
 # JSONL (cut by line) and of HTML/CSV/mbox/text files (whole) concatenate to
 # the single run's output, for -j 1 and -j 3. quern-tokenize: encode --shard
 # then merge gives the single encode's shard files, tables and splits;
@@ -29,18 +33,27 @@ awk 'BEGIN {
 }'
 IN="$T/in0.jsonl $T/in1.jsonl $T/in2.jsonl"
 
-run_sharded() { # TAG OPTIONS...: single run and 4 shards + merge + apply
+# same_stats NAME A B: two --stats files hold the same values (key order aside).
+same_stats() {
+	jq -S . "$2" >"$T/sa.json" && jq -S . "$3" >"$T/sb.json" || { fail "$1" "not JSON"; return; }
+	if cmp -s "$T/sa.json" "$T/sb.json"; then pass "$1"
+	else fail "$1" "$(diff "$T/sa.json" "$T/sb.json" | head -20 | tr '\n' ' ')"; fi
+}
+
+run_sharded() { # TAG OPTIONS...: single run and 4 shards + merge + apply + merge-stats
 	tag=$1; shift
-	"$Q" "$@" --no-manifest -o "$T/$tag.single" -r "$T/$tag.srej" $IN
+	"$Q" "$@" --no-manifest --stats "$T/$tag.sstats" -o "$T/$tag.single" -r "$T/$tag.srej" $IN
 	mkdir -p "$T/$tag"
 	for i in 0 1 2 3; do
-		"$Q" "$@" --no-manifest --shard $i/4 --signatures "$T/$tag/$i.sig" \
+		"$Q" "$@" --no-manifest --shard $i/4 --signatures "$T/$tag/$i.sig" --stats "$T/$tag/$i.stats" \
 			-o "$T/$tag/$i.jsonl" -r "$T/$tag/$i.rej" $IN || fail "$tag: shard $i" "exit $?"
 	done
 	expect_rc "$tag: dedup-merge (signatures in any order)" 0 "$Q" dedup-merge -o "$T/$tag/m" \
 		"$T/$tag/2.sig" "$T/$tag/0.sig" "$T/$tag/3.sig" "$T/$tag/1.sig"
 	for i in 0 1 2 3; do
-		"$Q" apply-removals --removals "$T/$tag/m/shard-0000$i.removals.jsonl" \
+		# The folder with --shard, and (shard 1) the list's own path.
+		if [ $i -eq 1 ]; then list="$T/$tag/m/shard-0000$i.removals.jsonl"; else list="$T/$tag/m --shard $i/4"; fi
+		"$Q" apply-removals --removals $list --stats "$T/$tag/$i.astats" \
 			-o "$T/$tag/$i.out" -r "$T/$tag/$i.arej" "$T/$tag/$i.jsonl" ||
 			fail "$tag: apply $i" "exit $?"
 	done
@@ -48,7 +61,18 @@ run_sharded() { # TAG OPTIONS...: single run and 4 shards + merge + apply
 	same "$tag: kept documents equal the single run's, in order" "$T/$tag.single" "$T/$tag.sharded"
 	sort "$T/$tag.srej" >"$T/$tag.a"
 	cat "$T/$tag"/?.rej "$T/$tag"/?.arej | sort >"$T/$tag.b"
-	same "$tag: rejects equal the single run's (sorted)" "$T/$tag.a" "$T/$tag.b"
+	[ -n "${SKIP_REJ:-}" ] || same "$tag: rejects equal the single run's (sorted)" "$T/$tag.a" "$T/$tag.b"
+	expect_rc "$tag: merge-stats" 0 "$Q" merge-stats --dedup "$T/$tag/m" -o "$T/$tag.mstats" \
+		"$T/$tag"/?.stats "$T/$tag"/?.astats
+	# Every documents_* field, in total, per step and per reason, as a single run.
+	docs='[paths(numbers) as $p | select($p[-1] | tostring | test("^documents")) | [$p, getpath($p)]] | sort'
+	jq -c "$docs" "$T/$tag.sstats" >"$T/$tag.sdocs"
+	jq -c "$docs" "$T/$tag.mstats" >"$T/$tag.mdocs"
+	if [ -s "$T/$tag.sdocs" ] && [ "$(jq length "$T/$tag.sdocs")" -gt 10 ]; then
+		same "$tag: merged document counts equal the single run's" "$T/$tag.sdocs" "$T/$tag.mdocs"
+	else fail "$tag: document counts" "none found"; fi
+	# And everything else too: bytes, counters, languages.
+	same_stats "$tag: merged stats equal the single run's --stats" "$T/$tag.sstats" "$T/$tag.mstats"
 }
 
 run_sharded first --steps normalize,exact_dedup,near_dedup,length
@@ -64,6 +88,103 @@ for i in 0 1 2 3; do
 done
 if [ "$x" -gt 0 ]; then pass "duplicates across shards ($x)"; else fail "duplicates across shards" "none"; fi
 run_sharded longest --steps normalize,exact_dedup,near_dedup --keep longest
+if jq -e '.steps[1].rejected.duplicate.documents > 3 and .steps[2].rejected.near_duplicate.documents > 3
+	and .steps[2].counters.clusters > 0' "$T/longest.mstats" >/dev/null; then
+	pass "longest: merged stats count exact and near duplicates and clusters"
+else fail "longest: merged stats count duplicates" "$(head -c 300 "$T/longest.mstats")"; fi
+
+# Steps after the dedup steps that change the text (PII pseudonyms), count
+# languages and PII, and reject again (bad words): a duplicate the shard
+# rejects later is counted as the single run counts it, as a duplicate.
+for f in 0 1 2; do sed 's/ alpha / alpha bob@example.com /' "$T/in$f.jsonl" >"$T/pii$f.jsonl"; done
+printf 'changed\nriver\n' >"$T/bad.txt"
+printf '0123456789abcdef0123456789abcdef\n' >"$T/key.txt"
+IN0=$IN
+IN="$T/pii0.jsonl $T/pii1.jsonl $T/pii2.jsonl"
+SKIP_REJ=1 run_sharded later --steps normalize,exact_dedup,length,near_dedup,lang,pii,c4_badwords \
+	--bad-words "$T/bad.txt" --pii pseudonym --pii-key-file "$T/key.txt" --keep longest
+IN=$IN0
+n=$(jq -s '[.[] | select(.metadata.reject.step == "c4_badwords")] | length' "$T/later"/?.rej)
+m=$(jq '.steps[6].rejected[].documents' "$T/later.sstats")
+if [ "$n" -gt "$m" ] && jq -e '.steps[5].counters.EMAIL > 0 and (.steps[4].languages | length) > 0' \
+	"$T/later.mstats" >/dev/null; then
+	pass "later: duplicates rejected again by a later step ($n vs $m), PII and languages counted"
+else fail "later: duplicates rejected later" "$n shard rejects, single run $m"; fi
+
+# The bundled demo corpus, ingested as the demo does, with its chain.
+"$I" -q --text-field body --id-field review_id -o "$T/demo.jsonl" "$QN_TOP/examples/corpus"
+IN="$T/demo.jsonl"
+run_sharded demo --steps normalize,exact_dedup,near_dedup,pii
+IN=$IN0
+if jq -e '.documents_in > 20 and .documents_rejected > 0' "$T/demo.mstats" >/dev/null; then
+	pass "demo: the merged stats count removals"
+else fail "demo: removals" "$(head -c 300 "$T/demo.mstats")"; fi
+
+# merge-stats: inputs that do not belong together.
+M="$Q merge-stats"
+expect_rc "merge-stats: different steps: exit 1" 1 $M --dedup "$T/first/m" -o "$T/x.json" \
+	"$T/first/0.stats" "$T/longest/1.stats" "$T/first/2.stats" "$T/first/3.stats" "$T/first"/?.astats
+grep_in "merge-stats: different steps: both named" "$T/err" \
+	"'.*longest/1.stats' and '.*first/0.stats' ran different steps"
+printf 'not json\n' >"$T/bad.json"
+expect_rc "merge-stats: not JSON: exit 1" 1 $M --dedup "$T/first/m" -o "$T/x.json" \
+	"$T/first"/?.stats "$T/bad.json" "$T/first"/?.astats
+grep_in "merge-stats: not JSON: named" "$T/err" "cannot read '.*bad.json'"
+expect_rc "merge-stats: not a stats file: exit 1" 1 $M "$T/first/m/dedup-stats.json"
+grep_in "merge-stats: not a stats file: named" "$T/err" "dedup-stats.json' is not a quern-clean stats file"
+expect_rc "merge-stats: a missing file: exit 1" 1 $M --dedup "$T/first/m" "$T/nope.json"
+grep_in "merge-stats: a missing file: named" "$T/err" "nope.json"
+expect_rc "merge-stats: a shard's stats missing: exit 1" 1 $M --dedup "$T/first/m" \
+	"$T/first/0.stats" "$T/first/1.stats" "$T/first/3.stats" "$T/first"/?.astats
+grep_in "merge-stats: a shard's stats missing: named" "$T/err" "stats of shard 2/4 are missing"
+expect_rc "merge-stats: a shard twice: exit 1" 1 $M --dedup "$T/first/m" \
+	"$T/first"/?.stats "$T/first/0.stats" "$T/first"/?.astats
+expect_rc "merge-stats: apply-removals stats missing: exit 1" 1 $M --dedup "$T/first/m" \
+	"$T/first"/?.stats "$T/first/0.astats"
+grep_in "merge-stats: apply-removals stats missing: named" "$T/err" "apply-removals stats of shard 1/4 are missing"
+expect_rc "merge-stats: no apply-removals stats: exit 1" 1 $M --dedup "$T/first/m" "$T/first"/?.stats
+expect_rc "merge-stats: dedup shards without --dedup: exit 2" 2 $M "$T/first"/?.stats
+expect_rc "merge-stats: corrections of another run: exit 1" 1 $M --dedup "$T/first/m" \
+	"$T/first"/?.stats "$T/longest"/?.astats
+expect_rc "merge-stats without files: exit 2" 2 $M -o "$T/x.json"
+expect_rc "merge-stats: a bad flag: exit 2" 2 $M --bogus "$T/first/0.stats"
+expect_rc "merge-stats --help: exit 0" 0 $M --help
+grep_in "merge-stats --help: usage" "$T/out" "usage: quern-clean merge-stats"
+expect_rc "merge-stats to /dev/full: exit 1" 1 $M --dedup "$T/first/m" -o /dev/full \
+	"$T/first"/?.stats "$T/first"/?.astats
+# Without dedup steps, the shards' stats just add up.
+"$Q" --steps normalize,length --no-manifest --stats "$T/nd.s" -o /dev/null $IN
+for i in 0 1 2; do
+	"$Q" --steps normalize,length --no-manifest --shard $i/3 --stats "$T/nd.$i" -o /dev/null $IN
+done
+expect_rc "merge-stats: no dedup steps: exit 0" 0 $M -o "$T/nd.m" "$T/nd.0" "$T/nd.1" "$T/nd.2"
+same_stats "merge-stats: no dedup steps: the single run's stats" "$T/nd.s" "$T/nd.m"
+
+# apply-removals: the folder and --shard, checked.
+expect_rc "apply-removals --removals DIR without --shard: exit 2" 2 "$Q" apply-removals \
+	--removals "$T/first/m" "$T/first/0.jsonl"
+expect_rc "apply-removals: a merge of another shard count: exit 1" 1 "$Q" apply-removals \
+	--removals "$T/first/m" --shard 0/3 -o "$T/x.jsonl" "$T/first/0.jsonl"
+grep_in "apply-removals: another shard count: dedup-stats.json named" "$T/err" \
+	"dedup-stats.json' is a merge of 4 shards, not 3"
+expect_rc "apply-removals: the list of another shard: exit 1" 1 "$Q" apply-removals \
+	--removals "$T/first/m/shard-00001.removals.jsonl" --shard 2/4 -o "$T/x.jsonl" "$T/first/2.jsonl"
+grep_in "apply-removals: the list of another shard: named" "$T/err" "removal list of shard 1/4, not 2/4"
+expect_rc "apply-removals: a bad --shard: exit 2" 2 "$Q" apply-removals \
+	--removals "$T/first/m" --shard 4/4 "$T/first/0.jsonl"
+expect_rc "apply-removals: a folder that is no merge: exit 1" 1 "$Q" apply-removals \
+	--removals "$T/first" --shard 0/4 "$T/first/0.jsonl"
+grep_in "apply-removals: a folder that is no merge: named" "$T/err" "first/dedup-stats.json"
+k=
+for i in 0 1 2 3; do
+	[ "$(head -n 1 "$T/first/m/shard-0000$i.removals.jsonl" | jq .removed_from_output)" -gt 0 ] && k=$i
+done
+head -n 2 "$T/first/${k:-0}.jsonl" >"$T/part.jsonl"
+if [ -n "$k" ]; then
+	expect_rc "apply-removals --stats on part of the shard's output: exit 1" 1 "$Q" apply-removals \
+		--removals "$T/first/m" --shard $k/4 --stats "$T/x.json" -o "$T/x.jsonl" "$T/part.jsonl"
+	grep_in "apply-removals --stats on part of the output: named" "$T/err" "whole output"
+else fail "apply-removals --stats on part of the output" "no shard has removals"; fi
 
 # Bad --shard values: usage errors.
 for bad in 4/4 1/0 x 1/ -1/2 2/1x; do
@@ -87,6 +208,18 @@ expect_rc "dedup-merge: a shard twice: exit 1" 1 "$Q" dedup-merge -o "$T/mm" \
 	"$T/first/0.sig" "$T/first/0.sig"
 expect_rc "dedup-merge: not a signature file: exit 1" 1 "$Q" dedup-merge -o "$T/mm" "$T/in0.jsonl"
 expect_rc "dedup-merge without -o: exit 2" 2 "$Q" dedup-merge "$T/first/0.sig"
+# A signature file of another version is refused, with both versions named.
+cp "$T/first/0.sig" "$T/v1.sig"
+printf '\001\000\000\000' | dd of="$T/v1.sig" bs=1 seek=8 conv=notrunc 2>/dev/null
+expect_rc "dedup-merge: an old signature version: exit 1" 1 "$Q" dedup-merge -o "$T/mm" \
+	"$T/v1.sig" "$T/first/1.sig" "$T/first/2.sig" "$T/first/3.sig"
+grep_in "dedup-merge: an old signature version: named" "$T/err" "v1.sig': signature version 1, this quern-clean reads 2"
+# Shards with different steps (same dedup parameters) do not merge.
+"$Q" --steps normalize,exact_dedup,near_dedup --no-manifest --shard 1/4 --signatures "$T/steps.sig" \
+	-o /dev/null $IN
+expect_rc "dedup-merge: different steps: exit 1" 1 "$Q" dedup-merge -o "$T/mm" \
+	"$T/first/0.sig" "$T/steps.sig" "$T/first/2.sig" "$T/first/3.sig"
+grep_in "dedup-merge: different steps: named" "$T/err" "were made with different steps"
 
 
 # ---- quern-ingest --shard ------------------------------------------------

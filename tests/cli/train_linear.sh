@@ -82,6 +82,8 @@ grep_in "one label: says why" "$T/err" 'at least two'
 
 # Options and files.
 expect_rc "bad --dim: exit 2" 2 "$Q" fit --arch linear --data "$T/train.jsonl" -o "$T/x" --dim 0
+expect_rc "--dim 3.5 (not whole): exit 2" 2 "$Q" fit --arch linear --data "$T/train.jsonl" -o "$T/x" --dim 3.5
+expect_rc "--epochs 2.5 (not whole): exit 2" 2 "$Q" fit --arch linear --data "$T/train.jsonl" -o "$T/x" --epochs 2.5
 expect_rc "unknown option: exit 2" 2 "$Q" fit --arch linear --data "$T/train.jsonl" -o "$T/x" --bogus
 grep_in "unknown option named" "$T/err" "'--bogus'"
 expect_rc "no -o: exit 2" 2 "$Q" fit --arch linear --data "$T/train.jsonl"
