@@ -240,9 +240,10 @@ demo:
 	$(MAKE) all
 	sh examples/demo.sh $(BUILD)
 
-bench: $(TOOLS) $(TEST_TOOLS)
+bench: $(TOOLS) $(TEST_TOOLS) $(if $(HAVE_MPICC),$(MPI_TRAIN))
 	sh bench/run.sh $(BUILD)
 	sh bench/classify.sh $(BUILD)
+	sh bench/scaleout.sh $(BUILD)
 
 # libFuzzer builds: clang, -fsanitize=fuzzer,address; FUZZ_SECONDS runs each.
 FUZZ_BUILD = build-fuzz

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""train_torch.py - the PyTorch side of bench/train.sh: GPT-2 training on CPU.
+"""train_torch.py - the PyTorch side of bench/train.sh and bench/scaleout.sh:
+GPT-2 training on CPU, in one process or data-parallel.
 
     /usr/bin/python3 bench/peers/train_torch.py --data FILE [--threads N]
         [--steps N] [--warmup-steps N] [--batch B] [--context T]
         [--layers L] [--heads H] [--width C] [--vocab V] [--lr LR] [--seed S]
+        [--world N]
 
 The model is Hugging Face's GPT2LMHeadModel written out in plain PyTorch
 (transformers is not installed on the bench machines): learned token and
@@ -25,6 +27,19 @@ B*T, wrapping to the start, as llm.c's data loader does.
 The data is a nanoGPT-style flat file of uint16 tokens
 (`quern-tokenize export --format nanogpt SHARDS FILE`).
 
+--world N (N > 1) trains data-parallel the way PyTorch users do on CPUs:
+N processes forked by torch.multiprocessing, a gloo process group
+(init_method file:// in a temporary folder), the model wrapped in
+DistributedDataParallel with its defaults (gradients averaged in 25 MB
+buckets while the backward pass runs; the model has no buffers for it to
+broadcast). --batch and --threads are per process, as in quern-train
+under mpirun; a step takes N consecutive windows, rank r the r-th, as
+quern-train's ranks take micro-batches r, r + N, ... of the step. Each
+process gets --threads threads. The timed step runs on every rank; rank 0
+reports N*B*T over its median step time (the whole job's rate) and the
+final loss averaged over the ranks (the step's loss over all N*B*T
+tokens). --world 1 is the plain one-process loop, with no process group.
+
 Threads: Debian's torch does its matrix products in the system OpenBLAS
 (the pthread build), whose thread pool is not torch's OpenMP pool and which
 torch.set_num_threads does not reach. So OMP_NUM_THREADS and
@@ -39,8 +54,8 @@ is kept), PyTorch's best 2-thread setting; PyPI's wheels, with MKL on
 torch's own OpenMP pool, would not need it.
 
 Prints one JSON line at the end:
-    {"tokens_per_s", "steps", "step_ms_median", "final_loss", "params", "threads"}
-tokens_per_s is B*T over the median wall time of the timed steps (the
+    {"tokens_per_s", "steps", "step_ms_median", "final_loss", "params", "threads", "world"}
+tokens_per_s is world*B*T over the median wall time of the timed steps (the
 --warmup-steps before them are not timed), a step being everything from
 reading the batch to zero_grad; final_loss is the last step's.
 """
@@ -66,9 +81,10 @@ def parse_args():
     p.add_argument("--vocab", type=int, default=8192)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--world", type=int, default=1, help="data-parallel processes (gloo DDP)")
     a = p.parse_args()
-    if a.threads < 1 or a.steps < 1 or a.warmup_steps < 0 or a.width % a.heads:
-        p.error("need --threads >= 1, --steps >= 1, --warmup-steps >= 0, heads dividing width")
+    if a.threads < 1 or a.steps < 1 or a.warmup_steps < 0 or a.width % a.heads or a.world < 1:
+        p.error("need --threads >= 1, --steps >= 1, --warmup-steps >= 0, heads dividing width, --world >= 1")
     return a
 
 
@@ -102,8 +118,9 @@ class Attention(nn.Module):
         self.heads = heads
         self.c_attn = Conv1D(c, 3 * c)
         self.c_proj = Conv1D(c, c)
-        mask = torch.tril(torch.ones(context, context, dtype=torch.bool))
-        self.register_buffer("bias", mask.view(1, 1, context, context), persistent=False)
+        # A plain attribute, not a buffer as in Hugging Face's code: gloo cannot
+        # broadcast bool tensors, and DDP broadcasts every buffer (the same on CPU).
+        self.bias = torch.tril(torch.ones(context, context, dtype=torch.bool)).view(1, 1, context, context)
 
     def forward(self, x):
         b, t, c = x.shape
@@ -166,10 +183,15 @@ class GPT2(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 
 
-def main():
+def train(rank, world, init_file):
+    """One process's loop; with world > 1, rank `rank` of a gloo DDP group."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     b, t = args.batch, args.context
+    if world > 1:
+        import torch.distributed as dist
+        dist.init_process_group("gloo", init_method="file://" + init_file, rank=rank,
+                                world_size=world)
 
     try:
         tokens = np.memmap(args.data, dtype=np.uint16, mode="r")  # as nanoGPT reads it
@@ -177,11 +199,14 @@ def main():
         sys.exit(f"train_torch: cannot open '{args.data}': {e.strerror}")
     except ValueError:  # numpy cannot map an empty file
         tokens = np.zeros(0, dtype=np.uint16)
-    if tokens.size < b * t + 1:
-        sys.exit(f"train_torch: '{args.data}' holds {tokens.size} tokens, need {b * t + 1}")
+    if tokens.size < world * b * t + 1:
+        sys.exit(f"train_torch: '{args.data}' holds {tokens.size} tokens, need {world * b * t + 1}")
 
     model = GPT2(args.vocab, t, args.layers, args.heads, args.width)
     params = sum(p.numel() for p in model.parameters())  # the tied embedding once
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
     decay = [p for n, p in model.named_parameters() if n.startswith("h.") and p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if not (n.startswith("h.") and p.dim() >= 2)]
     opt = torch.optim.AdamW(
@@ -194,15 +219,16 @@ def main():
     loss_value = float("nan")
     for step in range(args.warmup_steps + args.steps):
         t0 = time.perf_counter()
-        if pos + b * t + 1 > tokens.size:
+        if pos + world * b * t + 1 > tokens.size:
             pos = 0
-        buf = torch.from_numpy(tokens[pos:pos + b * t + 1].astype(np.int64))
-        pos += b * t
+        at = pos + rank * b * t
+        buf = torch.from_numpy(tokens[at:at + b * t + 1].astype(np.int64))
+        pos += world * b * t
         if int(buf.max()) >= args.vocab:
             sys.exit(f"train_torch: token {int(buf.max())} in '{args.data}' >= --vocab {args.vocab}")
         x = buf[:-1].view(b, t)
         y = buf[1:].view(b, t)
-        loss = model(x, y)
+        loss = net(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -211,15 +237,36 @@ def main():
         if step >= args.warmup_steps:
             times.append(time.perf_counter() - t0)
 
+    if world > 1:
+        mean = torch.tensor([loss_value], dtype=torch.float64)
+        dist.all_reduce(mean)
+        loss_value = float(mean[0]) / world
+        dist.destroy_process_group()
+    if rank > 0:
+        return
     step_s = float(np.median(times))
     print(json.dumps({
-        "tokens_per_s": round(b * t / step_s, 1),
+        "tokens_per_s": round(world * b * t / step_s, 1),
         "steps": args.steps,
         "step_ms_median": round(step_s * 1e3, 2),
         "final_loss": round(loss_value, 4),
         "params": params,
         "threads": args.threads,
-    }))
+        "world": world,
+    }), flush=True)
+
+
+def main():
+    if args.world == 1:
+        train(0, 1, None)
+        return
+    import tempfile
+    import torch.multiprocessing as mp
+    # fork: the parent has run no torch operation yet, so no thread pool is
+    # copied half-started, and the children skip importing torch again.
+    with tempfile.TemporaryDirectory(prefix="train_torch.") as tmp:
+        mp.start_processes(train, args=(args.world, os.path.join(tmp, "rendezvous")),
+                           nprocs=args.world, join=True, start_method="fork")
 
 
 if __name__ == "__main__":
