@@ -552,8 +552,8 @@ static void decide(struct merge *m, struct replay *r, size_t d, struct qn_buf *b
 static void jadd(json_t *o, const char *key, int64_t v)
 {
 	json_t *x = json_object_get(o, key);
-	if (x)
-		json_integer_set(x, json_integer_value(x) + (json_int_t)v);
+	if (x) /* unsigned: a hostile signature's sizes wrap, they do not overflow */
+		json_integer_set(x, (json_int_t)((uint64_t)json_integer_value(x) + (uint64_t)v));
 	else
 		json_object_set_new(o, key, json_integer((json_int_t)v));
 }

@@ -53,7 +53,11 @@ int cn_stats_add(json_t *dst, json_t *src, const char *where, struct qn_err *e)
 		if (!d) {
 			json_object_set_new(dst, key, json_deep_copy(v));
 		} else if (json_is_integer(d) && json_is_integer(v)) {
-			json_integer_set(d, json_integer_value(d) + json_integer_value(v));
+			json_int_t sum;
+			if (__builtin_add_overflow(json_integer_value(d), json_integer_value(v),
+						   &sum))
+				return qn_errf(e, "%s: the sum overflows", w);
+			json_integer_set(d, sum);
 		} else if (json_is_number(d) && json_is_number(v)) {
 			json_t *sum = json_real(json_number_value(d) + json_number_value(v));
 			json_object_set_new(dst, key, sum);

@@ -159,6 +159,12 @@ for i in 0 1 2; do
 done
 expect_rc "merge-stats: no dedup steps: exit 0" 0 $M -o "$T/nd.m" "$T/nd.0" "$T/nd.1" "$T/nd.2"
 same_stats "merge-stats: no dedup steps: the single run's stats" "$T/nd.s" "$T/nd.m"
+# (the first documents_in is the top-level one; jq would round the number)
+for i in 0 1; do
+	sed '0,/"documents_in": *[0-9]*/s//"documents_in": 9223372036854775807/' "$T/nd.$i" >"$T/big.$i"
+done
+expect_rc "merge-stats: counts whose sum overflows: exit 1" 1 $M -o "$T/x.json" "$T/big.0" "$T/big.1" "$T/nd.2"
+grep_in "merge-stats: the overflow is named" "$T/err" "documents_in: the sum overflows"
 
 # apply-removals: the folder and --shard, checked.
 expect_rc "apply-removals --removals DIR without --shard: exit 2" 2 "$Q" apply-removals \
