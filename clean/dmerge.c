@@ -33,6 +33,7 @@
 #include "minhash.h"
 #include "rd.h"
 #include "shardsel.h"
+#include "utf8.h"
 #include "wr.h"
 
 /* ---- reading signature files ----------------------------------------------- */
@@ -228,8 +229,11 @@ static int read_rec(struct qn_rd *rd, const struct cn_dsig_head *h, const struct
 		return -1;
 	if (read_exact(rd, &t->t, sizeof t->t, e) < 0)
 		return -1;
+	/* A record may only claim the dedup steps its chain has. */
 	if (t->t.nlen != c->n + 1 - c->from ||
-	    (t->t.stop != CN_DSIG_NO_STEP && (t->t.stop >= c->n || t->t.stop <= c->from)))
+	    (t->t.stop != CN_DSIG_NO_STEP && (t->t.stop >= c->n || t->t.stop <= c->from)) ||
+	    ((x->flags & CN_DSIG_EXACT) && c->exact_at < 0) ||
+	    ((x->flags & (CN_DSIG_NEAR | CN_DSIG_SIG | CN_DSIG_TOO_SHORT)) && c->near_at < 0))
 		return qn_errf(e, "'%s': bad signature record", qn_rd_name(rd));
 	if (grow_to((void **)&t->len, &t->lcap, t->t.nlen, sizeof *t->len) < 0 ||
 	    grow_to((void **)&t->cnt, &t->ccap, t->t.ncnt ? t->t.ncnt : 1, sizeof *t->cnt) < 0)
@@ -241,6 +245,9 @@ static int read_rec(struct qn_rd *rd, const struct cn_dsig_head *h, const struct
 		return -1;
 	t->reason[t->t.nreason] = 0;
 	t->lang[t->t.nlang] = 0;
+	/* They become JSON keys, which must be UTF-8. */
+	if (!qn_utf8_valid(t->reason, t->t.nreason) || !qn_utf8_valid(t->lang, t->t.nlang))
+		return qn_errf(e, "'%s': bad signature record", qn_rd_name(rd));
 	for (size_t i = 0; i < t->t.ncnt; i++)
 		if (t->cnt[i].step >= c->n ||
 		    t->cnt[i].index >= json_array_size(c->counters[t->cnt[i].step]))
@@ -275,6 +282,11 @@ static int read_sig(struct merge *m, const char *path, unsigned char *seen, stru
 		}
 		if (chain_parse(&m->chain, m->chain_text, path, e) < 0)
 			goto out;
+		if (!(h.flags & CN_DSIGH_EXACT) != (m->chain.exact_at < 0) ||
+		    !(h.flags & CN_DSIGH_NEAR) != (m->chain.near_at < 0)) {
+			qn_errf(e, "'%s': the header's dedup steps are not its step chain's", path);
+			goto out;
+		}
 	} else if (h.count != m->head.count) {
 		qn_errf(e, "'%s' is shard %u/%u but '%s' is of %u shards", path, h.shard, h.count,
 			m->first_path, m->head.count);
@@ -429,7 +441,8 @@ static int replay(struct merge *m, struct replay *r, struct qn_err *e)
 				r->erep[g] = (uint32_t)d;
 		}
 	if (h->flags & CN_DSIGH_NEAR) {
-		/* Grown as a single run grows it, so index_bytes is that run's. */
+		/* Grown as a single run grows it (merge-stats then counts the
+		 * documents without a record too, as a single run's index does). */
 		r->lsh = qn_lsh_new(&mp, 0, e);
 		r->uf = qn_uf_new(n);
 		if (!r->lsh || !r->uf)
@@ -564,7 +577,8 @@ static void jadd_entry(json_t *map, const char *name, int64_t docs, int64_t byte
 	json_t *y = json_object_get(map, name);
 	if (!y) {
 		y = json_object();
-		json_object_set_new(map, name, y);
+		if (!y || json_object_set_new(map, name, y) < 0)
+			return; /* out of memory: the merge-stats check finds the gap */
 	}
 	jadd(y, "documents", docs);
 	jadd(y, "bytes", bytes);
@@ -683,8 +697,12 @@ static json_t *shard_correction(struct merge *m, struct replay *r, uint32_t s, s
 		size_t csize;
 		qn_buf_reset(&ids);
 		int rr = read_rec(rd, &h, c, &x, &ids, keys, &t, &end, e);
-		if (rr < 0 || (rr == 1 && k >= m->per_shard[s])) {
-			if (rr == 1)
+		/* The same records as the first read, or the file changed under us. */
+		int changed = rr == 1 ? k >= m->per_shard[s] ||
+					    strcmp(ids.data + x.id_off, id_of(m, first + k))
+				      : rr == 0 && k != m->per_shard[s];
+		if (rr < 0 || changed) {
+			if (changed)
 				qn_errf(e, "'%s' changed during the merge", path);
 			json_decref(o);
 			o = NULL;
@@ -768,11 +786,16 @@ static int write_lists(struct merge *m, struct replay *r, const char *dir, struc
 		    &b,
 		    "{\"shards\":%u,\"documents\":%zu,\"exact_removed\":%llu,"
 		    "\"near_removed\":%llu,\"clusters\":%llu,\"cluster_documents\":%llu,"
-		    "\"distinct_hashes\":%llu,\"too_short\":%llu,\"index_bytes\":%zu}\n",
+		    "\"distinct_hashes\":%llu,\"too_short\":%llu,\"index_bytes\":%zu,"
+		    "\"index_fixed_bytes\":%zu,\"index_node_bytes\":%zu}\n",
 		    m->head.count, m->n, (unsigned long long)r->exact_removed,
 		    (unsigned long long)r->near_removed, (unsigned long long)r->clusters,
 		    (unsigned long long)r->cluster_docs, (unsigned long long)r->distinct_hashes,
-		    (unsigned long long)r->too_short, r->lsh ? qn_lsh_bytes(r->lsh) : (size_t)0);
+		    (unsigned long long)r->too_short, r->lsh ? qn_lsh_bytes(r->lsh) : (size_t)0,
+		    r->lsh ? qn_lsh_bytes(r->lsh) - qn_lsh_node_cap(qn_lsh_count(r->lsh)) *
+							  qn_lsh_node_bytes(r->lsh)
+			   : (size_t)0,
+		    r->lsh ? qn_lsh_node_bytes(r->lsh) : (size_t)0);
 		rc = qn_write_file_atomic(path, b.data, b.len, e);
 		qn_buf_release(&b);
 	}

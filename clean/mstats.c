@@ -23,6 +23,7 @@
 #include "cstats.h"
 #include "dsig.h"
 #include "err.h"
+#include "minhash.h"
 #include "shardsel.h"
 #include "wr.h"
 
@@ -246,6 +247,35 @@ static int set_counter(json_t *stats, const char *name, const char *key, json_t 
 	return 0;
 }
 
+/*
+ * near_dedup's index_bytes: a single run's index has a node for every
+ * document it read (documents_in), the merge's only for those with a
+ * signature record; dedup-stats.json gives the part that does not grow with
+ * nodes and the bytes of one node slot.
+ */
+static int index_bytes(json_t *stats, json_t *ds, const char *dspath, struct qn_err *e)
+{
+	json_t *fixed = json_object_get(ds, "index_fixed_bytes"),
+	       *node = json_object_get(ds, "index_node_bytes");
+	json_int_t n = json_integer_value(json_object_get(stats, "documents_in"));
+	if (!json_is_integer(fixed) || !json_is_integer(node) || json_integer_value(fixed) < 0 ||
+	    json_integer_value(node) < 0 || json_integer_value(node) > 65536 || n < 0)
+		return qn_errf(e, "'%s' has no index sizes (made by an older dedup-merge?)", dspath);
+	json_t *v = json_integer(json_integer_value(fixed) +
+				 (json_int_t)qn_lsh_node_cap((size_t)n) * json_integer_value(node));
+	json_t *sv = json_object_get(stats, "steps"), *st;
+	size_t i;
+	json_array_foreach(sv, i, st)
+	{
+		const char *step = json_string_value(json_object_get(st, "step"));
+		json_t *cs = json_object_get(st, "counters");
+		if (step && !strcmp(step, "near_dedup") && json_is_object(cs))
+			json_object_set(cs, "index_bytes", v);
+	}
+	json_decref(v);
+	return 0;
+}
+
 static const char usage[] =
     "usage: quern-clean merge-stats [-q] [-o FILE] [--dedup DIR] STATS...\n"
     "\n"
@@ -398,7 +428,8 @@ int cn_merge_stats_main(int argc, char **argv)
 				dspath, &e) < 0 ||
 		    set_counter(sum, "near_dedup", "too_short", ds, "too_short", dspath, &e) < 0 ||
 		    set_counter(sum, "near_dedup", "index_bytes", ds, "index_bytes", dspath, &e) <
-			0)
+			0 ||
+		    index_bytes(sum, ds, dspath, &e) < 0)
 			goto fail;
 	}
 	if (cn_stats_finish(sum, &e) < 0)

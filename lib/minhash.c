@@ -628,6 +628,8 @@ struct band_table {
 	size_t cap, used;
 };
 
+#define LSH_FIRST_CAP 64 /* node slots of an index made with expected 0 */
+
 struct qn_lsh {
 	struct qn_minhash_params p;
 	size_t n, ncap;
@@ -708,7 +710,7 @@ struct qn_lsh *qn_lsh_new(const struct qn_minhash_params *p, size_t expected,
 	for (unsigned b = 0; b < p->bands; b++)
 		if (table_alloc(&l->t[b], cap) < 0)
 			goto oom;
-	l->ncap = expected ? expected : 64;
+	l->ncap = expected ? expected : LSH_FIRST_CAP;
 	l->prev = malloc(l->ncap * p->bands * sizeof *l->prev);
 	if (!l->prev)
 		goto oom;
@@ -740,6 +742,25 @@ int qn_lsh_add(struct qn_lsh *l, const uint64_t *sig, uint32_t *doc, struct qn_e
 	return qn_lsh_add_keys(l, sig ? keys : NULL, doc, e);
 }
 
+/* The node slots after one more growth step. */
+static size_t lsh_grow_cap(size_t cap)
+{
+	return cap * 2 < QN_LSH_NONE ? cap * 2 : QN_LSH_NONE;
+}
+
+size_t qn_lsh_node_cap(size_t n)
+{
+	size_t cap = LSH_FIRST_CAP;
+	while (cap < n && cap < QN_LSH_NONE)
+		cap = lsh_grow_cap(cap);
+	return cap;
+}
+
+size_t qn_lsh_node_bytes(const struct qn_lsh *l)
+{
+	return l->p.bands * sizeof *l->prev;
+}
+
 int qn_lsh_add_keys(struct qn_lsh *l, const uint64_t *keys, uint32_t *doc, struct qn_err *e)
 {
 	size_t nb = l->p.bands;
@@ -748,7 +769,7 @@ int qn_lsh_add_keys(struct qn_lsh *l, const uint64_t *keys, uint32_t *doc, struc
 	if (l->n >= (size_t)QN_LSH_NONE - 1)
 		return qn_errf(e, "lsh: more than %u documents", QN_LSH_NONE - 1);
 	if (l->n == l->ncap) {
-		size_t cap = l->ncap * 2 < QN_LSH_NONE ? l->ncap * 2 : QN_LSH_NONE;
+		size_t cap = lsh_grow_cap(l->ncap);
 		uint32_t *p = realloc(l->prev, cap * nb * sizeof *p);
 		if (!p)
 			return qn_errf(e, "lsh: out of memory");

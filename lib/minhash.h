@@ -197,6 +197,15 @@ uint32_t qn_lsh_prev(const struct qn_lsh *l, uint32_t doc, unsigned band);
 size_t qn_lsh_candidates(const struct qn_lsh *l, uint32_t doc, uint32_t *out, size_t max);
 /* Bytes of memory the index holds. */
 size_t qn_lsh_bytes(const struct qn_lsh *l);
+/*
+ * Node slots an index made with expected 0 holds after n documents, and
+ * the bytes of one slot: so qn_lsh_bytes(l) minus
+ * qn_lsh_node_cap(qn_lsh_count(l)) * qn_lsh_node_bytes(l) is what does not
+ * depend on the document count (quern-clean merge-stats uses it to give
+ * the index_bytes of a run that added more documents without keys).
+ */
+size_t qn_lsh_node_cap(size_t n);
+size_t qn_lsh_node_bytes(const struct qn_lsh *l);
 
 /*
  * Union-find over documents 0..n-1: union by size, path halving; both

@@ -93,6 +93,24 @@ if jq -e '.steps[1].rejected.duplicate.documents > 3 and .steps[2].rejected.near
 	pass "longest: merged stats count exact and near duplicates and clusters"
 else fail "longest: merged stats count duplicates" "$(head -c 300 "$T/longest.mstats")"; fi
 
+# A step before the dedup steps rejects 120 short documents: the single
+# run's LSH index still has a node for each (320, so 512 slots), the
+# merge's only for the 200 that reached it (256 slots); merge-stats gives
+# the single run's index_bytes from the document count.
+i=0
+while [ $i -lt 120 ]; do
+	printf '{"id":"s%04d","text":"tiny %d","source":"gen","added":"2024-01-01T00:00:00Z","metadata":{}}\n' $i $i
+	i=$((i + 1))
+done >"$T/short.jsonl"
+printf 'steps:\n  - normalize: {}\n  - length: {min_chars: 100}\n  - exact_dedup: {}\n  - near_dedup: {}\n' >"$T/early.yaml"
+IN_ALL=$IN
+IN="$T/in0.jsonl $T/short.jsonl $T/in1.jsonl $T/in2.jsonl"
+run_sharded early -c "$T/early.yaml"
+IN=$IN_ALL
+if jq -e '.steps[1].rejected.too_short.documents == 120 or ([.steps[1].rejected[].documents] | add) == 120' \
+	"$T/early.sstats" >/dev/null; then pass "early: 120 documents rejected before the dedup steps"
+else fail "early: rejected before the dedup steps" "$(jq -c '.steps[1]' "$T/early.sstats")"; fi
+
 # Steps after the dedup steps that change the text (PII pseudonyms), count
 # languages and PII, and reject again (bad words): a duplicate the shard
 # rejects later is counted as the single run counts it, as a duplicate.
@@ -119,6 +137,13 @@ IN=$IN0
 if jq -e '.documents_in > 20 and .documents_rejected > 0' "$T/demo.mstats" >/dev/null; then
 	pass "demo: the merged stats count removals"
 else fail "demo: removals" "$(head -c 300 "$T/demo.mstats")"; fi
+
+# A crafted signature file whose header claims a dedup step its step chain
+# does not have (it once made dedup-merge read outside a buffer).
+expect_rc "dedup-merge: header and step chain disagree: exit 1" 1 "$Q" dedup-merge -o "$T/mh" \
+	"$QN_TOP/tests/fuzz/corpus/fuzz_dsig/chain_without_exact"
+grep_in "dedup-merge: header and step chain disagree: named" "$T/err" \
+	"chain_without_exact': the header's dedup steps are not its step chain's"
 
 # merge-stats: inputs that do not belong together.
 M="$Q merge-stats"
