@@ -322,7 +322,8 @@ static int read_sig(struct merge *m, const char *path, unsigned char *seen, stru
 			m->keys = k;
 			m->kcap = cap;
 		}
-		rr = read_rec(rd, &h, &m->chain, &x, &m->ids, m->keys + m->nkeys, t, &end, e);
+		rr = read_rec(rd, &h, &m->chain, &x, &m->ids, m->keys ? m->keys + m->nkeys : NULL, t,
+			      &end, e);
 		if (rr < 0)
 			goto out;
 		if (rr == 0)
