@@ -229,6 +229,15 @@ static int check_sources(const struct rn_pipeline *p, const int *sel)
 
 /* --- the lock -------------------------------------------------------------------- */
 
+/* This machine's name, for the lock file and the ledger ("?" if unknown). */
+static const char *this_host(void)
+{
+	static char host[256];
+	if (!host[0] && gethostname(host, sizeof host - 1) < 0)
+		strcpy(host, "?");
+	return host[0] ? host : "?";
+}
+
 static int take_lock(const char *sdir, const struct rn_pipeline *p, const char *started)
 {
 	char *path = xasprintf("%s/%s.flock", sdir, p->base);
@@ -259,11 +268,9 @@ static int take_lock(const char *sdir, const struct rn_pipeline *p, const char *
 		free(path);
 		return -2;
 	}
-	char host[256] = "?";
-	gethostname(host, sizeof host - 1);
 	char info[600];
-	int n = snprintf(info, sizeof info, "pid %ld\nhost %s\nstarted %s\n", (long)getpid(), host,
-			 started);
+	int n = snprintf(info, sizeof info, "pid %ld\nhost %s\nstarted %s\n", (long)getpid(),
+			 this_host(), started);
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, info, (size_t)n, 0) != n)
 		qn_warn("cannot write the holder into '%s'", path);
 	free(path);
@@ -2042,10 +2049,8 @@ static int submit(struct ctx *c)
 			qn_error("cannot record the jobs in '%s'", jobs_path);
 		free(text);
 		/* The audit trail: what was submitted, by whom; the jobs add their stages. */
-		char host[256] = "?";
-		gethostname(host, sizeof host - 1);
 		json_t *lr = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:O}", "type", "submit", "run",
-				       c->run, "pipeline", p->file, "host", host, "executor",
+				       c->run, "pipeline", p->file, "host", this_host(), "executor",
 				       "slurm", "submitted", c->started, "jobs",
 				       rec ? json_object_get(rec, "jobs") : NULL, "stages", stages);
 		if (lr && rn_ledger_append(c->sdir, lr, &e) < 0)
@@ -2250,8 +2255,7 @@ int rn_run(struct rn_pipeline *p, const struct rn_opts *o)
 	if (!o->dry_run) {
 		char ended[40];
 		utc(ended, sizeof ended, 0);
-		char host[256] = "?";
-		gethostname(host, sizeof host - 1);
+		const char *host = this_host();
 		json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "type", "run",
 				      "run", c.run, "pipeline", p->file, "host", host, "started",
 				      c.started, "ended", ended, "rc", rc, "ran", c.nran, "skipped",
