@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -259,11 +260,16 @@ static int read_sig(struct merge *m, const char *path, unsigned char *seen, stru
 		    struct qn_err *e)
 {
 	struct cn_dsig_head h;
-	struct qn_rd *rd = qn_rd_open(path, 0, e);
+	struct stat sb;
 	char *params = NULL, *chain = NULL;
 	uint64_t count = 0, end = 0;
 	int rc = -1, rr;
 
+	/* Read twice (the stats corrections come from a second pass): no pipes. */
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return qn_errf(e, "'%s' is not a regular file (dedup-merge reads each signature "
+				  "file twice)", path);
+	struct qn_rd *rd = qn_rd_open(path, 0, e);
 	if (!rd)
 		return -1;
 	if (read_head(rd, path, &h, &params, &chain, e) < 0)
@@ -734,6 +740,12 @@ static int write_lists(struct merge *m, struct replay *r, const char *dir, struc
 	size_t d = 0;
 	int rc = 0;
 
+	/* dedup-stats.json goes last: lists of a merge that failed halfway are
+	 * never taken with an earlier merge's (apply-removals reads it first). */
+	char stats_path[4096];
+	snprintf(stats_path, sizeof stats_path, "%s/dedup-stats.json", dir);
+	if (unlink(stats_path) < 0 && errno != ENOENT)
+		return qn_errf(e, "cannot remove '%s': %s", stats_path, strerror(errno));
 	qn_buf_init(&b, QN_BUF_UNLIMITED);
 	for (uint32_t s = 0; s < m->head.count && rc == 0; s++) {
 		char path[4096];

@@ -145,6 +145,21 @@ expect_rc "dedup-merge: header and step chain disagree: exit 1" 1 "$Q" dedup-mer
 grep_in "dedup-merge: header and step chain disagree: named" "$T/err" \
 	"chain_without_exact': the header's dedup steps are not its step chain's"
 
+# dedup-merge reads each file twice: a pipe is refused before it is opened
+# (a second open would wait for a writer). A merge that fails while reading
+# leaves an earlier merge's folder whole; one that fails while writing
+# leaves no dedup-stats.json (it is removed first and written last).
+mkfifo "$T/fifo.sig"
+cp -r "$T/first/m" "$T/mf"
+expect_rc "dedup-merge: a pipe: exit 1" 1 "$Q" dedup-merge -o "$T/mf" "$T/first/0.sig" \
+	"$T/fifo.sig" "$T/first/2.sig" "$T/first/3.sig"
+grep_in "dedup-merge: a pipe: named" "$T/err" "fifo.sig' is not a regular file"
+cp "$T/first/1.sig" "$T/cut.sig"
+truncate -s 100 "$T/cut.sig"
+expect_rc "dedup-merge over an earlier merge, failing: exit 1" 1 "$Q" dedup-merge -o "$T/mf" \
+	"$T/first/0.sig" "$T/cut.sig" "$T/first/2.sig" "$T/first/3.sig"
+check "a merge failing while reading leaves the earlier one whole" diff -r "$T/first/m" "$T/mf"
+
 # merge-stats: inputs that do not belong together.
 M="$Q merge-stats"
 expect_rc "merge-stats: different steps: exit 1" 1 $M --dedup "$T/first/m" -o "$T/x.json" \
