@@ -683,15 +683,10 @@ int probe_main(int argc, char **argv)
 		case OPT_PASS_FLAG:
 			push(&pass, argv[optind - 1]);
 			break;
-		case 'j': {
-			char *end;
-			long j = strtol(optarg, &end, 10);
-			if (*end || end == optarg || j < 0 || j > 1024)
-				rc = qn_usage_error("-j: expected 0 to 1024, not '%s'", optarg);
-			else
-				opt.jobs = j ? (int)j : qn_ncpu();
+		case 'j':
+			if (qn_parse_jobs("-j", optarg, &opt.jobs) < 0)
+				rc = QN_EXIT_USAGE;
 			break;
-		}
 		case 'q':
 			qn_verbosity = -1;
 			break;

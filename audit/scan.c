@@ -1755,15 +1755,10 @@ int scan_run(int argc, char **argv, const struct scan_hooks *hooks)
 		case OPT_FAIL_ON_FINDINGS:
 			fail_on = 1;
 			break;
-		case 'j': {
-			char *end;
-			long j = strtol(optarg, &end, 10);
-			if (*end || end == optarg || j < 0 || j > 1024)
-				rc = qn_usage_error("-j: expected 0 to 1024, not '%s'", optarg);
-			else
-				S.jobs = j ? (int)j : qn_ncpu();
+		case 'j':
+			if (qn_parse_jobs("-j", optarg, &S.jobs) < 0)
+				rc = QN_EXIT_USAGE;
 			break;
-		}
 		case 'q':
 			qn_verbosity = -1;
 			break;

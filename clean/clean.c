@@ -2971,14 +2971,10 @@ int main(int argc, char **argv)
 						      optarg);
 			break;
 		case OPT_SIGNATURES: signatures = optarg; break;
-		case 'j': {
-			char *end;
-			long j = strtol(optarg, &end, 10);
-			if (*end || end == optarg || j < 0 || j > 1024)
-				return qn_usage_error("-j: expected 0 to 1024, not '%s'", optarg);
-			jobs = j ? (int)j : qn_ncpu();
+		case 'j':
+			if (qn_parse_jobs("-j", optarg, &jobs) < 0)
+				return QN_EXIT_USAGE;
 			break;
-		}
 		case OPT_MAX_LINE: {
 			uint64_t v;
 			if (qn_parse_size(optarg, &v) < 0 || v < 1024 || v > ((uint64_t)1 << 32))

@@ -744,14 +744,10 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 's': source = optarg; break;
-		case 'j': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 0 || v > 1024)
-				return qn_usage_error("bad --jobs '%s'", optarg);
-			jobs = v ? (int)v : qn_ncpu();
+		case 'j':
+			if (qn_parse_jobs("--jobs", optarg, &jobs) < 0)
+				return QN_EXIT_USAGE;
 			break;
-		}
 		case 'q': qn_verbosity = -1; break;
 		case 'v': qn_verbosity++; break;
 		case 'h': fputs(usage_text, stdout); return qn_close_stdout(0);

@@ -1,5 +1,6 @@
 /* cli.c - see cli.h. */
 #include "cli.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <math.h>
@@ -189,6 +190,15 @@ int qn_parse_number(const char *what, const char *s, double min, double max, dou
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+int qn_parse_jobs(const char *what, const char *s, int *out)
+{
+	long n;
+	if (qn_parse_long(what, s, 0, 1024, &n))
+		return -1;
+	*out = n ? (int)n : qn_ncpu();
 	return 0;
 }
 

@@ -51,6 +51,8 @@ int qn_close_stdout(int rc);
 int qn_parse_number(const char *what, const char *s, double min, double max, double *out);
 /* The same for a whole number ("what: expected a whole number, not 's'"). */
 int qn_parse_long(const char *what, const char *s, long min, long max, long *out);
+/* A thread or process count, 0 to 1024; 0 means one per CPU. */
+int qn_parse_jobs(const char *what, const char *s, int *out);
 
 /* Parses a size like "64M", "1G", "4096"; -1 on a bad value. */
 int qn_parse_size(const char *s, uint64_t *out);

@@ -265,9 +265,8 @@ int main(int argc, char **argv)
 			o.force = 1;
 			break;
 		case 'j':
-			if (qn_parse_number("--jobs", optarg, 0, 1024, &d) < 0)
+			if (qn_parse_jobs("--jobs", optarg, &o.jobs) < 0)
 				return QN_EXIT_USAGE;
-			o.jobs = d == 0 ? qn_ncpu() : (int)d;
 			break;
 		case 'k':
 			o.keep_going = 1;

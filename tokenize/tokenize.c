@@ -1739,9 +1739,8 @@ int main(int argc, char **argv)
 			opt.max_line = (size_t)sz;
 			break;
 		case 'j':
-			if (qn_parse_number("-j", optarg, 0, 1024, &v) < 0)
+			if (qn_parse_jobs("-j", optarg, &opt.jobs) < 0)
 				return QN_EXIT_USAGE;
-			opt.jobs = v ? (int)v : qn_ncpu();
 			break;
 		case 'q': qn_verbosity = -1; break;
 		case 'v': qn_verbosity++; break;
